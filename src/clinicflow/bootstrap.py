@@ -1,0 +1,99 @@
+"""Start-up and demo data: the first platform admin, and the `seed` demo practices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.core.database import Database
+from clinicflow.core.security import PasswordHasher, build_password_hasher
+from clinicflow.core.settings import Settings
+from clinicflow.tenants.models import Role
+from clinicflow.tenants.repository import TenantRepository
+from clinicflow.tenants.service import add_member, create_tenant
+from clinicflow.users.repository import UserRepository
+from clinicflow.users.service import create_user
+
+logger = structlog.get_logger("clinicflow.bootstrap")
+DEMO_PASSWORD = "demo-clinic-2026!"  # noqa: S105  (printed by `make run`; demo data only)
+DEMO_ADMIN_EMAIL = "admin@clinicflow.local"
+DEMO_PRACTICES = (
+    ("Clínica Aurora", "America/Sao_Paulo", "aurora.example",
+     ("Ana Souza", "Bruno Lima", "Carla Dias")),
+    ("Harbor Therapy", "America/New_York", "harbor.example",
+     ("Dana Reed", "Eli Brooks", "Fay Morgan")),
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLogin:
+    role: str
+    email: str
+    tenant: str | None
+
+
+def hasher_for(settings: Settings) -> PasswordHasher:
+    return build_password_hasher(
+        settings.password_hash_memory_kib, settings.password_hash_time_cost
+    )
+
+
+async def ensure_first_admin(database: Database, settings: Settings) -> None:
+    """FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD create the platform admin when missing."""
+    if not (settings.first_admin_email and settings.first_admin_password):
+        return
+    async with database.sessionmaker() as session, session.begin():
+        if await UserRepository(session).get_by_email(settings.first_admin_email):
+            return
+        await create_user(
+            session,
+            hasher_for(settings),
+            email=settings.first_admin_email,
+            password=settings.first_admin_password.get_secret_value(),
+            full_name="Platform administrator",
+            is_platform_admin=True,
+        )
+    logger.info("first_admin_created", email=settings.first_admin_email)
+
+
+async def seed_demo(
+    database: Database, settings: Settings, *, progress: Callable[[str], None] = lambda _: None
+) -> list[DemoLogin]:
+    """Idempotent: practices that already exist are left as they are."""
+    hasher = hasher_for(settings)
+    logins = [DemoLogin("platform_admin", DEMO_ADMIN_EMAIL, None)]
+    async with database.sessionmaker() as session, session.begin():
+        if await UserRepository(session).get_by_email(DEMO_ADMIN_EMAIL) is None:
+            await create_user(
+                session, hasher, email=DEMO_ADMIN_EMAIL, password=DEMO_PASSWORD,
+                full_name="Demo Platform Admin", is_platform_admin=True,
+            )  # fmt: skip
+        for name, zone, domain, people in DEMO_PRACTICES:
+            progress(name)
+            logins += await _seed_practice(session, hasher, name, zone, domain, people)
+    return logins
+
+
+async def _seed_practice(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    name: str,
+    zone: str,
+    domain: str,
+    people: tuple[str, str, str],
+) -> list[DemoLogin]:
+    roles = (Role.OWNER, Role.ASSISTANT, Role.VIEWER)
+    emails = [f"{person.split()[0].lower()}@{domain}" for person in people]
+    logins = [DemoLogin(role.value, email, name) for role, email in zip(roles, emails, strict=True)]
+    if await TenantRepository(session).get_by_name(name) is not None:
+        return logins
+    tenant = await create_tenant(session, name=name, timezone=zone)
+    for role, email, person in zip(roles, emails, people, strict=True):
+        user = await create_user(
+            session, hasher, email=email, password=DEMO_PASSWORD, full_name=person
+        )
+        await add_member(session, tenant, user, role)
+    return logins

@@ -1,0 +1,160 @@
+"""The `clinicflow` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from clinicflow.core import migrate
+from clinicflow.core.settings import get_settings
+
+app = typer.Typer(
+    help="ClinicFlow: multi-tenant backend for health practices.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database migrations (run as the owner role).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
+) -> None:
+    """Serve the API (the embedded SQLite database when DATABASE_URL is not set)."""
+    import uvicorn
+
+    uvicorn.run(
+        "clinicflow.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        access_log=False,  # the app writes its own JSON access line with the request id
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply migrations, then grant the application role (APP_DB_ROLE) on PostgreSQL."""
+    migrate.upgrade(get_settings(), revision)
+    console.print(f"[green]Database upgraded to {revision}.[/green]")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
+    """Revert migrations down to REVISION."""
+    migrate.downgrade(get_settings(), revision)
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision."""
+    migrate.current(get_settings())
+
+
+@db_app.command("history")
+def db_history() -> None:
+    """List the migrations."""
+    migrate.history(get_settings())
+
+
+@db_app.command("revision")
+def db_revision(
+    message: Annotated[str, typer.Option("--message", "-m")],
+    autogenerate: Annotated[bool, typer.Option("--autogenerate")] = False,
+) -> None:
+    """Create a migration (compare the models with the database with --autogenerate)."""
+    migrate.revision(get_settings(), message, autogenerate=autogenerate)
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Fail when the models and the migrated database have drifted apart."""
+    migrate.check(get_settings())
+    console.print("[green]No drift between models and migrations.[/green]")
+
+
+@app.command("create-admin")
+def create_admin(
+    email: Annotated[str, typer.Option(prompt=True)],
+    full_name: Annotated[str, typer.Option(prompt=True)] = "Platform administrator",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Create a platform admin (prompts for what is not given)."""
+    from clinicflow.bootstrap import hasher_for
+    from clinicflow.core.database import create_database
+    from clinicflow.core.errors import ClinicFlowError
+    from clinicflow.users.service import create_user
+
+    settings = get_settings()
+
+    async def run() -> None:
+        database = create_database(settings)
+        try:
+            async with database.sessionmaker() as session, session.begin():
+                await create_user(
+                    session, hasher_for(settings), email=email, password=password,
+                    full_name=full_name, is_platform_admin=True,
+                )  # fmt: skip
+        finally:
+            await database.dispose()
+
+    try:
+        asyncio.run(run())
+    except ClinicFlowError as error:
+        console.print(f"[red]{error.detail}[/red]")
+        raise typer.Exit(1) from error
+    console.print(f"[green]Platform admin {email} created.[/green]")
+
+
+@app.command()
+def seed() -> None:
+    """Create demo data: a platform admin and two practices with an owner, assistant, viewer."""
+    from clinicflow.bootstrap import DEMO_PASSWORD, seed_demo
+    from clinicflow.core.database import create_database
+
+    settings = get_settings()
+
+    async def run() -> list[tuple[str, str, str]]:
+        database = create_database(settings)
+        try:
+            with console.status("Seeding demo data…") as status:
+                logins = await seed_demo(
+                    database, settings, progress=lambda name: status.update(f"Seeding {name}…")
+                )
+        finally:
+            await database.dispose()
+        return [(login.role, login.email, login.tenant or "(platform)") for login in logins]
+
+    table = Table(title=f"Demo logins (password: {DEMO_PASSWORD})")
+    for column in ("role", "login", "practice"):
+        table.add_column(column)
+    for row in asyncio.run(run()):
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="File to write (default: stdout).")] = None,
+) -> None:
+    """Print the OpenAPI document."""
+    from clinicflow.main import create_app
+
+    document = json.dumps(create_app(get_settings()).openapi(), indent=2)
+    if output:
+        output.write_text(document + "\n")
+    else:
+        typer.echo(document)

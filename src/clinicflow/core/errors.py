@@ -1,0 +1,196 @@
+"""One error hierarchy, rendered as RFC 9457 problem+json by one set of handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+logger = structlog.get_logger("clinicflow.errors")
+
+
+class ClinicFlowError(Exception):
+    """Base of every error the API answers on purpose; each subclass carries its status."""
+
+    status_code: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal server error"
+    slug: ClassVar[str] = "internal-error"
+    # True when the work done before the error must still be committed (a failed login's
+    # counter, a reused refresh token's revoked family); the request session honours it.
+    commit_changes: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        extra: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.extra = dict(extra or {})
+        self.headers = dict(headers or {})
+        super().__init__(self.detail)
+
+
+class BadRequest(ClinicFlowError):
+    status_code = 400
+    title = "Bad request"
+    slug = "bad-request"
+
+
+class NotAuthenticated(ClinicFlowError):
+    status_code = 401
+    title = "Not authenticated"
+    slug = "not-authenticated"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        kwargs.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(detail, **kwargs)
+
+
+class PermissionDenied(ClinicFlowError):
+    status_code = 403
+    title = "Permission denied"
+    slug = "permission-denied"
+
+
+class NotFound(ClinicFlowError):
+    status_code = 404
+    title = "Not found"
+    slug = "not-found"
+
+
+class Conflict(ClinicFlowError):
+    status_code = 409
+    title = "Conflict"
+    slug = "conflict"
+
+
+class ValidationFailed(ClinicFlowError):
+    """A business-rule validation failure, shaped like FastAPI's 422 field errors."""
+
+    status_code = 422
+    title = "Validation failed"
+    slug = "validation-failed"
+
+    def __init__(self, detail: str, *, errors: Sequence[Mapping[str, Any]] = ()) -> None:
+        super().__init__(detail, extra={"errors": [dict(error) for error in errors]})
+
+
+class TenantReadOnly(ClinicFlowError):
+    status_code = 423
+    title = "Tenant is read-only"
+    slug = "tenant-read-only"
+
+
+class ServiceUnavailable(ClinicFlowError):
+    status_code = 503
+    title = "Service unavailable"
+    slug = "service-unavailable"
+
+
+def problem_response(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    slug: str,
+    request: Request | None = None,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:clinicflow:problem:{slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's errors without `input`/`ctx`: they may echo secrets and are not JSON-safe."""
+    errors = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        errors.append(
+            {
+                "field": ".".join(location[1:]) if len(location) > 1 else ".".join(location),
+                "location": location,
+                "message": error.get("msg", "Invalid value"),
+                "type": error.get("type", "value_error"),
+            }
+        )
+    return errors
+
+
+async def _handle_clinicflow_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ClinicFlowError)
+    if exc.status_code >= 500:
+        logger.error("request_failed", error=exc.slug, detail=exc.detail)
+    return problem_response(
+        exc.status_code,
+        exc.title,
+        exc.detail,
+        slug=exc.slug,
+        request=request,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = _field_errors(exc)
+    if any(error["type"] == "json_invalid" for error in errors):
+        detail = "The request body is not valid JSON."
+    else:
+        detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors[:5])
+    return problem_response(
+        422, "Validation failed", detail, slug="validation-failed", request=request,
+        extra={"errors": errors},
+    )  # fmt: skip
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+    title = titles.get(exc.status_code, "HTTP error")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No route matches {request.method} {request.url.path}."
+    return problem_response(
+        exc.status_code,
+        title,
+        detail,
+        slug=title.lower().replace(" ", "-"),
+        request=request,
+        headers=exc.headers,
+    )
+
+
+async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled_error", error_type=type(exc).__name__)
+    return problem_response(
+        500,
+        "Internal server error",
+        "An unexpected error occurred; it has been logged with this request's id.",
+        slug="internal-error",
+        request=request,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClinicFlowError, _handle_clinicflow_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(Exception, _handle_unexpected)

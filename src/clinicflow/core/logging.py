@@ -1,0 +1,174 @@
+"""Structured JSON logs (structlog) and the request-context middleware.
+
+The middleware is plain ASGI (no BaseHTTPMiddleware overhead). It gives each request an id
+(taken from `X-Request-ID` when it is sane), binds it to the log context, answers 413 for bodies
+over the limit, adds security headers, and writes one access line.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clinicflow.core.errors import PROBLEM_MEDIA_TYPE
+
+_REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SENSITIVE_KEYS = frozenset(
+    {"password", "token", "access_token", "refresh_token", "secret", "authorization", "content"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestMeta:
+    request_id: str
+    ip: str | None
+    user_agent: str | None
+
+
+request_meta: ContextVar[RequestMeta | None] = ContextVar("request_meta", default=None)
+access_logger = structlog.get_logger("clinicflow.access")
+
+
+def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Last line of defence: never let a secret-looking key reach the log."""
+    for key in event_dict.keys() & _SENSITIVE_KEYS:
+        event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+
+
+def _security_headers(csp: str, production: bool) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"x-content-type-options", b"nosniff"),
+        (b"x-frame-options", b"DENY"),
+        (b"referrer-policy", b"no-referrer"),
+    ]
+    if csp == "strict":
+        headers.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
+    elif csp == "relaxed":
+        # Swagger UI and ReDoc load their assets from a CDN and run inline scripts.
+        headers.append(
+            (
+                b"content-security-policy",
+                b"default-src 'self'; script-src 'self' 'unsafe-inline' cdn.jsdelivr.net; "
+                b"style-src 'self' 'unsafe-inline' cdn.jsdelivr.net fonts.googleapis.com; "
+                b"img-src 'self' data: fastapi.tiangolo.com cdn.redoc.ly; "
+                b"font-src 'self' fonts.gstatic.com; worker-src blob:; frame-ancestors 'none'",
+            )
+        )
+    if production:
+        headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+    return headers
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, csp: str, production: bool) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.extra_headers = _security_headers(csp, production)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {
+            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+        }
+        request_id = headers.get("x-request-id", "")
+        if not _REQUEST_ID_PATTERN.match(request_id):
+            request_id = uuid.uuid4().hex
+        client = scope.get("client")
+        meta = RequestMeta(request_id, client[0] if client else None, headers.get("user-agent"))
+        token = request_meta.set(meta)
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                    *self.extra_headers,
+                ]
+            await send(message)
+
+        try:
+            declared = headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+                await _too_large(send_with_headers, self.max_body_bytes)
+            else:
+                await self.app(scope, _limited(receive, self.max_body_bytes), send_with_headers)
+        finally:
+            access_logger.info(
+                "request",
+                method=scope["method"],
+                path=scope["path"],
+                status=status_holder["status"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            )
+            request_meta.reset(token)
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """Counts streamed body bytes, for clients that send no Content-Length."""
+    received = 0
+
+    async def wrapped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                # FastAPI re-raises HTTPException from body reading; the error handler renders it.
+                raise HTTPException(413, f"The request body exceeds {limit} bytes.")
+        return message
+
+    return wrapped
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = (
+        '{"type":"urn:clinicflow:problem:request-body-too-large","title":"Request body too large",'
+        f'"status":413,"detail":"The request body exceeds {limit} bytes."}}'
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

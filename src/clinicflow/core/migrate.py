@@ -1,0 +1,70 @@
+"""Alembic driven from code, so `clinicflow db ...` works from an installed package."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection
+
+from clinicflow.core.database import create_engine
+from clinicflow.core.rls import ensure_app_role
+from clinicflow.core.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(settings: Settings, revision: str = "head") -> None:
+    """Migrate as the owner role, then grant the application role (PostgreSQL)."""
+    command.upgrade(alembic_config(settings.migrations_url), revision)
+    if settings.is_postgres and settings.app_db_role:
+        password = settings.app_db_password.get_secret_value() if settings.app_db_password else None
+        asyncio.run(_run_sync(settings.migrations_url, lambda c: ensure_app_role(
+            c, settings.app_db_role or "", password)))  # fmt: skip
+
+
+def downgrade(settings: Settings, revision: str) -> None:
+    command.downgrade(alembic_config(settings.migrations_url), revision)
+
+
+def current(settings: Settings) -> None:
+    command.current(alembic_config(settings.migrations_url), verbose=True)
+
+
+def history(settings: Settings) -> None:
+    command.history(alembic_config(settings.migrations_url), verbose=False)
+
+
+def revision(settings: Settings, message: str, *, autogenerate: bool) -> None:
+    command.revision(
+        alembic_config(settings.migrations_url), message=message, autogenerate=autogenerate
+    )
+
+
+def check(settings: Settings) -> None:
+    """Raises when the models and the migrated database differ."""
+    command.check(alembic_config(settings.migrations_url))
+
+
+async def _run_sync(url: str, work: Callable[[Connection], object]) -> None:
+    engine = create_engine(url, pool_size=1)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(work)
+    finally:
+        await engine.dispose()
+
+
+def run_on(url: str, work: Callable[[Connection], object]) -> None:
+    """Run a function taking a sync Connection inside one transaction (CLI helpers)."""
+    asyncio.run(_run_sync(url, work))

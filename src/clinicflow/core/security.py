@@ -1,0 +1,65 @@
+"""Password hashing (argon2id via pwdlib, off the event loop) and the password policy."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from zxcvbn import zxcvbn
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 128
+# zxcvbn refuses longer input; the first 72 characters are plenty to judge guessability.
+_STRENGTH_WINDOW = 72
+_MIN_STRENGTH_SCORE = 2  # zxcvbn 0-4; below 2 is "too guessable" or "very guessable"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    valid: bool
+    new_hash: str | None  # set when the stored hash used outdated parameters
+
+
+class PasswordHasher:
+    """Argon2id with parameters from settings; old hashes are upgraded on successful login."""
+
+    def __init__(self, *, memory_kib: int, time_cost: int) -> None:
+        self._hash = PasswordHash((Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost),))
+        # Verified against when the account does not exist, so an unknown user costs the same.
+        self._dummy_hash = self._hash.hash("not-a-real-password-but-same-cost")
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hash.hash, password)
+
+    async def verify(self, password: str, stored_hash: str | None) -> VerifyResult:
+        if stored_hash is None:
+            await asyncio.to_thread(self._hash.verify, password, self._dummy_hash)
+            return VerifyResult(valid=False, new_hash=None)
+        valid, new_hash = await asyncio.to_thread(
+            self._hash.verify_and_update, password, stored_hash
+        )
+        return VerifyResult(valid=valid, new_hash=new_hash)
+
+
+def password_problems(password: str, *, user_inputs: Sequence[str] = ()) -> str | None:
+    """Why a new password is refused, or None. Length bounds and guessability only:
+    no composition rules (NIST SP 800-63B)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"Password must be at least {MIN_PASSWORD_LENGTH} characters long."
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"Password must be at most {MAX_PASSWORD_LENGTH} characters long."
+    result = zxcvbn(password[:_STRENGTH_WINDOW], user_inputs=[s for s in user_inputs if s])
+    if result["score"] < _MIN_STRENGTH_SCORE:
+        warning = result["feedback"].get("warning") or "It is too easy to guess."
+        return f"Password is too common or weak: {warning}".strip()
+    return None
+
+
+@lru_cache(maxsize=4)
+def build_password_hasher(memory_kib: int, time_cost: int) -> PasswordHasher:
+    """One hasher per parameter set: building it hashes the dummy password once."""
+    return PasswordHasher(memory_kib=memory_kib, time_cost=time_cost)

@@ -1,0 +1,115 @@
+"""Operator settings, read from the environment and `.env` (SPEC §5 names)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Recognisable placeholders: refused in production, tolerated in development (`make run`).
+DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"  # noqa: S105
+DEFAULT_ENCRYPTION_KEYS = "dev:ZGV2LWluc2VjdXJlLWtleS0zMi1ieXRlcy1sb25nISE"
+MIN_SECRET_LENGTH = 32
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/clinicflow.db"
+
+
+class SettingsError(ValueError):
+    """A setting that makes the service unsafe or unable to start."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "production", "test"] = "development"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    database_url: str = DEFAULT_DATABASE_URL
+    migrations_database_url: str | None = None
+    app_db_role: str | None = None
+    app_db_password: SecretStr | None = None
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    redis_url: str | None = None
+
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    encryption_keys: SecretStr = SecretStr(DEFAULT_ENCRYPTION_KEYS)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_issuer: str = "clinicflow"
+    jwt_audience: str = "clinicflow-api"
+    access_token_minutes: int = Field(default=15, ge=1, le=30)
+    refresh_token_days: int = Field(default=30, ge=1, le=365)
+    password_hash_memory_kib: int = Field(default=65536, ge=1024)
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_minutes: int = Field(default=30, ge=1)
+    registration_enabled: bool = True
+
+    first_admin_email: str | None = None
+    first_admin_password: SecretStr | None = None
+
+    frontend_url: str = "http://localhost:3000"
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    csp: Literal["strict", "relaxed", "disabled"] = "relaxed"
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    rate_limit_enabled: bool = True
+
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    mail_from: str = "ClinicFlow <no-reply@clinicflow.local>"
+    mail_outbox_dir: Path = Path("var/outbox")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url", "migrations_database_url")
+    @classmethod
+    def _async_driver(cls, value: str | None) -> str | None:
+        """Accept the usual `postgresql://` form and pick the async driver ourselves."""
+        if value is None:
+            return None
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+asyncpg://" + value.removeprefix(prefix)
+        if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
+            return "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.environment != "production":
+            return self
+        secret = self.secret_key.get_secret_value()
+        if secret == DEFAULT_SECRET_KEY or len(secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                "characters in production (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`)."
+            )
+        if self.encryption_keys.get_secret_value() == DEFAULT_ENCRYPTION_KEYS:
+            raise SettingsError(
+                "ENCRYPTION_KEYS must be set in production (`clinicflow records new-key`)."
+            )
+        return self
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+    @property
+    def migrations_url(self) -> str:
+        return self.migrations_database_url or self.database_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

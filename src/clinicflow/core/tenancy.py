@@ -1,0 +1,107 @@
+"""The one place where tenant scope is applied (SPEC §2, layers 2 and 3).
+
+A session carries its tenant in `session.info`. From there:
+- every ORM SELECT/UPDATE/DELETE gets `tenant_id = :tenant` on each TenantScoped entity
+  (no tenant: nothing matches), through `do_orm_execute`;
+- every new TenantScoped row is stamped with the tenant, and a row of another tenant is refused,
+  through `before_flush`;
+- on PostgreSQL each transaction begins with a bound `set_config('app.tenant_id', :tid, true)`,
+  so Row-Level Security sees the same tenant and nothing survives the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
+
+from clinicflow.core.models import TenantScoped
+
+TENANT_KEY = "tenant_id"
+# Execution option for the rare query that must see every tenant's rows on the embedded
+# database (PostgreSQL answers those through a SECURITY DEFINER function instead).
+ALL_TENANTS_OPTION = "all_tenants"
+_SET_TENANT_SQL = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
+
+
+class TenantScopeViolation(RuntimeError):
+    """A programming error: a write for a tenant other than the session's."""
+
+
+def current_tenant(session: Session | AsyncSession) -> uuid.UUID | None:
+    tenant: uuid.UUID | None = session.info.get(TENANT_KEY)
+    return tenant
+
+
+async def set_session_tenant(session: AsyncSession, tenant_id: uuid.UUID | None) -> None:
+    """Bind the session to a tenant; applies to the transaction already open, if any.
+    Pending rows are flushed first, so they are checked against the tenant they were written in."""
+    if session.new or session.dirty or session.deleted:
+        await session.flush()
+    session.info[TENANT_KEY] = tenant_id
+    if session.in_transaction() and session.get_bind().dialect.name == "postgresql":
+        await session.execute(_SET_TENANT_SQL, {"tenant_id": str(tenant_id) if tenant_id else ""})
+
+
+def apply_tenant_scope(state: ORMExecuteState) -> None:
+    """Add the tenant filter to an ORM statement. Two distinct lambdas, never one that branches
+    on its closure: SQLAlchemy caches a lambda's SQL shape and only re-binds its values."""
+    tenant_id = state.session.info.get(TENANT_KEY)
+    if tenant_id is None:
+        criteria = with_loader_criteria(
+            TenantScoped, lambda cls: cls.tenant_id.is_(None), include_aliases=True
+        )
+    else:
+        criteria = with_loader_criteria(
+            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+        )
+    state.statement = state.statement.options(criteria)
+
+
+@event.listens_for(Session, "after_begin")
+def _set_tenant_on_begin(
+    session: Session, transaction: SessionTransaction, connection: Connection
+) -> None:
+    tenant_id = session.info.get(TENANT_KEY)
+    if tenant_id is not None and connection.dialect.name == "postgresql":
+        connection.execute(_SET_TENANT_SQL, {"tenant_id": str(tenant_id)})
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_orm_statements(state: ORMExecuteState) -> None:
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.execution_options.get(ALL_TENANTS_OPTION, False):
+        return
+    apply_tenant_scope(state)
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_new_rows(session: Session, flush_context: object, instances: object) -> None:
+    tenant_id = session.info.get(TENANT_KEY)
+    for obj in list(session.new) + list(session.dirty):
+        if not isinstance(obj, TenantScoped):
+            continue
+        if obj.tenant_id is None and tenant_id is not None:
+            obj.tenant_id = tenant_id
+        if tenant_id is None or obj.tenant_id != tenant_id:
+            raise TenantScopeViolation(
+                f"{type(obj).__name__} for tenant {obj.tenant_id} written in a session "
+                f"scoped to {tenant_id}"
+            )
+
+
+@asynccontextmanager
+async def tenant_context(session: AsyncSession, tenant_id: uuid.UUID | None) -> AsyncIterator[None]:
+    """Act inside one tenant for a while (platform operations, seeding), then restore."""
+    previous = current_tenant(session)
+    await set_session_tenant(session, tenant_id)
+    try:
+        yield
+    finally:
+        await set_session_tenant(session, previous)

@@ -1,0 +1,62 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from clinicflow import __version__
+from clinicflow.bootstrap import ensure_first_admin
+from clinicflow.core.database import create_database
+from clinicflow.core.errors import install_error_handlers
+from clinicflow.core.logging import RequestContextMiddleware, configure_logging
+from clinicflow.core.settings import Settings, get_settings
+from clinicflow.system.endpoints import router as system_router
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.database = create_database(settings)
+        await ensure_first_admin(app.state.database, settings)
+        try:
+            yield
+        finally:
+            await app.state.database.dispose()
+
+    app = FastAPI(
+        title="ClinicFlow",
+        version=__version__,
+        description="Multi-tenant backend API for health practices.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url="/docs",
+        redoc_url="/redoc",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+        )
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        csp=settings.csp,
+        production=settings.environment == "production",
+    )
+    app.include_router(system_router)
+    return app

@@ -1,0 +1,39 @@
+"""Queries of user accounts."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.users.models import User
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def get_for_update(self, user_id: uuid.UUID) -> User | None:
+        statement = select(User).where(User.id == user_id).with_for_update()
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get_by_login(self, login: str) -> User | None:
+        """By e-mail or username, case-insensitively (both are stored lower-cased)."""
+        normalized = login.strip().lower()
+        statement = select(User).where(or_(User.email == normalized, User.username == normalized))
+        return (await self.session.execute(statement)).scalars().first()
+
+    async def get_by_email(self, email: str) -> User | None:
+        statement = select(User).where(User.email == email.strip().lower())
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def count_platform_admins(self) -> int:
+        statement = select(func.count()).select_from(User).where(User.is_platform_admin)
+        return (await self.session.execute(statement)).scalar_one()
+
+    def add(self, user: User) -> None:
+        self.session.add(user)

@@ -1,0 +1,181 @@
+"""Test harness: a real PostgreSQL database per run (per xdist worker), built by the migrations.
+
+Roles mirror production: the app connects as a NOSUPERUSER, NOBYPASSRLS role that owns nothing;
+migrations run as a separate owner role; a superuser connection is used only to create and drop
+them and to empty the tables between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from clinicflow.core import migrate
+from clinicflow.core.settings import Settings
+from clinicflow.main import create_app
+from clinicflow.models import Base
+
+PG_ADMIN_URL = os.environ.get(
+    "CLINICFLOW_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+)
+ResetDatabase = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class PgTestDatabase:
+    name: str
+    owner_role: str
+    app_role: str
+    password: str
+    admin_url: str  # superuser, on the test database
+
+    def url_for(self, role: str) -> str:
+        base = PG_ADMIN_URL.rsplit("/", 1)[0].split("@", 1)[1]
+        return f"postgresql+asyncpg://{role}:{self.password}@{base}/{self.name}"
+
+    @property
+    def owner_url(self) -> str:
+        return self.url_for(self.owner_role)
+
+    @property
+    def app_url(self) -> str:
+        return self.url_for(self.app_role)
+
+
+async def _admin_execute(statements: list[str], url: str = PG_ADMIN_URL) -> None:
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def _require_postgres() -> None:
+    try:
+        asyncio.run(_admin_execute(["SELECT 1"]))
+    except Exception as error:
+        pytest.exit(
+            f"PostgreSQL is required for the test suite and was not reachable at "
+            f"{PG_ADMIN_URL} ({type(error).__name__}: {error}). Start it (e.g. `pg_ctlcluster "
+            "<version> main start`) or point CLINICFLOW_TEST_POSTGRES at a superuser URL.",
+            returncode=3,
+        )
+
+
+def create_pg_database(label: str) -> PgTestDatabase:
+    suffix = f"{label}_{os.getpid()}_{secrets.token_hex(3)}"
+    database = PgTestDatabase(
+        name=f"cf_test_{suffix}",
+        owner_role=f"cf_owner_{suffix}",
+        app_role=f"cf_app_{suffix}",
+        password=secrets.token_hex(12),
+        admin_url=PG_ADMIN_URL.rsplit("/", 1)[0] + f"/cf_test_{suffix}",
+    )
+    asyncio.run(
+        _admin_execute(
+            [
+                f"CREATE ROLE {database.owner_role} LOGIN PASSWORD '{database.password}' "
+                "NOSUPERUSER NOBYPASSRLS CREATEROLE",
+                f"CREATE DATABASE {database.name} OWNER {database.owner_role}",
+            ]
+        )
+    )
+    return database
+
+
+def drop_pg_database(database: PgTestDatabase) -> None:
+    asyncio.run(
+        _admin_execute(
+            [
+                f"DROP DATABASE IF EXISTS {database.name} WITH (FORCE)",
+                f"DROP ROLE IF EXISTS {database.app_role}",
+                f"DROP ROLE IF EXISTS {database.owner_role}",
+            ]
+        )
+    )
+
+
+def make_test_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "password_hash_memory_kib": 1024,  # argon2id still, just cheap enough for a test suite
+        "password_hash_time_cost": 1,
+        "log_level": "WARNING",
+        "mail_outbox_dir": "var/test-outbox",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def pg_database(worker_id: str) -> Iterator[PgTestDatabase]:
+    _require_postgres()
+    database = create_pg_database(worker_id)
+    try:
+        migrate.upgrade(
+            make_test_settings(
+                database_url=database.app_url,
+                migrations_database_url=database.owner_url,
+                app_db_role=database.app_role,
+                app_db_password=database.password,
+            )
+        )
+        yield database
+    finally:
+        drop_pg_database(database)
+
+
+@pytest.fixture(scope="session")
+def settings(pg_database: PgTestDatabase) -> Settings:
+    return make_test_settings(database_url=pg_database.app_url)
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture(scope="session")
+async def admin_engine(pg_database: PgTestDatabase) -> AsyncIterator[AsyncEngine]:
+    """Superuser on the test database: catalogue checks, raw bytes, cleanup."""
+    engine = create_async_engine(pg_database.admin_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def reset_database(admin_engine: AsyncEngine) -> ResetDatabase:
+    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+
+    async def reset() -> None:
+        async with admin_engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+    return reset
+
+
+@pytest.fixture
+async def db(app: FastAPI, reset_database: ResetDatabase) -> AsyncIterator[FastAPI]:
+    """The app with empty tables afterwards; tests commit for real (concurrency is tested)."""
+    yield app
+    await reset_database()
+
+
+@pytest.fixture
+async def client(db: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=db, client=("203.0.113.10", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http

@@ -1,0 +1,50 @@
+"""Smoke suite on the embedded SQLite database: migrations, health, tenant scoping."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from clinicflow.bootstrap import hasher_for
+from clinicflow.core import migrate
+from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant
+from clinicflow.tenants.models import Membership, Role
+from clinicflow.tenants.service import add_member, create_tenant
+from clinicflow.users.service import create_user
+
+
+def test_migrations_match_the_models_on_sqlite(settings: Settings) -> None:
+    migrate.check(settings)
+
+
+async def test_health_and_ready(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/health")).status_code == 200
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok"
+
+
+async def test_application_scope_isolates_tenants(db: FastAPI) -> None:
+    async with db.state.database.sessionmaker() as session, session.begin():
+        tenants = []
+        for letter in "ab":
+            tenant = await create_tenant(session, name=f"Practice {letter}")
+            user = await create_user(
+                session, hasher_for(db.state.settings), email=f"o@{letter}.example",
+                password="k9#vQ2pX-long", full_name=f"Owner {letter}",
+            )  # fmt: skip
+            await add_member(session, tenant, user, Role.OWNER)
+            tenants.append((tenant.id, user.id))
+    (a, user_a), (b, _) = tenants
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, a)
+        assert [m.tenant_id for m in (await session.execute(select(Membership))).scalars()] == [a]
+        await set_session_tenant(session, None)
+        assert (await session.execute(select(Membership))).scalars().all() == []
+        await set_session_tenant(session, a)
+        session.add(Membership(tenant_id=b, user_id=user_a, role=Role.VIEWER))
+        with pytest.raises(TenantScopeViolation):
+            await session.flush()

@@ -1,0 +1,48 @@
+"""Settings refuse unsafe production values and normalise database URLs."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from clinicflow.core.settings import DEFAULT_SECRET_KEY, Settings
+
+STRONG = "k" * 48
+KEYS = "k1:" + "A" * 43
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_development_runs_on_the_embedded_default() -> None:
+    settings = make()
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert not settings.is_postgres
+
+
+@pytest.mark.parametrize("secret", [DEFAULT_SECRET_KEY, "short-secret"])
+def test_production_refuses_default_or_short_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        make(environment="production", secret_key=secret, encryption_keys=KEYS)
+
+
+def test_production_refuses_default_encryption_keys() -> None:
+    with pytest.raises(ValidationError, match="ENCRYPTION_KEYS"):
+        make(environment="production", secret_key=STRONG)
+
+
+def test_production_accepts_real_secrets() -> None:
+    settings = make(environment="production", secret_key=STRONG, encryption_keys=KEYS)
+    assert settings.environment == "production"
+
+
+def test_postgres_urls_get_the_async_driver() -> None:
+    settings = make(database_url="postgresql://u:p@db/clinicflow")
+    assert settings.database_url == "postgresql+asyncpg://u:p@db/clinicflow"
+    assert settings.migrations_url == settings.database_url
+
+
+def test_cors_origins_from_a_comma_separated_string(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    assert make().cors_origins == ["https://a.example", "https://b.example"]

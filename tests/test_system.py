@@ -1,0 +1,95 @@
+"""Root, health, readiness, request ids, security headers, problem responses."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from clinicflow.main import create_app
+from tests.conftest import make_test_settings
+
+PROBLEM = "application/problem+json"
+
+
+async def test_root_names_the_service(client: httpx.AsyncClient) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.json()["name"] == "ClinicFlow"
+    assert response.json()["docs"] == "/docs"
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+async def test_health_answers_get_and_head(client: httpx.AsyncClient, method: str) -> None:
+    response = await client.request(method, "/health")
+    assert response.status_code == 200
+
+
+async def test_ready_reports_database_version_environment_time(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/ready")
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == "ok"
+    assert body["environment"] == "test"
+    assert body["version"]
+    assert body["time"].endswith("+00:00")
+
+
+async def test_ready_is_503_when_the_database_is_down() -> None:
+    app = create_app(make_test_settings(database_url="postgresql://nobody@127.0.0.1:1/none"))
+    app.state.database = __import__("clinicflow.core.database", fromlist=["x"]).create_database(
+        app.state.settings
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+        response = await http.get("/health/ready")
+    await app.state.database.dispose()
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["checks"]["database"].startswith("error")
+
+
+async def test_docs_and_openapi_are_served(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/redoc")).status_code == 200
+    spec = (await client.get("/api/v1/openapi.json")).json()
+    assert spec["info"]["title"] == "ClinicFlow"
+
+
+async def test_request_id_is_echoed_or_generated(client: httpx.AsyncClient) -> None:
+    echoed = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+    assert echoed.headers["x-request-id"] == "abc-123"
+    generated = await client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
+    assert generated.headers["x-request-id"] not in ("", "bad id\twith spaces")
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_security_headers_are_set(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+async def test_unknown_route_is_a_problem_404(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == PROBLEM
+    body = response.json()
+    assert body["status"] == 404
+    assert body["title"] == "Not found"
+    assert "/api/v1/nothing-here" in body["detail"]
+
+
+async def test_wrong_method_is_a_problem_405(client: httpx.AsyncClient) -> None:
+    response = await client.delete("/health")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_oversized_body_is_a_problem_413(client: httpx.AsyncClient) -> None:
+    response = await client.post("/health", content=b"x" * 2_000_000)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["status"] == 413

@@ -1,0 +1,257 @@
+"""SPEC §2 layer 3 (PostgreSQL RLS) and layer 2 (the application scope), shown on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from clinicflow.audit import service as audit
+from clinicflow.bootstrap import hasher_for
+from clinicflow.core import tenancy
+from clinicflow.core.rls import POLICY_NAME
+from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant, tenant_context
+from clinicflow.tenants.models import Membership, Role
+from clinicflow.tenants.service import add_member, create_tenant
+from clinicflow.users.service import create_user
+from tests.conftest import PgTestDatabase
+
+SET_TENANT = text("SELECT set_config('app.tenant_id', :tid, true)")
+
+
+@dataclass(frozen=True)
+class TwoTenants:
+    a: uuid.UUID
+    b: uuid.UUID
+    user_a: uuid.UUID
+    user_b: uuid.UUID
+
+
+@pytest.fixture
+async def two_tenants(db: FastAPI) -> TwoTenants:
+    settings = db.state.settings
+    async with db.state.database.sessionmaker() as session, session.begin():
+        ids = []
+        for name in ("Tenant A", "Tenant B"):
+            tenant = await create_tenant(session, name=name)
+            user = await create_user(
+                session, hasher_for(settings), email=f"owner@{name[-1].lower()}.example",
+                password="k9#vQ2pX-long", full_name=f"Owner {name}",
+            )  # fmt: skip
+            await add_member(session, tenant, user, Role.OWNER)
+            async with tenant_context(session, tenant.id):
+                await audit.record(session, "test.event", subject_type="tenant", subject_id=name)
+            ids += [tenant.id, user.id]
+    return TwoTenants(a=ids[0], b=ids[2], user_a=ids[1], user_b=ids[3])
+
+
+@pytest.fixture
+async def app_role_engine(pg_database: PgTestDatabase) -> AsyncIterator[AsyncEngine]:
+    """The application role, one pooled connection, so reuse of that connection is observable."""
+    engine = create_async_engine(pg_database.app_url, pool_size=1, max_overflow=0)
+    yield engine
+    await engine.dispose()
+
+
+async def tenant_tables(connection: AsyncConnection) -> list[str]:
+    """Every table with a tenant_id column, from the catalogue (new tables included)."""
+    rows = await connection.execute(
+        text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "JOIN pg_attribute a ON a.attrelid = c.oid WHERE n.nspname = 'public' "
+            "AND c.relkind IN ('r', 'p') AND a.attname = 'tenant_id' AND NOT a.attisdropped "
+            "ORDER BY 1"
+        )
+    )
+    return list(rows.scalars())
+
+
+async def test_catalogue_lists_the_known_tenant_tables(admin_engine: AsyncEngine) -> None:
+    async with admin_engine.connect() as connection:
+        tables = await tenant_tables(connection)
+    assert {"memberships", "audit_events"} <= set(tables)
+
+
+async def test_every_tenant_table_forces_the_fail_closed_policy(admin_engine: AsyncEngine) -> None:
+    async with admin_engine.connect() as connection:
+        for table in await tenant_tables(connection):
+            flags = (
+                await connection.execute(
+                    text(
+                        "SELECT relrowsecurity, relforcerowsecurity FROM pg_class "
+                        "WHERE relname = :t AND relnamespace = 'public'::regnamespace"
+                    ),
+                    {"t": table},
+                )
+            ).one()
+            assert flags == (True, True), table
+            policies = (
+                await connection.execute(
+                    text(
+                        "SELECT policyname, cmd, qual, with_check FROM pg_policies "
+                        "WHERE schemaname = 'public' AND tablename = :t"
+                    ),
+                    {"t": table},
+                )
+            ).all()
+            assert len(policies) == 1, table
+            name, command, using, check = policies[0]
+            assert (name, command) == (POLICY_NAME, "ALL")
+            for predicate in (using, check):
+                assert "current_setting('app.tenant_id'::text, true)" in predicate, table
+                assert "NULLIF" in predicate.upper(), table
+
+
+async def test_app_role_cannot_bypass_rls(
+    admin_engine: AsyncEngine, pg_database: PgTestDatabase
+) -> None:
+    async with admin_engine.connect() as connection:
+        role = (
+            await connection.execute(
+                text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"),
+                {"r": pg_database.app_role},
+            )
+        ).one()
+        owned = (
+            await connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+                    "WHERE r.rolname = :r"
+                ),
+                {"r": pg_database.app_role},
+            )
+        ).scalar_one()
+    assert tuple(role) == (False, False)
+    assert owned == 0
+
+
+async def test_no_tenant_set_sees_no_rows_and_cannot_insert(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine
+) -> None:
+    async with app_role_engine.connect() as connection:
+        for table in await tenant_tables(connection):
+            count = (await connection.execute(text(f"SELECT count(*) FROM {table}"))).scalar()
+            assert count == 0, table
+        await connection.rollback()
+        with pytest.raises(ProgrammingError, match="row-level security"):
+            await connection.execute(
+                text(
+                    "INSERT INTO memberships (tenant_id, id, user_id, role, created_at, "
+                    "updated_at) VALUES (:t, :id, :u, 'viewer', now(), now())"
+                ),
+                {"t": two_tenants.a, "id": uuid.uuid4(), "u": two_tenants.user_b},
+            )
+
+
+async def test_tenant_a_sees_only_its_rows(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine
+) -> None:
+    async with app_role_engine.begin() as connection:
+        await connection.execute(SET_TENANT, {"tid": str(two_tenants.a)})
+        for table in ("memberships", "audit_events"):
+            tenants = (await connection.execute(text(f"SELECT tenant_id FROM {table}"))).scalars()
+            assert set(tenants) == {two_tenants.a}, table
+
+
+async def test_writes_with_another_tenants_id_fail(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine
+) -> None:
+    async with app_role_engine.connect() as connection:
+        await connection.execute(SET_TENANT, {"tid": str(two_tenants.a)})
+        with pytest.raises(ProgrammingError, match="row-level security"):
+            await connection.execute(
+                text(
+                    "INSERT INTO memberships (tenant_id, id, user_id, role, created_at, "
+                    "updated_at) VALUES (:t, :id, :u, 'viewer', now(), now())"
+                ),
+                {"t": two_tenants.b, "id": uuid.uuid4(), "u": two_tenants.user_a},
+            )
+        await connection.rollback()
+        await connection.execute(SET_TENANT, {"tid": str(two_tenants.a)})
+        with pytest.raises(ProgrammingError, match="row-level security"):
+            await connection.execute(
+                text("UPDATE memberships SET tenant_id = :b"), {"b": two_tenants.b}
+            )
+        await connection.rollback()
+        await connection.execute(SET_TENANT, {"tid": str(two_tenants.a)})
+        touched = await connection.execute(
+            text("UPDATE memberships SET role = 'viewer' WHERE tenant_id = :b"),
+            {"b": two_tenants.b},
+        )
+        assert touched.rowcount == 0
+        await connection.rollback()
+
+
+async def test_pooled_connection_does_not_carry_the_tenant_over(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine
+) -> None:
+    async with app_role_engine.begin() as connection:
+        await connection.execute(SET_TENANT, {"tid": str(two_tenants.a)})
+        first_pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar()
+        assert (await connection.execute(text("SELECT count(*) FROM memberships"))).scalar() == 1
+    async with app_role_engine.begin() as connection:
+        second_pid = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar()
+        setting = (
+            await connection.execute(text("SELECT current_setting('app.tenant_id', true)"))
+        ).scalar()
+        count = (await connection.execute(text("SELECT count(*) FROM memberships"))).scalar()
+    assert first_pid == second_pid
+    assert setting == ""
+    assert count == 0
+
+
+async def test_truncate_and_audit_rewrites_are_denied(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine
+) -> None:
+    for statement in (
+        "TRUNCATE memberships",
+        "UPDATE audit_events SET action = 'forged'",
+        "DELETE FROM audit_events",
+        "DELETE FROM platform_audit_events",
+    ):
+        async with app_role_engine.connect() as connection:
+            await connection.execute(SET_TENANT, {"tid": str(two_tenants.a)})
+            with pytest.raises(DBAPIError, match="permission denied"):
+                await connection.execute(text(statement))
+
+
+async def test_rls_holds_when_the_application_scope_is_removed(
+    two_tenants: TwoTenants, db: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tenancy, "apply_tenant_scope", lambda state: None)
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, two_tenants.a)
+        seen = (await session.execute(select(Membership.tenant_id))).scalars().all()
+        assert set(seen) == {two_tenants.a}
+    async with db.state.database.sessionmaker() as session:
+        assert (await session.execute(select(Membership))).scalars().all() == []
+
+
+async def test_application_scope_filters_orm_queries(
+    two_tenants: TwoTenants, db: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The application layer alone (RLS neutralised by reading as the same tenant) filters."""
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, two_tenants.b)
+        rows = (await session.execute(select(Membership))).scalars().all()
+        assert [row.tenant_id for row in rows] == [two_tenants.b]
+        await set_session_tenant(session, None)
+        assert (await session.execute(select(Membership))).scalars().all() == []
+
+
+async def test_writing_another_tenants_row_is_refused_before_the_database(
+    two_tenants: TwoTenants, db: FastAPI
+) -> None:
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, two_tenants.a)
+        session.add(
+            Membership(tenant_id=two_tenants.b, user_id=two_tenants.user_a, role=Role.VIEWER)
+        )
+        with pytest.raises(TenantScopeViolation):
+            await session.flush()
