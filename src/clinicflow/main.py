@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clinicflow import __version__
-from clinicflow.bootstrap import ensure_first_admin
+from clinicflow.auth.endpoints import router as auth_router
+from clinicflow.bootstrap import ensure_first_admin, hasher_for
 from clinicflow.core.database import create_database
 from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.password_hasher = hasher_for(settings)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -59,4 +61,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         production=settings.environment == "production",
     )
     app.include_router(system_router)
+    for router in (auth_router,):
+        app.include_router(router, prefix=API_PREFIX)
     return app

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
+    # Keys that signed tokens before a rotation: still verified (by key id), never used to sign.
+    previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     encryption_keys: SecretStr = SecretStr(DEFAULT_ENCRYPTION_KEYS)
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "clinicflow"
@@ -64,9 +66,9 @@ class Settings(BaseSettings):
     mail_from: str = "ClinicFlow <no-reply@clinicflow.local>"
     mail_outbox_dir: Path = Path("var/outbox")
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "previous_secret_keys", mode="before")
     @classmethod
-    def _split_origins(cls, value: object) -> object:
+    def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value

@@ -18,7 +18,12 @@ class UserRepository:
         return await self.session.get(User, user_id)
 
     async def get_for_update(self, user_id: uuid.UUID) -> User | None:
-        statement = select(User).where(User.id == user_id).with_for_update()
+        statement = (
+            select(User)
+            .where(User.id == user_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def get_by_login(self, login: str) -> User | None:

@@ -1,0 +1,97 @@
+"""Queries of sessions and refresh tokens."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.auth.models import AuthSession, RefreshToken
+from clinicflow.tenants.models import Membership, Tenant
+from clinicflow.users.models import User
+
+
+class AuthRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, entity: AuthSession | RefreshToken) -> None:
+        self.session.add(entity)
+
+    async def get_session_with_user(self, session_id: uuid.UUID) -> tuple[AuthSession, User] | None:
+        statement = (
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.id == session_id)
+        )
+        row = (await self.session.execute(statement)).first()
+        return (row[0], row[1]) if row else None
+
+    async def get_membership_and_tenant(
+        self, user_id: uuid.UUID, tenant_id: uuid.UUID
+    ) -> tuple[Membership, Tenant] | None:
+        """Runs inside the tenant's scope: another tenant's membership is invisible."""
+        statement = (
+            select(Membership, Tenant)
+            .join(Tenant, Tenant.id == Membership.tenant_id)
+            .where(
+                Membership.user_id == user_id,
+                Membership.tenant_id == tenant_id,
+                Tenant.deleted_at.is_(None),
+            )
+        )
+        row = (await self.session.execute(statement)).first()
+        return (row[0], row[1]) if row else None
+
+    async def consume_refresh_token(self, token_hash: str, now: datetime) -> RefreshToken | None:
+        """Atomically spend an unspent token (the UPDATE locks the row): of two concurrent
+        refreshes with one token, only one gets it back."""
+        statement = (
+            update(RefreshToken)
+            .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None))
+            .values(used_at=now)
+            .returning(RefreshToken)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get_refresh_token(self, token_hash: str) -> RefreshToken | None:
+        statement = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def list_active_sessions(self, user_id: uuid.UUID, now: datetime) -> list[AuthSession]:
+        statement = (
+            select(AuthSession)
+            .where(
+                AuthSession.user_id == user_id,
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+            )
+            .order_by(AuthSession.last_used_at.desc())
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def revoke_sessions(
+        self,
+        user_id: uuid.UUID,
+        now: datetime,
+        reason: str,
+        *,
+        only: uuid.UUID | None = None,
+        keep: uuid.UUID | None = None,
+    ) -> int:
+        statement = update(AuthSession).where(
+            AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+        )
+        if only is not None:
+            statement = statement.where(AuthSession.id == only)
+        if keep is not None:
+            statement = statement.where(AuthSession.id != keep)
+        result = await self.session.execute(statement.values(revoked_at=now, revoked_reason=reason))
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def touch_session(self, session_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(AuthSession).where(AuthSession.id == session_id).values(last_used_at=now)
+        )

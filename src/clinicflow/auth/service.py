@@ -1,0 +1,213 @@
+"""Login, refresh-token rotation with reuse detection, logout, sessions, lockout."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.audit import service as audit
+from clinicflow.auth.deps import Principal
+from clinicflow.auth.models import AuthSession, RefreshToken
+from clinicflow.auth.permissions import PLATFORM_ADMIN
+from clinicflow.auth.repository import AuthRepository
+from clinicflow.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
+from clinicflow.core.errors import NotAuthenticated, NotFound
+from clinicflow.core.logging import request_meta
+from clinicflow.core.models import utcnow
+from clinicflow.core.security import PasswordHasher
+from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import tenant_context
+from clinicflow.users.models import User
+from clinicflow.users.repository import UserRepository
+
+
+class InvalidCredentials(NotAuthenticated):
+    """One answer for unknown user, wrong password and locked account (no enumeration).
+    The failed-attempt counter and audit event must survive the 401."""
+
+    commit_changes = True
+
+    def __init__(self) -> None:
+        super().__init__("Incorrect username or password, or the account is temporarily locked.")
+
+
+class RefreshRejected(NotAuthenticated):
+    commit_changes = True  # a detected reuse revokes the family: keep that revocation
+
+    def __init__(self) -> None:
+        super().__init__("The refresh token is invalid, expired or already used.")
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "bearer"  # noqa: S105  (OAuth2 token type, not a secret)
+
+
+class AuthService:
+    def __init__(self, session: AsyncSession, settings: Settings, hasher: PasswordHasher) -> None:
+        self.session = session
+        self.settings = settings
+        self.hasher = hasher
+        self.repository = AuthRepository(session)
+        self.users = UserRepository(session)
+
+    async def login(self, login: str, password: str) -> TokenPair:
+        user = await self.users.get_by_login(login)
+        # Verify even for unknown or locked accounts, so every failure costs the same time.
+        result = await self.hasher.verify(password, user.password_hash if user else None)
+        now = utcnow()
+        if user is None:
+            await audit.record(self.session, "auth.login_failed", details={"reason": "unknown"})
+            raise InvalidCredentials()
+        user = await self.users.get_for_update(user.id) or user  # serialise the counter
+        async with tenant_context(self.session, user.default_tenant_id):
+            if user.locked_until is not None and user.locked_until > now:
+                await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
+                raise InvalidCredentials()
+            if not result.valid or not user.is_active:
+                await self._register_failure(user)
+                raise InvalidCredentials()
+            if result.new_hash:
+                user.password_hash = result.new_hash  # parameters were upgraded
+            user.failed_login_count = 0
+            user.locked_until = None
+            user.last_login_at = now
+            pair = await self.start_session(user)
+            await self._audit_user(user, "auth.login", {})
+        return pair
+
+    async def _register_failure(self, user: User) -> None:
+        user.failed_login_count += 1
+        await self._audit_user(user, "auth.login_failed", {"reason": "password"})
+        if user.failed_login_count >= self.settings.lockout_threshold:
+            user.locked_until = utcnow() + timedelta(minutes=self.settings.lockout_minutes)
+            user.failed_login_count = 0
+            await self._audit_user(user, "auth.locked", {"minutes": self.settings.lockout_minutes})
+
+    async def _audit_user(self, user: User, action: str, details: dict[str, object]) -> None:
+        await audit.record(
+            self.session, action, actor=audit.Actor(user_id=user.id),
+            subject_type="user", subject_id=user.id, details=details,
+        )  # fmt: skip
+
+    async def start_session(self, user: User) -> TokenPair:
+        """A new device session (refresh family) in the user's default tenant."""
+        now = utcnow()
+        meta = request_meta.get()
+        auth_session = AuthSession(
+            user_id=user.id,
+            tenant_id=None if user.is_platform_admin else user.default_tenant_id,
+            created_at=now,
+            last_used_at=now,
+            expires_at=now + timedelta(days=self.settings.refresh_token_days),
+            user_agent=(meta.user_agent or "")[:400] if meta else None,
+            ip=meta.ip if meta else None,
+        )
+        self.repository.add(auth_session)
+        await self.session.flush()
+        return await self._issue_pair(user, auth_session)
+
+    async def _issue_pair(self, user: User, auth_session: AuthSession) -> TokenPair:
+        refresh, refresh_hash = new_refresh_token()
+        self.repository.add(
+            RefreshToken(
+                session_id=auth_session.id,
+                token_hash=refresh_hash,
+                expires_at=auth_session.expires_at,
+            )
+        )
+        await self.session.flush()
+        role = await self._role_in(user, auth_session.tenant_id)
+        access, expires_in = issue_access_token(
+            self.settings,
+            user_id=user.id,
+            session_id=auth_session.id,
+            tenant_id=auth_session.tenant_id,
+            role=role,
+        )
+        return TokenPair(access, refresh, expires_in)
+
+    async def _role_in(self, user: User, tenant_id: uuid.UUID | None) -> str:
+        if user.is_platform_admin:
+            return PLATFORM_ADMIN
+        if tenant_id is None:
+            return "none"
+        async with tenant_context(self.session, tenant_id):
+            found = await self.repository.get_membership_and_tenant(user.id, tenant_id)
+        return found[0].role.value if found else "none"
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        now = utcnow()
+        token_hash = hash_refresh_token(refresh_token)
+        consumed = await self.repository.consume_refresh_token(token_hash, now)
+        if consumed is None:
+            await self._handle_unusable_token(token_hash)
+            raise RefreshRejected()
+        found = await self.repository.get_session_with_user(consumed.session_id)
+        if found is None:
+            raise RefreshRejected()
+        auth_session, user = found
+        if (
+            auth_session.revoked_at is not None
+            or auth_session.expires_at <= now
+            or consumed.expires_at <= now
+            or not user.is_active
+        ):
+            raise RefreshRejected()
+        auth_session.last_used_at = now
+        return await self._issue_pair(user, auth_session)
+
+    async def _handle_unusable_token(self, token_hash: str) -> None:
+        """A spent token presented again means it leaked: end the whole family."""
+        token = await self.repository.get_refresh_token(token_hash)
+        if token is None or token.used_at is None:
+            return
+        found = await self.repository.get_session_with_user(token.session_id)
+        if found is None or found[0].revoked_at is not None:
+            return
+        auth_session, user = found
+        await self.repository.revoke_sessions(
+            user.id, utcnow(), "refresh_token_reuse", only=auth_session.id
+        )
+        async with tenant_context(self.session, auth_session.tenant_id):
+            await self._audit_user(
+                user, "auth.refresh_token_reuse", {"session_id": str(auth_session.id)}
+            )
+
+    async def logout(self, principal: Principal, *, everywhere: bool) -> int:
+        only = None if everywhere else principal.session_id
+        revoked = await self.repository.revoke_sessions(
+            principal.user_id, utcnow(), "logout_all" if everywhere else "logout", only=only
+        )
+        await audit.record(
+            self.session,
+            "auth.logout_all" if everywhere else "auth.logout",
+            actor=principal.actor,
+            subject_type="user",
+            subject_id=principal.user_id,
+            details={"sessions": revoked},
+        )
+        return revoked
+
+    async def list_sessions(self, principal: Principal) -> list[AuthSession]:
+        return await self.repository.list_active_sessions(principal.user_id, utcnow())
+
+    async def revoke_session(self, principal: Principal, session_id: uuid.UUID) -> None:
+        revoked = await self.repository.revoke_sessions(
+            principal.user_id, utcnow(), "revoked_by_user", only=session_id
+        )
+        if revoked == 0:
+            raise NotFound("No active session with this id.")
+        await audit.record(
+            self.session, "auth.session_revoked", actor=principal.actor,
+            subject_type="session", subject_id=session_id,
+        )  # fmt: skip
+
+    async def revoke_other_sessions(self, user: User, keep: uuid.UUID | None, reason: str) -> None:
+        await self.repository.revoke_sessions(user.id, utcnow(), reason, keep=keep)

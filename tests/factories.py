@@ -1,0 +1,78 @@
+"""Build tenants, members and their tokens straight through the services (no HTTP round trip)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from clinicflow.auth.service import AuthService
+from clinicflow.tenants.models import Role
+from clinicflow.tenants.repository import TenantRepository
+from clinicflow.tenants.service import add_member, create_tenant
+from clinicflow.users.service import create_user
+
+DEFAULT_PASSWORD = "k9#vQ2pX-long-enough"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    role: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def make_tenant(app: FastAPI, name: str | None = None, timezone: str = "UTC") -> uuid.UUID:
+    async with app.state.database.sessionmaker() as session, session.begin():
+        tenant = await create_tenant(
+            session, name=name or f"Practice {uuid.uuid4().hex[:6]}", timezone=timezone
+        )
+        return tenant.id
+
+
+async def make_member(
+    app: FastAPI,
+    *,
+    tenant_id: uuid.UUID | None = None,
+    role: str = "owner",
+    email: str | None = None,
+    password: str = DEFAULT_PASSWORD,
+    full_name: str = "Test Person",
+) -> Member:
+    """A user with a membership (a new tenant unless given) and a live session's tokens."""
+    tenant_id = tenant_id or await make_tenant(app)
+    email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
+    settings, hasher = app.state.settings, app.state.password_hasher
+    async with app.state.database.sessionmaker() as session, session.begin():
+        user = await create_user(
+            session, hasher, email=email, password=password, full_name=full_name
+        )
+        tenant = await TenantRepository(session).get(tenant_id)
+        assert tenant is not None
+        await add_member(session, tenant, user, Role(role))
+        pair = await AuthService(session, settings, hasher).start_session(user)
+    return Member(user.id, tenant_id, role, email, password, pair.access_token, pair.refresh_token)
+
+
+async def make_platform_admin(app: FastAPI, email: str | None = None) -> Member:
+    email = email or f"admin-{uuid.uuid4().hex[:8]}@example.com"
+    settings, hasher = app.state.settings, app.state.password_hasher
+    async with app.state.database.sessionmaker() as session, session.begin():
+        user = await create_user(
+            session, hasher, email=email, password=DEFAULT_PASSWORD,
+            full_name="Platform Admin", is_platform_admin=True,
+        )  # fmt: skip
+        pair = await AuthService(session, settings, hasher).start_session(user)
+    return Member(
+        user.id, None, "platform_admin", email, DEFAULT_PASSWORD,
+        pair.access_token, pair.refresh_token,
+    )  # fmt: skip
