@@ -102,7 +102,6 @@ class AuthService:
         meta = request_meta.get()
         auth_session = AuthSession(
             user_id=user.id,
-            tenant_id=None if user.is_platform_admin else user.default_tenant_id,
             created_at=now,
             last_used_at=now,
             expires_at=now + timedelta(days=self.settings.refresh_token_days),
@@ -123,13 +122,14 @@ class AuthService:
             )
         )
         await self.session.flush()
-        role = await self._role_in(user, auth_session.tenant_id)
+        # Tokens land in the user's default practice; requests pick another with X-Tenant-ID.
+        tenant_id = None if user.is_platform_admin else user.default_tenant_id
         access, expires_in = issue_access_token(
             self.settings,
             user_id=user.id,
             session_id=auth_session.id,
-            tenant_id=auth_session.tenant_id,
-            role=role,
+            tenant_id=tenant_id,
+            role=await self._role_in(user, tenant_id),
         )
         return TokenPair(access, refresh, expires_in)
 
@@ -175,7 +175,7 @@ class AuthService:
         await self.repository.revoke_sessions(
             user.id, utcnow(), "refresh_token_reuse", only=auth_session.id
         )
-        async with tenant_context(self.session, auth_session.tenant_id):
+        async with tenant_context(self.session, user.default_tenant_id):
             await self._audit_user(
                 user, "auth.refresh_token_reuse", {"session_id": str(auth_session.id)}
             )
