@@ -42,3 +42,14 @@ class UserRepository:
 
     def add(self, user: User) -> None:
         self.session.add(user)
+
+    async def list_page(self, limit: int, after: uuid.UUID | None) -> list[User]:
+        """Ordered by id (UUIDv7, so by creation); one extra row tells if a page follows."""
+        statement = select(User).order_by(User.id).limit(limit + 1)
+        if after is not None:
+            statement = statement.where(User.id > after)
+        return list((await self.session.execute(statement)).scalars())
+
+    async def username_taken(self, username: str, other_than: uuid.UUID) -> bool:
+        statement = select(User.id).where(User.username == username, User.id != other_than)
+        return (await self.session.execute(statement)).first() is not None

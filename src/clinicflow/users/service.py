@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.core.errors import Conflict, ValidationFailed
+from clinicflow.audit import service as audit
+from clinicflow.audit.service import Actor
+from clinicflow.auth.repository import AuthRepository
+from clinicflow.core.errors import Conflict, NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher, password_problems
+from clinicflow.core.tenancy import tenant_context
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
+from clinicflow.users.schemas import UserUpdate, UserUpdateMe
 
 
 def require_acceptable_password(password: str, *, email: str, full_name: str) -> None:
@@ -43,3 +50,89 @@ async def create_user(
     repository.add(user)
     await session.flush()
     return user
+
+
+class UserService:
+    """Self-service profile and password, and the platform admin's account management."""
+
+    def __init__(self, session: AsyncSession, hasher: PasswordHasher) -> None:
+        self.session = session
+        self.hasher = hasher
+        self.users = UserRepository(session)
+
+    async def get(self, user_id: uuid.UUID) -> User:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise NotFound("No user with this id.")
+        return user
+
+    async def update_me(self, user_id: uuid.UUID, changes: UserUpdateMe) -> User:
+        user = await self.get(user_id)
+        if changes.full_name is not None:
+            user.full_name = changes.full_name.strip()
+        if changes.username is not None:
+            username = changes.username.lower()
+            if await self.users.username_taken(username, user.id):
+                raise Conflict("This username is taken.")
+            user.username = username
+        await self.session.flush()
+        return user
+
+    async def change_password(
+        self, user_id: uuid.UUID, current: str, new: str, keep_session: uuid.UUID
+    ) -> None:
+        """Verifies the current password; every other session of the user is revoked."""
+        user = await self.get(user_id)
+        if not (await self.hasher.verify(current, user.password_hash)).valid:
+            raise ValidationFailed(
+                "The current password is incorrect.",
+                errors=[{"field": "current_password", "message": "Incorrect password.",
+                         "type": "invalid_password"}],
+            )  # fmt: skip
+        require_acceptable_password(new, email=user.email, full_name=user.full_name)
+        user.password_hash = await self.hasher.hash(new)
+        user.password_changed_at = utcnow()
+        await AuthRepository(self.session).revoke_sessions(
+            user.id, utcnow(), "password_changed", keep=keep_session
+        )
+        async with tenant_context(self.session, user.default_tenant_id):
+            await audit.record(
+                self.session, "user.password_changed", actor=audit.Actor(user_id=user.id),
+                subject_type="user", subject_id=user.id,
+            )  # fmt: skip
+
+    async def list_page(self, limit: int, after: uuid.UUID | None) -> tuple[list[User], bool]:
+        rows = await self.users.list_page(limit, after)
+        return rows[:limit], len(rows) > limit
+
+    async def admin_update(self, user_id: uuid.UUID, changes: UserUpdate, actor: Actor) -> User:
+        user = await self.get(user_id)
+        if changes.full_name is not None:
+            user.full_name = changes.full_name.strip()
+        if changes.is_active is not None and changes.is_active != user.is_active:
+            await self._set_active(user, changes.is_active, actor)
+        await self.session.flush()
+        return user
+
+    async def deactivate(self, user_id: uuid.UUID, actor: Actor) -> None:
+        user = await self.get(user_id)
+        if user.id == actor.user_id:
+            raise Conflict("You cannot delete your own account.")
+        await self._set_active(user, False, actor)
+
+    async def _set_active(self, user: User, active: bool, actor: Actor) -> None:
+        user.is_active = active
+        if not active:
+            await AuthRepository(self.session).revoke_sessions(user.id, utcnow(), "deactivated")
+        await audit.record(
+            self.session, "user.activated" if active else "user.deactivated", actor=actor,
+            subject_type="user", subject_id=user.id,
+        )  # fmt: skip
+
+    async def unlock(self, user_id: uuid.UUID, actor: Actor) -> None:
+        user = await self.get(user_id)
+        user.locked_until = None
+        user.failed_login_count = 0
+        await audit.record(
+            self.session, "user.unlocked", actor=actor, subject_type="user", subject_id=user.id
+        )

@@ -1,0 +1,383 @@
+"""Login, rotation with reuse detection, sessions, token validation, lockout, password rules."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import jwt
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from clinicflow.audit.models import AuditEvent
+from clinicflow.core.security import PasswordHasher
+from clinicflow.core.tenancy import set_session_tenant
+from clinicflow.tenants.models import Role
+from clinicflow.tenants.repository import TenantRepository
+from clinicflow.tenants.service import add_member
+from clinicflow.users.repository import UserRepository
+from tests.factories import DEFAULT_PASSWORD, Member, make_member, make_platform_admin
+
+LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
+ME = "/api/v1/auth/me"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: httpx.AsyncClient, member: Member, password: str | None = None) -> dict:
+    response = await client.post(
+        LOGIN, json={"username": member.email, "password": password or member.password}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def client_from(app: FastAPI, ip: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(ip, 4000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def test_login_returns_a_bearer_pair(client: httpx.AsyncClient, db: FastAPI) -> None:
+    member = await make_member(db, role="assistant")
+    body = await login(client, member)
+    assert set(body) == {"access_token", "refresh_token", "token_type", "expires_in"}
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 15 * 60
+    me = await client.get(ME, headers=bearer(body["access_token"]))
+    assert me.json()["role"] == "assistant"
+    assert me.json()["tenant_id"] == str(member.tenant_id)
+    assert "records:read" not in me.json()["permissions"]
+
+
+async def test_login_by_email_is_case_insensitive_and_form_login_works(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    upper = await client.post(
+        LOGIN, json={"username": member.email.upper(), "password": member.password}
+    )
+    assert upper.status_code == 200
+    form = await client.post(
+        "/api/v1/auth/token", data={"username": member.email, "password": member.password}
+    )
+    assert form.status_code == 200
+    assert form.json()["token_type"] == "bearer"
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    first = await login(client, member)
+    second = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200
+    assert second.json()["refresh_token"] != first["refresh_token"]
+    reused = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
+    assert reused.status_code == 401
+    # The family's current token and access token died with it.
+    current = await client.post(REFRESH, json={"refresh_token": second.json()["refresh_token"]})
+    assert current.status_code == 401
+    assert (await client.get(ME, headers=bearer(second.json()["access_token"]))).status_code == 401
+    audit = await _audit_actions(db, member)
+    assert "auth.refresh_token_reuse" in audit
+
+
+async def test_concurrent_refreshes_with_one_token_give_at_most_one_pair(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    token = (await login(client, member))["refresh_token"]
+    responses = await asyncio.gather(
+        *(client.post(REFRESH, json={"refresh_token": token}) for _ in range(5))
+    )
+    assert sorted(r.status_code for r in responses).count(200) <= 1
+    assert all(r.status_code in (200, 401) for r in responses)
+
+
+async def test_sessions_list_revoke_logout_and_logout_all(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    phone = await login(client, member)
+    laptop = await login(client, member)
+    listed = await client.get("/api/v1/auth/sessions", headers=bearer(laptop["access_token"]))
+    assert listed.status_code == 200
+    items = listed.json()["items"]
+    assert len(items) == 3  # the factory's session, phone and laptop
+    assert sum(item["current"] for item in items) == 1
+    assert items[0]["ip"] == "203.0.113.10"
+    phone_id = await _session_id(client, phone)
+    revoked = await client.delete(
+        f"/api/v1/auth/sessions/{phone_id}", headers=bearer(laptop["access_token"])
+    )
+    assert revoked.status_code == 204
+    assert (await client.get(ME, headers=bearer(phone["access_token"]))).status_code == 401
+    dead = await client.post(REFRESH, json={"refresh_token": phone["refresh_token"]})
+    assert dead.status_code == 401
+    assert (await client.get(ME, headers=bearer(laptop["access_token"]))).status_code == 200
+
+    logout = await client.post("/api/v1/auth/logout", headers=bearer(laptop["access_token"]))
+    assert logout.status_code == 204
+    assert (await client.get(ME, headers=bearer(laptop["access_token"]))).status_code == 401
+    assert (await client.get(ME, headers=member.headers)).status_code == 200
+
+    tablet = await login(client, member)
+    everywhere = await client.post(
+        "/api/v1/auth/logout-all", headers=bearer(tablet["access_token"])
+    )
+    assert everywhere.status_code == 204
+    for token in (member.access_token, tablet["access_token"]):
+        assert (await client.get(ME, headers=bearer(token))).status_code == 401
+    stale = await client.post(REFRESH, json={"refresh_token": member.refresh_token})
+    assert stale.status_code == 401
+
+
+async def _session_id(client: httpx.AsyncClient, pair: dict) -> str:
+    listed = await client.get("/api/v1/auth/sessions", headers=bearer(pair["access_token"]))
+    return str(next(item["id"] for item in listed.json()["items"] if item["current"]))
+
+
+async def test_revoking_someone_elses_session_is_404(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    alice, bob = await make_member(db), await make_member(db)
+    bob_session = await _session_id(client, {"access_token": bob.access_token})
+    response = await client.delete(f"/api/v1/auth/sessions/{bob_session}", headers=alice.headers)
+    assert response.status_code == 404
+    assert (await client.get(ME, headers=bob.headers)).status_code == 200
+
+
+def _forge(settings: object, **changes: object) -> str:
+    key = settings.secret_key.get_secret_value()  # type: ignore[attr-defined]
+    decoded = jwt.decode(
+        changes.pop("token"),  # type: ignore[arg-type]
+        key,
+        algorithms=["HS256"],
+        audience=settings.jwt_audience,  # type: ignore[attr-defined]
+    )
+    header = {"kid": jwt.get_unverified_header(str(changes.pop("header_from")))["kid"]}
+    algorithm = str(changes.pop("alg", "HS256"))
+    sign_key = str(changes.pop("key", key))
+    decoded.update(changes)
+    return jwt.encode(decoded, sign_key, algorithm=algorithm, headers=header)
+
+
+@pytest.mark.parametrize(
+    "forgery",
+    [
+        {"aud": "someone-else"},
+        {"iss": "evil"},
+        {"exp": int((datetime.now(UTC) - timedelta(minutes=1)).timestamp())},
+        {"typ": "refresh"},
+        {"key": "a-different-secret-key-of-sufficient-length"},
+        {"role": "owner", "key": "wrong-key-trying-to-escalate-its-privileges"},
+    ],
+    ids=["wrong-aud", "wrong-iss", "expired", "wrong-typ", "wrong-signature", "forged-role"],
+)
+async def test_tampered_access_tokens_are_refused(
+    client: httpx.AsyncClient, db: FastAPI, forgery: dict
+) -> None:
+    member = await make_member(db)
+    token = _forge(
+        db.state.settings, token=member.access_token, header_from=member.access_token, **forgery
+    )
+    response = await client.get(ME, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_alg_none_and_garbage_tokens_are_refused(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    claims = jwt.decode(member.access_token, options={"verify_signature": False})
+    unsigned = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
+    for token in (unsigned, "not-a-jwt", member.refresh_token):
+        assert (await client.get(ME, headers=bearer(token))).status_code == 401
+    as_refresh = await client.post(REFRESH, json={"refresh_token": member.access_token})
+    assert as_refresh.status_code == 401
+
+
+async def test_database_holds_no_plaintext_password_or_refresh_token(
+    client: httpx.AsyncClient, db: FastAPI, admin_engine: AsyncEngine
+) -> None:
+    member = await make_member(db)
+    pair = await login(client, member)
+    async with admin_engine.connect() as connection:
+        rows: list[str] = []
+        for table in ("users", "auth_sessions", "refresh_tokens", "audit_events"):
+            result = await connection.execute(text(f"SELECT row_to_json(t)::text FROM {table} t"))
+            rows += result.scalars()
+        dump = " ".join(rows)
+        stored_hash = (
+            await connection.execute(
+                text("SELECT password_hash FROM users WHERE id = :id"), {"id": member.user_id}
+            )
+        ).scalar_one()
+    assert member.password not in dump
+    assert pair["refresh_token"] not in dump
+    assert member.refresh_token not in dump
+    assert stored_hash.startswith("$argon2id$")
+
+
+async def test_outdated_hash_parameters_are_upgraded_on_login(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    old = await PasswordHasher(memory_kib=2048, time_cost=2).hash(member.password)
+    async with db.state.database.sessionmaker() as session, session.begin():
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        user.password_hash = old
+    await login(client, member)
+    async with db.state.database.sessionmaker() as session:
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        assert user.password_hash != old
+        assert "m=1024" in user.password_hash
+
+
+async def test_lockout_after_five_failures_from_several_ips_then_admin_unlock(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    for attempt in range(5):
+        async with client_from(db, f"198.51.100.{attempt + 1}") as other:
+            failed = await other.post(
+                LOGIN, json={"username": member.email, "password": "wrong-pw"}
+            )
+            assert failed.status_code == 401
+    locked = await client.post(LOGIN, json={"username": member.email, "password": member.password})
+    unknown = await client.post(LOGIN, json={"username": "nobody@example.com", "password": "x" * 9})
+    wrong = await client.post(LOGIN, json={"username": member.email, "password": "wrong-pw"})
+    assert locked.status_code == unknown.status_code == wrong.status_code == 401
+    assert locked.json() == unknown.json() == wrong.json()
+    assert "auth.locked" in await _audit_actions(db, member)
+
+    admin = await make_platform_admin(db)
+    unlocked = await client.post(f"/api/v1/users/{member.user_id}/unlock", headers=admin.headers)
+    assert unlocked.status_code == 204
+    await login(client, member)
+
+
+async def test_password_length_bounds_and_common_passwords(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    admin = await make_platform_admin(db)
+
+    async def create(password: str) -> httpx.Response:
+        body = {
+            "email": f"{uuid.uuid4().hex[:8]}@example.com",
+            "password": password,
+            "full_name": "P",
+        }
+        return await client.post("/api/v1/users", json=body, headers=admin.headers)
+
+    assert (await create("k9#vQ2pX")).status_code == 201
+    assert (await create("Zq7!" + "x8Lm" * 31)).status_code == 201  # 128 characters
+    for weak in ("password1", "12345678", "short7!"):
+        refused = await create(weak)
+        assert refused.status_code == 422, weak
+        assert refused.json()["errors"][0]["field"] == "password"
+    assert (await create("Zq7!" + "x8Lm" * 31 + "q")).status_code == 422  # 129 characters
+
+
+async def test_change_password_revokes_other_sessions_only(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    other = await login(client, member)
+    changed = await client.post(
+        "/api/v1/users/me/change-password",
+        json={"current_password": member.password, "new_password": "a-brand-new-passphrase"},
+        headers=member.headers,
+    )
+    assert changed.status_code == 204
+    assert (await client.get(ME, headers=member.headers)).status_code == 200
+    assert (await client.get(ME, headers=bearer(other["access_token"]))).status_code == 401
+    await login(client, member, "a-brand-new-passphrase")
+    wrong = await client.post(
+        "/api/v1/users/me/change-password",
+        json={"current_password": "not-it", "new_password": "another-new-passphrase"},
+        headers=member.headers,
+    )
+    assert wrong.status_code == 422
+
+
+async def test_users_me_read_and_update(client: httpx.AsyncClient, db: FastAPI) -> None:
+    member = await make_member(db, full_name="Old Name")
+    updated = await client.put(
+        "/api/v1/users/me",
+        json={"full_name": "New Name", "username": "Dr.New"},
+        headers=member.headers,
+    )
+    assert updated.status_code == 200
+    assert updated.json()["username"] == "dr.new"
+    me = await client.get("/api/v1/users/me", headers=member.headers)
+    assert me.json()["full_name"] == "New Name"
+    assert "password_hash" not in me.json()
+    by_username = await client.post(
+        LOGIN, json={"username": "DR.NEW", "password": DEFAULT_PASSWORD}
+    )
+    assert by_username.status_code == 200
+
+
+async def test_platform_admin_manages_accounts(client: httpx.AsyncClient, db: FastAPI) -> None:
+    admin = await make_platform_admin(db)
+    member = await make_member(db)
+    listed = await client.get("/api/v1/users?limit=1", headers=admin.headers)
+    assert listed.status_code == 200
+    assert len(listed.json()["items"]) == 1
+    second = await client.get(
+        f"/api/v1/users?limit=1&cursor={listed.json()['next_cursor']}", headers=admin.headers
+    )
+    assert second.json()["items"][0]["id"] != listed.json()["items"][0]["id"]
+    got = await client.get(f"/api/v1/users/{member.user_id}", headers=admin.headers)
+    assert got.json()["email"] == member.email
+    deleted = await client.delete(f"/api/v1/users/{member.user_id}", headers=admin.headers)
+    assert deleted.status_code == 204
+    assert (await client.get(ME, headers=member.headers)).status_code == 401
+    refused = await client.post(LOGIN, json={"username": member.email, "password": member.password})
+    assert refused.status_code == 401
+    missing = await client.get(f"/api/v1/users/{uuid.uuid4()}", headers=admin.headers)
+    assert missing.status_code == 404
+    bad_cursor = await client.get("/api/v1/users?cursor=%%%", headers=admin.headers)
+    assert bad_cursor.status_code == 400
+
+
+async def test_x_tenant_id_must_be_one_of_the_callers_practices(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    stranger = await make_member(db)
+    other = await client.get(ME, headers={**member.headers, "X-Tenant-ID": str(stranger.tenant_id)})
+    assert other.status_code == 403
+    garbage = await client.get(ME, headers={**member.headers, "X-Tenant-ID": "nope"})
+    assert garbage.status_code == 400
+    second_home = await make_member(db, tenant_id=stranger.tenant_id, role="viewer")
+    # A user in two practices: the same person, picking the second one with the header.
+    both = await make_member(db, role="owner", email=f"both-{uuid.uuid4().hex[:6]}@example.com")
+    async with db.state.database.sessionmaker() as session, session.begin():
+        user = await UserRepository(session).get(both.user_id)
+        tenant = await TenantRepository(session).get(second_home.tenant_id)  # type: ignore[arg-type]
+        assert user is not None
+        assert tenant is not None
+        await add_member(session, tenant, user, Role.VIEWER)
+    picked = await client.get(ME, headers={**both.headers, "X-Tenant-ID": str(tenant.id)})
+    assert picked.status_code == 200
+    assert picked.json()["role"] == "viewer"
+    assert (await client.get(ME, headers=both.headers)).json()["role"] == "owner"
+
+
+async def _audit_actions(db: FastAPI, member: Member) -> list[str]:
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, member.tenant_id)
+        rows = await session.execute(select(AuditEvent.action).order_by(AuditEvent.seq))
+        return list(rows.scalars())

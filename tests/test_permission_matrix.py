@@ -1,0 +1,109 @@
+"""Every route in the OpenAPI document, for every role: allowed, 401 or 403, from ONE table.
+
+A route added without a row here fails `test_every_route_has_a_rule`. The rule names the permission
+the route must demand; the expected outcome per role is derived from ROLE_PERMISSIONS, so a route
+guarded by the wrong permission (or none) fails too.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Literal
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permission
+from clinicflow.main import create_app
+from tests.conftest import make_test_settings
+from tests.factories import make_member, make_platform_admin
+
+P = Permission
+Rule = Permission | Literal["public", "authenticated"]
+
+# (method, path) -> what the route demands.
+ROUTE_RULES: dict[tuple[str, str], Rule] = {
+    ("GET", "/"): "public",
+    ("GET", "/health"): "public",
+    ("GET", "/health/ready"): "public",
+    ("POST", "/api/v1/auth/login"): "public",
+    ("POST", "/api/v1/auth/token"): "public",
+    ("POST", "/api/v1/auth/refresh"): "public",
+    ("POST", "/api/v1/auth/logout"): "authenticated",
+    ("POST", "/api/v1/auth/logout-all"): "authenticated",
+    ("GET", "/api/v1/auth/sessions"): "authenticated",
+    ("DELETE", "/api/v1/auth/sessions/{session_id}"): "authenticated",
+    ("GET", "/api/v1/auth/me"): "authenticated",
+    ("GET", "/api/v1/users/me"): "authenticated",
+    ("PUT", "/api/v1/users/me"): "authenticated",
+    ("POST", "/api/v1/users/me/change-password"): "authenticated",
+    ("POST", "/api/v1/users"): P.PLATFORM_USERS,
+    ("GET", "/api/v1/users"): P.PLATFORM_USERS,
+    ("GET", "/api/v1/users/{user_id}"): P.PLATFORM_USERS,
+    ("PUT", "/api/v1/users/{user_id}"): P.PLATFORM_USERS,
+    ("DELETE", "/api/v1/users/{user_id}"): P.PLATFORM_USERS,
+    ("POST", "/api/v1/users/{user_id}/unlock"): P.PLATFORM_USERS,
+}
+
+ROLES = ("anonymous", PLATFORM_ADMIN, "owner", "assistant", "viewer")
+
+
+def _routes() -> list[tuple[str, str]]:
+    spec = create_app(make_test_settings()).openapi()
+    return sorted(
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    )
+
+
+ROUTES = _routes()
+
+
+def expected(rule: Rule, role: str) -> Literal["allow", 401, 403]:
+    if rule == "public":
+        return "allow"
+    if role == "anonymous":
+        return 401
+    if rule == "authenticated":
+        return "allow"
+    return "allow" if rule in ROLE_PERMISSIONS[role] else 403
+
+
+def test_every_route_has_a_rule() -> None:
+    missing = [route for route in ROUTES if route not in ROUTE_RULES]
+    stale = [route for route in ROUTE_RULES if route not in ROUTES]
+    assert missing == [], f"routes without a permission rule: {missing}"
+    assert stale == [], f"rules for routes that no longer exist: {stale}"
+
+
+def test_platform_admin_holds_no_clinical_permission() -> None:
+    clinical = {p for p in Permission if not p.value.startswith("platform:")}
+    assert ROLE_PERMISSIONS[PLATFORM_ADMIN] & clinical == set()
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES, ids=[f"{m} {p}" for m, p in ROUTES])
+async def test_route_answers_each_role_as_the_table_says(
+    client: httpx.AsyncClient, db: FastAPI, method: str, path: str
+) -> None:
+    rule = ROUTE_RULES.get((method, path))
+    assert rule is not None, f"no rule for {method} {path}"
+    url = re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+    tenant_id = None
+    for role in ROLES:
+        headers: dict[str, str] = {}
+        if role == PLATFORM_ADMIN:
+            headers = (await make_platform_admin(db)).headers
+        elif role != "anonymous":
+            member = await make_member(db, role=role, tenant_id=tenant_id)
+            tenant_id = member.tenant_id
+            headers = member.headers
+        response = await client.request(method, url, headers=headers, json={})
+        outcome = expected(rule, role)
+        if outcome == "allow":
+            assert response.status_code not in (401, 403), (role, response.text)
+        else:
+            assert response.status_code == outcome, (role, response.text)
