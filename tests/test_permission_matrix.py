@@ -45,6 +45,10 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/users/{user_id}"): P.PLATFORM_USERS,
     ("DELETE", "/api/v1/users/{user_id}"): P.PLATFORM_USERS,
     ("POST", "/api/v1/users/{user_id}/unlock"): P.PLATFORM_USERS,
+    ("GET", "/api/v1/tenant"): P.SETTINGS_MANAGE,
+    ("GET", "/api/v1/tenant/members"): P.MEMBERS_READ,
+    ("PATCH", "/api/v1/tenant/members/{user_id}"): P.MEMBERS_MANAGE,
+    ("DELETE", "/api/v1/tenant/members/{user_id}"): P.MEMBERS_MANAGE,
 }
 
 ROLES = ("anonymous", PLATFORM_ADMIN, "owner", "assistant", "viewer")

@@ -93,3 +93,23 @@ async def test_oversized_body_is_a_problem_413(client: httpx.AsyncClient) -> Non
     assert response.status_code == 413
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["status"] == 413
+
+
+async def test_malformed_json_is_a_problem_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/login",
+        content=b'{"username": "a", "password": ',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    assert response.json()["detail"] == "The request body is not valid JSON."
+
+
+async def test_wrong_type_names_the_field(client: httpx.AsyncClient) -> None:
+    response = await client.post("/api/v1/auth/login", json={"username": "a", "password": 12})
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    errors = response.json()["errors"]
+    assert [error["field"] for error in errors] == ["password"]
+    assert "12" not in str(errors)  # the submitted value is not echoed back

@@ -16,6 +16,7 @@ from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.system.endpoints import router as system_router
+from clinicflow.tenants.endpoints import router as tenant_router
 from clinicflow.users.endpoints import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -62,6 +63,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         production=settings.environment == "production",
     )
     app.include_router(system_router)
-    for router in (auth_router, users_router):
+    for router in (auth_router, users_router, tenant_router):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -14,6 +14,7 @@ from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant
 from clinicflow.tenants.models import Membership, Role
 from clinicflow.tenants.service import add_member, create_tenant
 from clinicflow.users.service import create_user
+from tests.factories import make_member
 
 
 def test_migrations_match_the_models_on_sqlite(settings: Settings) -> None:
@@ -48,3 +49,21 @@ async def test_application_scope_isolates_tenants(db: FastAPI) -> None:
         session.add(Membership(tenant_id=b, user_id=user_a, role=Role.VIEWER))
         with pytest.raises(TenantScopeViolation):
             await session.flush()
+
+
+async def test_login_and_tenant_scoped_requests(client: httpx.AsyncClient, db: FastAPI) -> None:
+    owner = await make_member(db, role="owner")
+    other = await make_member(db, role="assistant")
+    response = await client.post(
+        "/api/v1/auth/login", json={"username": owner.email, "password": owner.password}
+    )
+    assert response.status_code == 200
+    token = response.json()["access_token"]
+    members = await client.get(
+        "/api/v1/tenant/members", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert [m["email"] for m in members.json()["items"]] == [owner.email]
+    foreign = await client.patch(
+        f"/api/v1/tenant/members/{other.user_id}", json={"role": "viewer"}, headers=owner.headers
+    )
+    assert foreign.status_code == 404

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.tenants.models import Membership, Plan, Tenant
+from clinicflow.tenants.models import Membership, Plan, Role, Tenant
+from clinicflow.users.models import User
 
 
 class TenantRepository:
@@ -42,3 +43,26 @@ class MembershipRepository:
 
     def add(self, membership: Membership) -> None:
         self.session.add(membership)
+
+    async def list_with_users(self) -> list[tuple[Membership, User]]:
+        statement = (
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .order_by(User.full_name, User.id)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]
+
+    async def count_owners(self) -> int:
+        statement = (
+            select(func.count()).select_from(Membership).where(Membership.role == Role.OWNER)
+        )
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def lock_owners(self) -> None:
+        """Row locks on the owners, so two demotions cannot both see a second owner."""
+        await self.session.execute(
+            select(Membership.id).where(Membership.role == Role.OWNER).with_for_update()
+        )
+
+    async def delete(self, membership: Membership) -> None:
+        await self.session.delete(membership)

@@ -6,6 +6,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.audit import service as audit
+from clinicflow.audit.service import Actor
+from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.tenants.models import Membership, Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
@@ -34,3 +37,50 @@ async def add_member(session: AsyncSession, tenant: Tenant, user: User, role: Ro
             user.default_tenant_id = tenant.id
         await session.flush()
     return membership
+
+
+class MemberService:
+    """Members of the session's tenant. A practice always keeps at least one owner."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.memberships = MembershipRepository(session)
+
+    async def list(self) -> list[tuple[Membership, User]]:
+        return await self.memberships.list_with_users()
+
+    async def change_role(self, user_id: uuid.UUID, role: Role, actor: Actor) -> Membership:
+        membership = await self._get(user_id)
+        if membership.role == role:
+            return membership
+        if membership.role == Role.OWNER:
+            await self._refuse_last_owner("demote")
+        previous = membership.role
+        membership.role = role
+        await self.session.flush()
+        await audit.record(
+            self.session, "member.role_changed", actor=actor, subject_type="user",
+            subject_id=user_id, details={"from": previous.value, "to": role.value},
+        )  # fmt: skip
+        return membership
+
+    async def remove(self, user_id: uuid.UUID, actor: Actor) -> None:
+        membership = await self._get(user_id)
+        if membership.role == Role.OWNER:
+            await self._refuse_last_owner("remove")
+        await self.memberships.delete(membership)
+        await audit.record(
+            self.session, "member.removed", actor=actor, subject_type="user",
+            subject_id=user_id, details={"role": membership.role.value},
+        )  # fmt: skip
+
+    async def _get(self, user_id: uuid.UUID) -> Membership:
+        membership = await self.memberships.get_for_user(user_id)
+        if membership is None:
+            raise NotFound("No member with this id in this practice.")
+        return membership
+
+    async def _refuse_last_owner(self, verb: str) -> None:
+        await self.memberships.lock_owners()
+        if await self.memberships.count_owners() <= 1:
+            raise Conflict(f"Cannot {verb} the last owner; make another member owner first.")

@@ -1,0 +1,65 @@
+"""/tenant: the caller's practice and its members."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from clinicflow.auth.deps import Principal, require
+from clinicflow.auth.permissions import Permission
+from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import NotFound
+from clinicflow.tenants.models import Membership
+from clinicflow.tenants.repository import TenantRepository
+from clinicflow.tenants.schemas import MemberList, MemberRead, MemberUpdate, TenantRead
+from clinicflow.tenants.service import MemberService
+from clinicflow.users.models import User
+
+router = APIRouter(prefix="/tenant", tags=["tenant"])
+MembersReader = Annotated[Principal, Depends(require(Permission.MEMBERS_READ))]
+MembersManager = Annotated[Principal, Depends(require(Permission.MEMBERS_MANAGE))]
+SettingsManager = Annotated[Principal, Depends(require(Permission.SETTINGS_MANAGE))]
+
+
+@router.get("", summary="Your practice and its settings")
+async def read_tenant(principal: SettingsManager, session: SessionDep) -> TenantRead:
+    tenant = await TenantRepository(session).get(principal.require_tenant())
+    if tenant is None:
+        raise NotFound("Practice not found.")
+    return TenantRead.model_validate(tenant)
+
+
+@router.get("/members", summary="Members of your practice")
+async def list_members(principal: MembersReader, session: SessionDep) -> MemberList:
+    rows = await MemberService(session).list()
+    return MemberList(items=[_member(membership, user) for membership, user in rows])
+
+
+@router.patch("/members/{user_id}", summary="Change a member's role (never the last owner)")
+async def change_member_role(
+    user_id: uuid.UUID, body: MemberUpdate, principal: MembersManager, session: SessionDep
+) -> MemberRead:
+    membership = await MemberService(session).change_role(user_id, body.role, principal.actor)
+    rows = await MemberService(session).list()
+    return next(_member(m, u) for m, u in rows if m.id == membership.id)
+
+
+@router.delete(
+    "/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Remove a member (never the last owner)",
+)
+async def remove_member(user_id: uuid.UUID, principal: MembersManager, session: SessionDep) -> None:
+    await MemberService(session).remove(user_id, principal.actor)
+
+
+def _member(membership: Membership, user: User) -> MemberRead:
+    return MemberRead(
+        user_id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        role=membership.role,
+        joined_at=membership.created_at,
+    )
