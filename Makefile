@@ -29,8 +29,8 @@ test: install ## The whole suite: PostgreSQL (needed at 127.0.0.1:5432) and the 
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 format: install
@@ -47,7 +47,7 @@ openapi: install
 	$(BIN)/clinicflow openapi --output openapi.json
 
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
