@@ -34,8 +34,8 @@ lint: install
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
 
 migrate: install
 	$(BIN)/clinicflow db upgrade

@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import httpx
+from tests.factories import make_member
 
 from clinicflow.core import migrate
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
-from tests.factories import make_member
 
 
 async def measure(
