@@ -15,6 +15,8 @@ from clinicflow.core.database import create_database
 from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.settings import Settings, get_settings
+from clinicflow.invitations.endpoints import router as invitations_router
+from clinicflow.notifications.delivery import mailer_from_settings
 from clinicflow.system.endpoints import router as system_router
 from clinicflow.tenants.endpoints import router as tenant_router
 from clinicflow.users.endpoints import router as users_router
@@ -46,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.password_hasher = hasher_for(settings)
+    app.state.mailer = mailer_from_settings(settings)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -63,6 +66,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         production=settings.environment == "production",
     )
     app.include_router(system_router)
-    for router in (auth_router, users_router, tenant_router):
+    for router in (auth_router, users_router, tenant_router, invitations_router):
         app.include_router(router, prefix=API_PREFIX)
     return app

@@ -1,15 +1,18 @@
 """Every model, imported once so Alembic and the mappers see the whole schema."""
 
 from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
-from clinicflow.auth.models import AuthSession, RefreshToken
+from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
+from clinicflow.invitations.models import Invitation
 from clinicflow.tenants.models import Membership, Plan, Tenant
 from clinicflow.users.models import User
 
 __all__ = [
+    "AccountToken",
     "AuditEvent",
     "AuthSession",
     "Base",
+    "Invitation",
     "Membership",
     "Plan",
     "PlatformAuditEvent",

@@ -114,13 +114,14 @@ async def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
-    """`Depends(require(Permission.X))`: 401 without credentials, 403 without the permission,
-    423 for a write in a read-only tenant."""
+def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
+    """`Depends(require(Permission.X[, Permission.Y]))`: 401 without credentials, 403 without
+    any of the permissions, 423 for a write in a read-only tenant."""
+    names = " or ".join(f"'{permission.value}'" for permission in permissions)
 
     async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
-        if permission not in principal.permissions:
-            raise PermissionDenied(f"This action needs the '{permission.value}' permission.")
+        if principal.permissions.isdisjoint(permissions):
+            raise PermissionDenied(f"This action needs the {names} permission.")
         if principal.tenant_read_only and request.method not in SAFE_METHODS:
             raise TenantReadOnly(
                 "This practice is in read-only mode; changes are disabled until the platform "
@@ -128,5 +129,17 @@ def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
             )
         return principal
 
-    dependency.__name__ = f"require_{permission.name.lower()}"
+    dependency.__name__ = "require_" + "_or_".join(p.name.lower() for p in permissions)
     return dependency
+
+
+async def get_optional_principal(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(bearer_scheme)],
+    x_tenant_id: Annotated[str | None, Header()] = None,
+) -> Principal | None:
+    """For public routes that behave differently for a logged-in caller."""
+    if not token:
+        return None
+    return await get_principal(request, session, token, x_tenant_id)

@@ -7,19 +7,28 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel
 
+from clinicflow.auth.account_service import AccountService
 from clinicflow.auth.deps import CurrentPrincipal
 from clinicflow.auth.schemas import (
+    AcceptedResponse,
+    ForgotPasswordRequest,
     LoginRequest,
     MeResponse,
     RefreshRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
     SessionList,
     SessionRead,
     TokenResponse,
+    VerifyEmailRequest,
 )
 from clinicflow.auth.service import AuthService, TokenPair
 from clinicflow.core.database import SessionDep
+from clinicflow.tenants.schemas import TenantRead
 from clinicflow.users.repository import UserRepository
+from clinicflow.users.schemas import UserRead
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -29,6 +38,11 @@ def auth_service(request: Request, session: SessionDep) -> AuthService:
 
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
+
+
+class RegisterResponse(BaseModel):
+    user: UserRead
+    tenant: TenantRead
 
 
 def _tokens(pair: TokenPair) -> TokenResponse:
@@ -98,3 +112,67 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> MeResponse:
         role=principal.role,
         permissions=sorted(principal.permissions),
     )
+
+
+def account_service(request: Request, session: SessionDep) -> AccountService:
+    state = request.app.state
+    return AccountService(session, state.settings, state.password_hasher, state.mailer)
+
+
+AccountServiceDep = Annotated[AccountService, Depends(account_service)]
+FORGOT_ANSWER = "If an account exists for this e-mail, a reset link is on its way."
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    summary="Sign up: creates a practice with you as its owner",
+)
+async def register(body: RegisterRequest, service: AccountServiceDep) -> RegisterResponse:
+    user, tenant = await service.register(
+        email=body.email, password=body.password,
+        full_name=body.full_name, practice_name=body.practice_name,
+    )  # fmt: skip
+    return RegisterResponse(
+        user=UserRead.model_validate(user), tenant=TenantRead.model_validate(tenant)
+    )
+
+
+@router.post(
+    "/forgot-password",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="E-mail a reset link (same answer whether or not the account exists)",
+)
+async def forgot_password(
+    body: ForgotPasswordRequest, service: AccountServiceDep
+) -> AcceptedResponse:
+    await service.forgot_password(body.email)
+    return AcceptedResponse(detail=FORGOT_ANSWER)
+
+
+@router.post(
+    "/reset-password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Set a new password with a reset token (ends every session)",
+)
+async def reset_password(body: ResetPasswordRequest, service: AccountServiceDep) -> None:
+    await service.reset_password(body.token, body.new_password)
+
+
+@router.post("/verify-email", status_code=status.HTTP_204_NO_CONTENT, summary="Confirm your e-mail")
+async def verify_email(body: VerifyEmailRequest, service: AccountServiceDep) -> None:
+    await service.verify_email(body.token)
+
+
+@router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Send the verification e-mail again",
+)
+async def resend_verification(
+    principal: CurrentPrincipal, service: AccountServiceDep, session: SessionDep
+) -> AcceptedResponse:
+    user = await UserRepository(session).get(principal.user_id)
+    if user is not None and user.email_verified_at is None:
+        await service.send_verification(user)
+    return AcceptedResponse(detail="If your e-mail is not verified yet, a new link is on its way.")

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.auth.models import AuthSession, RefreshToken
+from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.tenants.models import Membership, Tenant
 from clinicflow.users.models import User
 
@@ -94,4 +94,39 @@ class AuthRepository:
     async def touch_session(self, session_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(
             update(AuthSession).where(AuthSession.id == session_id).values(last_used_at=now)
+        )
+
+
+class AccountTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, token: AccountToken) -> None:
+        self.session.add(token)
+
+    async def consume(self, token_hash: str, purpose: str, now: datetime) -> AccountToken | None:
+        """Spend a live token atomically: single use even under concurrent requests."""
+        statement = (
+            update(AccountToken)
+            .where(
+                AccountToken.token_hash == token_hash,
+                AccountToken.purpose == purpose,
+                AccountToken.used_at.is_(None),
+                AccountToken.expires_at > now,
+            )
+            .values(used_at=now)
+            .returning(AccountToken)
+        )
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def retire_unused(self, user_id: uuid.UUID, purpose: str, now: datetime) -> None:
+        """A new link replaces the old ones."""
+        await self.session.execute(
+            update(AccountToken)
+            .where(
+                AccountToken.user_id == user_id,
+                AccountToken.purpose == purpose,
+                AccountToken.used_at.is_(None),
+            )
+            .values(used_at=now)
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from clinicflow.core.security import MAX_PASSWORD_LENGTH
 
@@ -50,3 +50,29 @@ class MeResponse(BaseModel):
     tenant_id: uuid.UUID | None
     role: str
     permissions: list[str]
+
+
+class RegisterRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    full_name: str = Field(min_length=1, max_length=200)
+    practice_name: str = Field(min_length=1, max_length=200)
+
+
+class ForgotPasswordRequest(BaseModel):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class ResetPasswordRequest(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+
+
+class VerifyEmailRequest(BaseModel):
+    token: str = Field(min_length=1, max_length=200)
+
+
+class AcceptedResponse(BaseModel):
+    detail: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import uuid
@@ -103,3 +104,23 @@ def new_refresh_token() -> tuple[str, str]:
 
 def hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_opaque_token(prefix: str, payload: bytes = b"") -> tuple[str, str]:
+    """A single-use e-mail token: prefix + base64url(payload + 256 random bits); returns
+    (token, SHA-256 to store). The payload (e.g. a tenant id) lets a lookup find its scope."""
+    raw = payload + secrets.token_bytes(REFRESH_TOKEN_BYTES)
+    token = prefix + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return token, hash_refresh_token(token)
+
+
+def opaque_token_payload(token: str, prefix: str, size: int) -> bytes | None:
+    """The leading `size` bytes of a token made by new_opaque_token, or None if malformed."""
+    if not token.startswith(prefix):
+        return None
+    body = token.removeprefix(prefix)
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        return None
+    return raw[:size] if len(raw) == size + REFRESH_TOKEN_BYTES else None

@@ -1,0 +1,119 @@
+"""Account e-mails: password reset, e-mail verification, and self sign-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.audit import service as audit
+from clinicflow.auth.models import AccountToken
+from clinicflow.auth.repository import AccountTokenRepository, AuthRepository
+from clinicflow.auth.tokens import hash_refresh_token, new_opaque_token
+from clinicflow.core.errors import BadRequest, PermissionDenied
+from clinicflow.core.models import utcnow
+from clinicflow.core.security import PasswordHasher
+from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import tenant_context
+from clinicflow.notifications.delivery import send_after_commit
+from clinicflow.notifications.mailer import Mailer
+from clinicflow.notifications.templates import password_reset_email, verify_email_email
+from clinicflow.tenants.models import Role, Tenant
+from clinicflow.tenants.service import add_member, create_tenant
+from clinicflow.users.models import User
+from clinicflow.users.repository import UserRepository
+from clinicflow.users.service import create_user, require_acceptable_password
+
+RESET = "password_reset"
+VERIFY = "email_verify"
+RESET_MINUTES = 30
+VERIFY_HOURS = 48
+
+
+class AccountService:
+    def __init__(
+        self, session: AsyncSession, settings: Settings, hasher: PasswordHasher, mailer: Mailer
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.hasher = hasher
+        self.mailer = mailer
+        self.tokens = AccountTokenRepository(session)
+        self.users = UserRepository(session)
+
+    async def forgot_password(self, email: str) -> None:
+        """Same answer whether or not the account exists; the e-mail leaves after the response."""
+        user = await self.users.get_by_email(email)
+        if user is None or not user.is_active:
+            return
+        token = await self._issue(user, RESET, timedelta(minutes=RESET_MINUTES))
+        link = f"{self.settings.frontend_url}/reset-password?token={token}"
+        message = password_reset_email(
+            to=user.email, full_name=user.full_name, link=link, minutes_valid=RESET_MINUTES
+        )
+        send_after_commit(self.session, self.mailer, message)
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        """Single use, 30 minutes; every session of the user ends. No automatic login."""
+        spent = await self.tokens.consume(hash_refresh_token(token), RESET, utcnow())
+        user = await self.users.get(spent.user_id) if spent else None
+        if spent is None or user is None:
+            raise BadRequest("The reset link is invalid, expired or already used.")
+        require_acceptable_password(new_password, email=user.email, full_name=user.full_name)
+        user.password_hash = await self.hasher.hash(new_password)
+        user.password_changed_at = utcnow()
+        user.failed_login_count = 0
+        user.locked_until = None
+        await AuthRepository(self.session).revoke_sessions(user.id, utcnow(), "password_reset")
+        await self._audit(user, "user.password_reset")
+
+    async def send_verification(self, user: User) -> None:
+        token = await self._issue(user, VERIFY, timedelta(hours=VERIFY_HOURS))
+        link = f"{self.settings.frontend_url}/verify-email?token={token}"
+        message = verify_email_email(to=user.email, full_name=user.full_name, link=link)
+        send_after_commit(self.session, self.mailer, message)
+
+    async def verify_email(self, token: str) -> None:
+        spent = await self.tokens.consume(hash_refresh_token(token), VERIFY, utcnow())
+        user = await self.users.get(spent.user_id) if spent else None
+        if spent is None or user is None:
+            raise BadRequest("The verification link is invalid, expired or already used.")
+        user.email_verified_at = user.email_verified_at or utcnow()
+        await self._audit(user, "user.email_verified")
+
+    async def register(
+        self, *, email: str, password: str, full_name: str, practice_name: str
+    ) -> tuple[User, Tenant]:
+        if not self.settings.registration_enabled:
+            raise PermissionDenied("Self sign-up is disabled on this ClinicFlow.")
+        user = await create_user(
+            self.session, self.hasher, email=email, password=password, full_name=full_name
+        )
+        tenant = await create_tenant(self.session, name=practice_name)
+        await add_member(self.session, tenant, user, Role.OWNER)
+        async with tenant_context(self.session, tenant.id):
+            await audit.record(
+                self.session, "tenant.registered", actor=audit.Actor(user_id=user.id),
+                subject_type="tenant", subject_id=tenant.id,
+            )  # fmt: skip
+        await self.send_verification(user)
+        return user, tenant
+
+    async def _issue(self, user: User, purpose: str, lifetime: timedelta) -> str:
+        now = utcnow()
+        await self.tokens.retire_unused(user.id, purpose, now)
+        token, token_hash = new_opaque_token("cft_")
+        self.tokens.add(
+            AccountToken(
+                user_id=user.id, purpose=purpose, token_hash=token_hash, expires_at=now + lifetime
+            )
+        )
+        await self.session.flush()
+        return token
+
+    async def _audit(self, user: User, action: str) -> None:
+        async with tenant_context(self.session, user.default_tenant_id):
+            await audit.record(
+                self.session, action, actor=audit.Actor(user_id=user.id),
+                subject_type="user", subject_id=user.id,
+            )  # fmt: skip

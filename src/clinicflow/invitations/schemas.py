@@ -1,0 +1,56 @@
+"""Request and response bodies of /invitations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from clinicflow.core.security import MAX_PASSWORD_LENGTH
+from clinicflow.tenants.models import Role
+
+
+class InvitationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: EmailStr
+    role: Role
+    tenant_id: uuid.UUID | None = Field(default=None, description="Platform admin only")
+
+
+class InvitationRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationList(BaseModel):
+    items: list[InvitationRead]
+    next_cursor: str | None = None
+
+
+class InvitationPublic(BaseModel):
+    tenant_name: str
+    role: Role
+    email: str
+    expires_at: datetime
+
+
+class InvitationAccept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=200)
+    password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH * 4)
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class InvitationAccepted(BaseModel):
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    role: Role
