@@ -113,6 +113,7 @@ def make_test_settings(**overrides: object) -> Settings:
         "password_hash_time_cost": 1,
         "log_level": "WARNING",
         "mail_outbox_dir": "var/test-outbox",
+        "rate_limit_enabled": False,  # tests/test_rate_limits.py turns it on with small limits
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clinicflow import __version__
@@ -14,6 +14,7 @@ from clinicflow.bootstrap import ensure_first_admin, hasher_for
 from clinicflow.core.database import create_database
 from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
+from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.password_hasher = hasher_for(settings)
     app.state.mailer = mailer_from_settings(settings)
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -67,5 +69,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(system_router)
     for router in (auth_router, users_router, tenant_router, invitations_router):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

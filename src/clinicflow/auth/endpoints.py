@@ -26,6 +26,7 @@ from clinicflow.auth.schemas import (
 )
 from clinicflow.auth.service import AuthService, TokenPair
 from clinicflow.core.database import SessionDep
+from clinicflow.core.ratelimit import RateLimiter
 from clinicflow.tenants.schemas import TenantRead
 from clinicflow.users.repository import UserRepository
 from clinicflow.users.schemas import UserRead
@@ -38,6 +39,14 @@ def auth_service(request: Request, session: SessionDep) -> AuthService:
 
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
+
+
+def rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
+LimiterDep = Annotated[RateLimiter, Depends(rate_limiter)]
 
 
 class RegisterResponse(BaseModel):
@@ -55,14 +64,21 @@ def _tokens(pair: TokenPair) -> TokenResponse:
 
 
 @router.post("/login", summary="Log in with username (or e-mail) and password")
-async def login(body: LoginRequest, service: AuthServiceDep) -> TokenResponse:
+async def login(
+    body: LoginRequest, service: AuthServiceDep, limiter: LimiterDep, request: Request
+) -> TokenResponse:
+    await limiter.login(request, body.username)
     return _tokens(await service.login(body.username, body.password))
 
 
 @router.post("/token", summary="OAuth2 password flow (Swagger's Authorize button)")
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], service: AuthServiceDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    service: AuthServiceDep,
+    limiter: LimiterDep,
+    request: Request,
 ) -> TokenResponse:
+    await limiter.login(request, form.username)
     return _tokens(await service.login(form.username, form.password))
 
 
@@ -144,8 +160,9 @@ async def register(body: RegisterRequest, service: AccountServiceDep) -> Registe
     summary="E-mail a reset link (same answer whether or not the account exists)",
 )
 async def forgot_password(
-    body: ForgotPasswordRequest, service: AccountServiceDep
+    body: ForgotPasswordRequest, service: AccountServiceDep, limiter: LimiterDep, request: Request
 ) -> AcceptedResponse:
+    await limiter.password_reset(request, body.email)
     await service.forgot_password(body.email)
     return AcceptedResponse(detail=FORGOT_ANSWER)
 
@@ -155,7 +172,10 @@ async def forgot_password(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set a new password with a reset token (ends every session)",
 )
-async def reset_password(body: ResetPasswordRequest, service: AccountServiceDep) -> None:
+async def reset_password(
+    body: ResetPasswordRequest, service: AccountServiceDep, limiter: LimiterDep, request: Request
+) -> None:
+    await limiter.password_reset(request, None)
     await service.reset_password(body.token, body.new_password)
 
 

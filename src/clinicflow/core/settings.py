@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     csp: Literal["strict", "relaxed", "disabled"] = "relaxed"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     rate_limit_enabled: bool = True
+    rate_limit_default: str = "600/minute"
+    rate_limit_login_ip: str = "30/minute"
+    rate_limit_login_account: str = "10/minute"
+    rate_limit_forgot_ip: str = "10/minute"
+    rate_limit_forgot_account: str = "5/hour"
 
     smtp_host: str | None = None
     smtp_port: int = 587
@@ -71,6 +76,20 @@ class Settings(BaseSettings):
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator(
+        "rate_limit_default",
+        "rate_limit_login_ip",
+        "rate_limit_login_account",
+        "rate_limit_forgot_ip",
+        "rate_limit_forgot_account",
+    )
+    @classmethod
+    def _rate_limit_syntax(cls, value: str) -> str:
+        from limits import parse
+
+        parse(value)  # raises ValueError naming the bad text, e.g. "10/minute" is expected
         return value
 
     @field_validator("database_url", "migrations_database_url")

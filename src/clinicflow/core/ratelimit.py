@@ -1,0 +1,94 @@
+"""Rate limits (SPEC §4): login and password reset per IP and per account, a default per
+client; 429 with Retry-After. Counters live in Redis when REDIS_URL is set (shared by every
+worker), in memory otherwise. The `limits` library does the windowing."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from typing import ClassVar
+
+import structlog
+from fastapi import Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from clinicflow.core.errors import ClinicFlowError
+from clinicflow.core.settings import Settings
+
+logger = structlog.get_logger("clinicflow.ratelimit")
+
+
+class RateLimited(ClinicFlowError):
+    status_code: ClassVar[int] = 429
+    title: ClassVar[str] = "Too many requests"
+    slug: ClassVar[str] = "rate-limited"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            f"Too many requests; try again in {retry_after} seconds.",
+            headers={"Retry-After": str(retry_after)},
+            extra={"retry_after": retry_after},
+        )
+
+
+def _storage(settings: Settings) -> Storage:
+    if settings.redis_url:
+        uri = "async+" + settings.redis_url
+        storage = storage_from_string(uri, implementation="redispy")
+        assert isinstance(storage, Storage)
+        return storage
+    return MemoryStorage()
+
+
+class RateLimiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limit_enabled
+        self._limiter = MovingWindowRateLimiter(_storage(settings))
+        self.default = parse(settings.rate_limit_default)
+        self.login_ip = parse(settings.rate_limit_login_ip)
+        self.login_account = parse(settings.rate_limit_login_account)
+        self.reset_ip = parse(settings.rate_limit_forgot_ip)
+        self.reset_account = parse(settings.rate_limit_forgot_account)
+
+    async def check(self, item: RateLimitItem, scope: str, key: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            allowed = await self._limiter.hit(item, scope, key)
+            if allowed:
+                return
+            stats = await self._limiter.get_window_stats(item, scope, key)
+        except Exception as error:  # a limiter outage must not take the API down: fail open
+            logger.warning("rate_limit_unavailable", error=type(error).__name__)
+            return
+        raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+
+    async def login(self, request: Request, account: str) -> None:
+        await self.check(self.login_ip, "login-ip", client_ip(request))
+        await self.check(self.login_account, "login-account", _digest(account.strip().lower()))
+
+    async def password_reset(self, request: Request, account: str | None) -> None:
+        await self.check(self.reset_ip, "reset-ip", client_ip(request))
+        if account:
+            await self.check(self.reset_account, "reset-account", _digest(account.strip().lower()))
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _digest(value: str) -> str:
+    """Keys never hold e-mails or tokens in clear (they may sit in a shared Redis)."""
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+async def default_rate_limit(request: Request) -> None:
+    """Per client: the credential when there is one, else the IP."""
+    credential = request.headers.get("authorization") or request.headers.get("x-api-key")
+    key = _digest(credential) if credential else client_ip(request)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    await limiter.check(limiter.default, "default", key)

@@ -1,0 +1,106 @@
+"""Rate limits: 429 with Retry-After per IP, per account and per client; shared through Redis."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from clinicflow.core.settings import Settings
+from clinicflow.main import create_app
+from tests.factories import make_member
+
+REDIS_URL = os.environ.get("CLINICFLOW_TEST_REDIS", "redis://127.0.0.1:6379/15")
+
+
+@asynccontextmanager
+async def limited_client(
+    settings: Settings, ip: str = "192.0.2.1", **limits: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"rate_limit_enabled": True, **limits}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(ip, 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+
+
+async def test_login_is_limited_per_account_whatever_the_ip(
+    db: FastAPI, settings: Settings
+) -> None:
+    member = await make_member(db)
+    body = {"username": member.email, "password": "wrong-password"}
+    app = create_app(
+        settings.model_copy(
+            update={"rate_limit_enabled": True, "rate_limit_login_account": "3/minute"}
+        )
+    )
+    answers = []
+    async with app.router.lifespan_context(app):
+        for attempt in range(4):
+            transport = httpx.ASGITransport(app=app, client=(f"192.0.2.{attempt}", 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                answers.append(await client.post("/api/v1/auth/login", json=body))
+    assert [r.status_code for r in answers] == [401, 401, 401, 429]
+    assert int(answers[-1].headers["retry-after"]) >= 1
+    assert answers[-1].headers["content-type"] == "application/problem+json"
+
+
+async def test_login_is_limited_per_ip_across_accounts(db: FastAPI, settings: Settings) -> None:
+    async with limited_client(settings, rate_limit_login_ip="2/minute") as client:
+        answers = [
+            await client.post(
+                "/api/v1/auth/login", json={"username": f"u{n}@example.com", "password": "x" * 9}
+            )
+            for n in range(3)
+        ]
+    assert [r.status_code for r in answers] == [401, 401, 429]
+
+
+async def test_forgot_password_is_limited_per_email(db: FastAPI, settings: Settings) -> None:
+    async with limited_client(settings, rate_limit_forgot_account="2/hour") as client:
+        body = {"email": "someone@example.com"}
+        answers = [await client.post("/api/v1/auth/forgot-password", json=body) for _ in range(3)]
+    assert [r.status_code for r in answers] == [202, 202, 429]
+
+
+async def test_default_limit_per_client(db: FastAPI, settings: Settings) -> None:
+    member = await make_member(db)
+    async with limited_client(settings, rate_limit_default="3/minute") as client:
+        answers = [await client.get("/api/v1/auth/me", headers=member.headers) for _ in range(4)]
+        other_client = await client.get("/api/v1/auth/me", headers={"Authorization": "Bearer x"})
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    assert other_client.status_code == 401  # another credential has its own budget
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except Exception as error:
+        pytest.fail(f"Redis is needed at {REDIS_URL} (CLINICFLOW_TEST_REDIS): {error}")
+    yield REDIS_URL
+    await client.flushdb()
+    await client.aclose()
+
+
+async def test_limits_are_shared_between_workers_through_redis(
+    db: FastAPI, settings: Settings, redis_url: str
+) -> None:
+    account = f"shared-{uuid.uuid4().hex[:8]}@example.com"
+    body = {"username": account, "password": "wrong-password"}
+    shared = {"redis_url": redis_url, "rate_limit_login_account": "2/minute"}
+    async with (
+        limited_client(settings, **shared) as worker_a,
+        limited_client(settings, ip="192.0.2.99", **shared) as worker_b,
+    ):
+        first = await worker_a.post("/api/v1/auth/login", json=body)
+        second = await worker_b.post("/api/v1/auth/login", json=body)
+        third = await worker_a.post("/api/v1/auth/login", json=body)
+    assert (first.status_code, second.status_code, third.status_code) == (401, 401, 429)
