@@ -47,6 +47,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/invitations/accept"): "public",
     ("GET", "/api/v1/invitations/{token}"): "public",
     ("DELETE", "/api/v1/invitations/{invitation_id}"): INVITER,
+    ("GET", "/api/v1/audit-events"): frozenset({P.AUDIT_READ, P.PLATFORM_AUDIT}),
     ("GET", "/api/v1/users/me"): "authenticated",
     ("PUT", "/api/v1/users/me"): "authenticated",
     ("POST", "/api/v1/users/me/change-password"): "authenticated",

@@ -18,7 +18,9 @@ app = typer.Typer(
     help="ClinicFlow: multi-tenant backend for health practices.", no_args_is_help=True
 )
 db_app = typer.Typer(help="Database migrations (run as the owner role).", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 
@@ -158,3 +160,27 @@ def openapi(
         output.write_text(document + "\n")
     else:
         typer.echo(document)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every audit chain; name the first broken link (exit 1) if there is one."""
+    from clinicflow.audit.verify import VerifyReport, verify_all
+    from clinicflow.core.database import create_database
+
+    async def run() -> VerifyReport:
+        database = create_database(get_settings())
+        try:
+            async with database.sessionmaker() as session:
+                return await verify_all(session)
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(run())
+    if report.broken:
+        link = report.broken
+        console.print(
+            f"[red]Broken link in chain {link.chain} at event {link.seq}: {link.reason}[/red]"
+        )
+        raise typer.Exit(1)
+    console.print(f"[green]{report.events} events in {report.chains} chains: intact.[/green]")

@@ -39,3 +39,20 @@ class AuditRepository:
 
     def add(self, event: AuditEvent | PlatformAuditEvent) -> None:
         self.session.add(event)
+
+    async def page(
+        self, model: AuditModel, limit: int, before_seq: int | None, action: str | None
+    ) -> list[AuditEvent] | list[PlatformAuditEvent]:
+        """Newest first; one extra row tells whether another page follows."""
+        statement = select(model).order_by(model.seq.desc()).limit(limit + 1)
+        if before_seq is not None:
+            statement = statement.where(model.seq < before_seq)
+        if action:
+            statement = statement.where(model.action == action)
+        return list((await self.session.execute(statement)).scalars())  # type: ignore[return-value]
+
+    async def chain(
+        self, model: AuditModel, after_seq: int, batch: int
+    ) -> list[AuditEvent] | list[PlatformAuditEvent]:
+        statement = select(model).where(model.seq > after_seq).order_by(model.seq).limit(batch)
+        return list((await self.session.execute(statement)).scalars())  # type: ignore[return-value]
