@@ -29,6 +29,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/"): "public",
     ("GET", "/health"): "public",
     ("GET", "/health/ready"): "public",
+    ("GET", "/metrics"): "public",
     ("POST", "/api/v1/auth/login"): "public",
     ("POST", "/api/v1/auth/token"): "public",
     ("POST", "/api/v1/auth/refresh"): "public",

@@ -113,3 +113,15 @@ async def test_wrong_type_names_the_field(client: httpx.AsyncClient) -> None:
     errors = response.json()["errors"]
     assert [error["field"] for error in errors] == ["password"]
     assert "12" not in str(errors)  # the submitted value is not echoed back
+
+
+async def test_prometheus_metrics_count_requests_by_route_template(
+    client: httpx.AsyncClient,
+) -> None:
+    await client.get("/health")
+    await client.get("/api/v1/users/0b3f0000-0000-7000-8000-000000000001")
+    body = (await client.get("/metrics")).text
+    assert 'clinicflow_http_requests_total{method="GET",route="/health",status="200"}' in body
+    assert 'route="/users/{user_id}",status="401"' in body
+    assert "0b3f0000" not in body  # ids never become labels
+    assert "clinicflow_http_request_duration_seconds_bucket" in body

@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clinicflow.core.errors import PROBLEM_MEDIA_TYPE
+from clinicflow.core.metrics import observe
 
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _SENSITIVE_KEYS = frozenset(
@@ -129,12 +130,14 @@ class RequestContextMiddleware:
             else:
                 await self.app(scope, _limited(receive, self.max_body_bytes), send_with_headers)
         finally:
+            elapsed = time.perf_counter() - started
+            observe(scope, status_holder["status"], elapsed)
             access_logger.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
                 status=status_holder["status"],
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
             request_meta.reset(token)
 
