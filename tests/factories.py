@@ -76,3 +76,17 @@ async def make_platform_admin(app: FastAPI, email: str | None = None) -> Member:
         user.id, None, "platform_admin", email, DEFAULT_PASSWORD,
         pair.access_token, pair.refresh_token,
     )  # fmt: skip
+
+
+async def make_api_key(
+    app: FastAPI, tenant_id: uuid.UUID, scopes: list[str], name: str = "n8n agent"
+) -> str:
+    """An API key of the tenant with these scopes; returns the secret."""
+    from clinicflow.apikeys.service import ApiKeyService
+    from clinicflow.audit.service import Actor
+    from clinicflow.core.tenancy import set_session_tenant
+
+    async with app.state.database.sessionmaker() as session, session.begin():
+        await set_session_tenant(session, tenant_id)
+        issued = await ApiKeyService(session).create(tenant_id, name, scopes, None, Actor())
+    return issued.secret

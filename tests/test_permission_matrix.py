@@ -15,10 +15,15 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permission
+from clinicflow.auth.permissions import (
+    API_KEY_SCOPES,
+    PLATFORM_ADMIN,
+    ROLE_PERMISSIONS,
+    Permission,
+)
 from clinicflow.main import create_app
 from tests.conftest import make_test_settings
-from tests.factories import make_member, make_platform_admin
+from tests.factories import make_api_key, make_member, make_platform_admin
 
 P = Permission
 Rule = Permission | frozenset[Permission] | Literal["public", "authenticated"]
@@ -49,6 +54,10 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/invitations/{token}"): "public",
     ("DELETE", "/api/v1/invitations/{invitation_id}"): INVITER,
     ("GET", "/api/v1/audit-events"): frozenset({P.AUDIT_READ, P.PLATFORM_AUDIT}),
+    ("POST", "/api/v1/api-keys"): P.API_KEYS_MANAGE,
+    ("GET", "/api/v1/api-keys"): P.API_KEYS_MANAGE,
+    ("POST", "/api/v1/api-keys/{key_id}/rotate"): P.API_KEYS_MANAGE,
+    ("DELETE", "/api/v1/api-keys/{key_id}"): P.API_KEYS_MANAGE,
     ("GET", "/api/v1/users/me"): "authenticated",
     ("PUT", "/api/v1/users/me"): "authenticated",
     ("POST", "/api/v1/users/me/change-password"): "authenticated",
@@ -64,7 +73,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/v1/tenant/members/{user_id}"): P.MEMBERS_MANAGE,
 }
 
-ROLES = ("anonymous", PLATFORM_ADMIN, "owner", "assistant", "viewer")
+ROLES = ("anonymous", PLATFORM_ADMIN, "owner", "assistant", "viewer", "api_key")
+# The "api_key" role is a key holding every scope a key may hold.
 
 
 def _routes() -> list[tuple[str, str]]:
@@ -86,9 +96,10 @@ def expected(rule: Rule, role: str) -> Literal["allow", 401, 403]:
     if role == "anonymous":
         return 401
     if rule == "authenticated":
-        return "allow"
+        return 401 if role == "api_key" else "allow"  # user-only routes take no key
     needed = rule if isinstance(rule, frozenset) else frozenset({rule})
-    return "allow" if needed & ROLE_PERMISSIONS[role] else 403
+    granted = API_KEY_SCOPES if role == "api_key" else ROLE_PERMISSIONS[role]
+    return "allow" if needed & granted else 403
 
 
 def test_every_route_has_a_rule() -> None:
@@ -115,6 +126,10 @@ async def test_route_answers_each_role_as_the_table_says(
         headers: dict[str, str] = {}
         if role == PLATFORM_ADMIN:
             headers = (await make_platform_admin(db)).headers
+        elif role == "api_key":
+            assert tenant_id is not None
+            secret = await make_api_key(db, tenant_id, sorted(API_KEY_SCOPES))
+            headers = {"X-API-Key": secret}
         elif role != "anonymous":
             member = await make_member(db, role=role, tenant_id=tenant_id)
             tenant_id = member.tenant_id

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from clinicflow import __version__
+from clinicflow.apikeys.endpoints import router as api_keys_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
 from clinicflow.bootstrap import ensure_first_admin, hasher_for
@@ -69,6 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         production=settings.environment == "production",
     )
     app.include_router(system_router)
-    for router in (auth_router, users_router, tenant_router, invitations_router, audit_router):
+    for router in (
+        auth_router,
+        users_router,
+        tenant_router,
+        invitations_router,
+        audit_router,
+        api_keys_router,
+    ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

@@ -1,5 +1,6 @@
 """Every model, imported once so Alembic and the mappers see the whole schema."""
 
+from clinicflow.apikeys.models import ApiKey
 from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
@@ -9,6 +10,7 @@ from clinicflow.users.models import User
 
 __all__ = [
     "AccountToken",
+    "ApiKey",
     "AuditEvent",
     "AuthSession",
     "Base",

@@ -10,8 +10,9 @@ from typing import Annotated
 
 import structlog
 from fastapi import Depends, Header, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
+from clinicflow.apikeys.auth import authenticate_key
 from clinicflow.audit.service import Actor
 from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permission
 from clinicflow.auth.repository import AuthRepository
@@ -29,12 +30,15 @@ bearer_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=F
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    user_id: uuid.UUID
-    session_id: uuid.UUID
+    """A logged-in user (user_id + session_id) or an API key (api_key_id), in a tenant or not."""
+
+    user_id: uuid.UUID | None
+    session_id: uuid.UUID | None
     tenant_id: uuid.UUID | None
     role: str
     permissions: frozenset[Permission]
     tenant_read_only: bool = False
+    api_key_id: uuid.UUID | None = None
 
     @property
     def is_platform_admin(self) -> bool:
@@ -42,7 +46,17 @@ class Principal:
 
     @property
     def actor(self) -> Actor:
-        return Actor(user_id=self.user_id)
+        return Actor(user_id=self.user_id, api_key_id=self.api_key_id)
+
+    def require_user(self) -> uuid.UUID:
+        if self.user_id is None:
+            raise PermissionDenied("This action needs a logged-in user, not an API key.")
+        return self.user_id
+
+    def require_session(self) -> uuid.UUID:
+        if self.session_id is None:
+            raise PermissionDenied("This action needs a logged-in user, not an API key.")
+        return self.session_id
 
     def require_tenant(self) -> uuid.UUID:
         if self.tenant_id is None:
@@ -112,6 +126,35 @@ async def get_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+api_key_scheme = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+async def get_caller(
+    request: Request,
+    session: SessionDep,
+    token: Annotated[str | None, Depends(bearer_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+    x_tenant_id: Annotated[str | None, Header(description="Pick one of your practices")] = None,
+) -> Principal:
+    """A user's bearer token or a practice's API key (chatbots, n8n)."""
+    if not api_key:
+        return await get_principal(request, session, token, x_tenant_id)
+    found = await authenticate_key(session, api_key)
+    structlog.contextvars.bind_contextvars(
+        tenant_id=str(found.tenant.id), api_key_id=str(found.key.id)
+    )
+    return Principal(
+        user_id=None,
+        session_id=None,
+        tenant_id=found.tenant.id,
+        role="api_key",
+        permissions=found.permissions,
+        tenant_read_only=found.tenant.read_only,
+        api_key_id=found.key.id,
+    )
+
+
+CallerPrincipal = Annotated[Principal, Depends(get_caller)]
 
 
 def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
@@ -119,7 +162,7 @@ def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
     any of the permissions, 423 for a write in a read-only tenant."""
     names = " or ".join(f"'{permission.value}'" for permission in permissions)
 
-    async def dependency(request: Request, principal: CurrentPrincipal) -> Principal:
+    async def dependency(request: Request, principal: CallerPrincipal) -> Principal:
         if principal.permissions.isdisjoint(permissions):
             raise PermissionDenied(f"This action needs the {names} permission.")
         if principal.tenant_read_only and request.method not in SAFE_METHODS:

@@ -118,7 +118,7 @@ async def revoke_session(
 
 @router.get("/me", summary="Who you are, in which practice, with which permissions")
 async def me(principal: CurrentPrincipal, session: SessionDep) -> MeResponse:
-    user = await UserRepository(session).get(principal.user_id)
+    user = await UserRepository(session).get(principal.require_user())
     assert user is not None  # the principal dependency just loaded it
     return MeResponse(
         user_id=user.id,
@@ -192,7 +192,7 @@ async def verify_email(body: VerifyEmailRequest, service: AccountServiceDep) -> 
 async def resend_verification(
     principal: CurrentPrincipal, service: AccountServiceDep, session: SessionDep
 ) -> AcceptedResponse:
-    user = await UserRepository(session).get(principal.user_id)
+    user = await UserRepository(session).get(principal.require_user())
     if user is not None and user.email_verified_at is None:
         await service.send_verification(user)
     return AcceptedResponse(detail="If your e-mail is not verified yet, a new link is on its way.")

@@ -181,26 +181,27 @@ class AuthService:
             )
 
     async def logout(self, principal: Principal, *, everywhere: bool) -> int:
-        only = None if everywhere else principal.session_id
+        user_id = principal.require_user()
+        only = None if everywhere else principal.require_session()
         revoked = await self.repository.revoke_sessions(
-            principal.user_id, utcnow(), "logout_all" if everywhere else "logout", only=only
+            user_id, utcnow(), "logout_all" if everywhere else "logout", only=only
         )
         await audit.record(
             self.session,
             "auth.logout_all" if everywhere else "auth.logout",
             actor=principal.actor,
             subject_type="user",
-            subject_id=principal.user_id,
+            subject_id=user_id,
             details={"sessions": revoked},
         )
         return revoked
 
     async def list_sessions(self, principal: Principal) -> list[AuthSession]:
-        return await self.repository.list_active_sessions(principal.user_id, utcnow())
+        return await self.repository.list_active_sessions(principal.require_user(), utcnow())
 
     async def revoke_session(self, principal: Principal, session_id: uuid.UUID) -> None:
         revoked = await self.repository.revoke_sessions(
-            principal.user_id, utcnow(), "revoked_by_user", only=session_id
+            principal.require_user(), utcnow(), "revoked_by_user", only=session_id
         )
         if revoked == 0:
             raise NotFound("No active session with this id.")

@@ -23,6 +23,9 @@ class TenantRepository:
         statement = select(Tenant).where(Tenant.name == name, Tenant.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalars().first()
 
+    async def get_plan(self, plan_id: uuid.UUID) -> Plan | None:
+        return await self.session.get(Plan, plan_id)
+
     async def get_plan_by_name(self, name: str) -> Plan | None:
         statement = select(Plan).where(Plan.name == name)
         return (await self.session.execute(statement)).scalar_one_or_none()

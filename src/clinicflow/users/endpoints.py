@@ -34,14 +34,14 @@ UserServiceDep = Annotated[UserService, Depends(user_service)]
 
 @router.get("/me", summary="Your account")
 async def read_me(principal: CurrentPrincipal, service: UserServiceDep) -> UserRead:
-    return UserRead.model_validate(await service.get(principal.user_id))
+    return UserRead.model_validate(await service.get(principal.require_user()))
 
 
 @router.put("/me", summary="Update your name or username")
 async def update_me(
     body: UserUpdateMe, principal: CurrentPrincipal, service: UserServiceDep
 ) -> UserRead:
-    return UserRead.model_validate(await service.update_me(principal.user_id, body))
+    return UserRead.model_validate(await service.update_me(principal.require_user(), body))
 
 
 @router.post(
@@ -53,7 +53,10 @@ async def change_password(
     body: ChangePasswordRequest, principal: CurrentPrincipal, service: UserServiceDep
 ) -> None:
     await service.change_password(
-        principal.user_id, body.current_password, body.new_password, principal.session_id
+        principal.require_user(),
+        body.current_password,
+        body.new_password,
+        principal.require_session(),
     )
 
 

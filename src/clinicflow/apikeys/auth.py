@@ -1,0 +1,56 @@
+"""Authenticating a request by its X-API-Key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.apikeys import keys
+from clinicflow.apikeys.models import ApiKey
+from clinicflow.apikeys.repository import ApiKeyRepository
+from clinicflow.auth.permissions import API_KEY_SCOPES, Permission
+from clinicflow.core.errors import NotAuthenticated, PermissionDenied
+from clinicflow.core.models import utcnow
+from clinicflow.core.tenancy import set_session_tenant
+from clinicflow.tenants.models import Tenant
+from clinicflow.tenants.repository import TenantRepository
+
+_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedKey:
+    key: ApiKey
+    tenant: Tenant
+    permissions: frozenset[Permission]
+
+
+async def authenticate_key(session: AsyncSession, presented: str) -> AuthenticatedKey:
+    invalid = NotAuthenticated("The API key is invalid, expired or revoked.", headers={})
+    tenant_id = keys.tenant_of(presented)
+    if tenant_id is None:
+        raise invalid
+    await set_session_tenant(session, tenant_id)
+    repository = ApiKeyRepository(session)
+    key = await repository.get_by_hash(keys.hash_key(presented))
+    now = utcnow()
+    if key is None or key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
+        raise invalid
+    tenant = await TenantRepository(session).get(tenant_id)
+    if tenant is None:
+        raise invalid
+    if not await _plan_allows_api(session, tenant):
+        raise PermissionDenied("This practice's plan does not include API access.")
+    if key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL:
+        await repository.touch(key.id, now)
+    granted = frozenset(Permission(scope) for scope in key.scopes) & API_KEY_SCOPES
+    return AuthenticatedKey(key, tenant, granted)
+
+
+async def _plan_allows_api(session: AsyncSession, tenant: Tenant) -> bool:
+    if tenant.plan_id is None:
+        return True
+    plan = await TenantRepository(session).get_plan(tenant.plan_id)
+    return plan is None or plan.api_access

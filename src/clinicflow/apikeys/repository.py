@@ -1,0 +1,39 @@
+"""Queries of API keys (tenant-scoped)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.apikeys.models import ApiKey
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, key: ApiKey) -> None:
+        self.session.add(key)
+
+    async def get(self, key_id: uuid.UUID) -> ApiKey | None:
+        statement = select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def get_by_hash(self, secret_hash: str) -> ApiKey | None:
+        statement = select(ApiKey).where(ApiKey.secret_hash == secret_hash)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def list_active(self, now: datetime) -> list[ApiKey]:
+        statement = (
+            select(ApiKey).where(ApiKey.revoked_at.is_(None)).order_by(ApiKey.created_at.desc())
+        )
+        keys = (await self.session.execute(statement)).scalars()
+        return [key for key in keys if key.expires_at is None or key.expires_at > now]
+
+    async def touch(self, key_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+        )
