@@ -20,6 +20,7 @@ from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
+from clinicflow.patients.endpoints import router as patients_router
 from clinicflow.system.endpoints import router as system_router
 from clinicflow.tenants.endpoints import router as tenant_router
 from clinicflow.users.endpoints import router as users_router
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         invitations_router,
         audit_router,
         api_keys_router,
+        patients_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

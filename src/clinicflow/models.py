@@ -5,6 +5,7 @@ from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
 from clinicflow.invitations.models import Invitation
+from clinicflow.patients.models import Patient
 from clinicflow.tenants.models import Membership, Plan, Tenant
 from clinicflow.users.models import User
 
@@ -16,6 +17,7 @@ __all__ = [
     "Base",
     "Invitation",
     "Membership",
+    "Patient",
     "Plan",
     "PlatformAuditEvent",
     "RefreshToken",

@@ -194,3 +194,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     app.add_exception_handler(Exception, _handle_unexpected)
+
+
+class PlanLimitExceeded(ClinicFlowError):
+    """The practice's plan does not allow more of something; the detail names the limit."""
+
+    status_code = 402
+    title = "Plan limit reached"
+    slug = "plan-limit-exceeded"

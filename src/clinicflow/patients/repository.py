@@ -1,0 +1,62 @@
+"""Queries of patients (tenant-scoped; soft-deleted rows are never returned)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.patients.models import Patient
+from clinicflow.patients.search import like_pattern
+
+
+@dataclass(frozen=True, slots=True)
+class PatientFilters:
+    q: str | None = None
+    active: bool | None = None
+    birth_date_from: date | None = None
+    birth_date_to: date | None = None
+
+
+class PatientRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, patient: Patient) -> None:
+        self.session.add(patient)
+
+    async def get(self, patient_id: uuid.UUID) -> Patient | None:
+        statement = select(Patient).where(Patient.id == patient_id, Patient.deleted_at.is_(None))
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def count_active(self) -> int:
+        statement = select(func.count()).select_from(Patient).where(Patient.deleted_at.is_(None))
+        return (await self.session.execute(statement)).scalar_one()
+
+    async def page(
+        self, filters: PatientFilters, limit: int, after: tuple[str, uuid.UUID] | None
+    ) -> list[Patient]:
+        """Ordered by (full_name, id), keyset after the cursor; one extra row for `more`."""
+        statement = _filtered(filters).order_by(Patient.full_name, Patient.id).limit(limit + 1)
+        if after is not None:
+            name, last_id = after
+            statement = statement.where(
+                or_(Patient.full_name > name, and_(Patient.full_name == name, Patient.id > last_id))
+            )
+        return list((await self.session.execute(statement)).scalars())
+
+
+def _filtered(filters: PatientFilters) -> Select[Patient]:
+    statement = select(Patient).where(Patient.deleted_at.is_(None))
+    if filters.q:
+        statement = statement.where(Patient.search_text.like(like_pattern(filters.q), escape="\\"))
+    if filters.active is not None:
+        statement = statement.where(Patient.active.is_(filters.active))
+    if filters.birth_date_from:
+        statement = statement.where(Patient.birth_date >= filters.birth_date_from)
+    if filters.birth_date_to:
+        statement = statement.where(Patient.birth_date <= filters.birth_date_to)
+    return statement

@@ -1,0 +1,102 @@
+"""Patient rules: custom fields per practice, plan limits, owner-only soft delete."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.audit import service as audit
+from clinicflow.audit.service import Actor
+from clinicflow.core.errors import NotFound, PlanLimitExceeded
+from clinicflow.core.models import utcnow
+from clinicflow.patients import custom_fields
+from clinicflow.patients.models import Patient
+from clinicflow.patients.repository import PatientFilters, PatientRepository
+from clinicflow.patients.schemas import PatientCreate, PatientUpdate
+from clinicflow.patients.search import search_text
+from clinicflow.tenants.models import Tenant
+from clinicflow.tenants.repository import TenantRepository
+
+
+class PatientService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.patients = PatientRepository(session)
+
+    async def create(self, data: PatientCreate, actor: Actor) -> Patient:
+        tenant = await self._tenant()
+        await self._ensure_capacity(tenant)
+        definitions = custom_fields.definitions_from(tenant.settings)
+        values = data.model_dump(exclude={"custom_fields"})
+        patient = Patient(
+            **values, custom_fields=custom_fields.clean(definitions, data.custom_fields)
+        )
+        patient.search_text = search_text(
+            patient.full_name, patient.email, patient.phone, patient.document
+        )
+        self.patients.add(patient)
+        await self.session.flush()
+        return patient
+
+    async def get(self, patient_id: uuid.UUID) -> Patient:
+        patient = await self.patients.get(patient_id)
+        if patient is None:
+            raise NotFound("No patient with this id.")
+        return patient
+
+    async def page(
+        self, filters: PatientFilters, limit: int, after: tuple[str, uuid.UUID] | None
+    ) -> tuple[list[Patient], bool]:
+        rows = await self.patients.page(filters, limit, after)
+        return rows[:limit], len(rows) > limit
+
+    async def update(self, patient_id: uuid.UUID, changes: PatientUpdate) -> Patient:
+        patient = await self.get(patient_id)
+        sent = changes.model_dump(exclude_unset=True)
+        if "custom_fields" in sent:
+            merged = {**patient.custom_fields, **(sent.pop("custom_fields") or {})}
+            merged = {key: value for key, value in merged.items() if value is not None}
+            definitions = custom_fields.definitions_from((await self._tenant()).settings)
+            patient.custom_fields = custom_fields.clean(definitions, merged)
+        for field, value in sent.items():
+            if field == "full_name" and value is None:
+                continue
+            setattr(patient, field, value)
+        patient.search_text = search_text(
+            patient.full_name, patient.email, patient.phone, patient.document
+        )
+        await self.session.flush()
+        return patient
+
+    async def delete(self, patient_id: uuid.UUID, actor: Actor) -> None:
+        """Soft: kept for the retention period, gone from every read."""
+        patient = await self.get(patient_id)
+        patient.deleted_at = utcnow()
+        patient.active = False
+        await audit.record(
+            self.session,
+            "patient.deleted",
+            actor=actor,
+            subject_type="patient",
+            subject_id=patient.id,
+        )
+
+    async def _tenant(self) -> Tenant:
+        tenant = await TenantRepository(self.session).get(self.tenant_id)
+        if tenant is None:
+            raise NotFound("Practice not found.")
+        return tenant
+
+    async def _ensure_capacity(self, tenant: Tenant) -> None:
+        if tenant.plan_id is None:
+            return
+        plan = await TenantRepository(self.session).get_plan(tenant.plan_id)
+        if plan is None or plan.max_patients is None:
+            return
+        if await self.patients.count_active() >= plan.max_patients:
+            raise PlanLimitExceeded(
+                f"The {plan.name} plan allows at most {plan.max_patients} patients.",
+                extra={"limit": "max_patients", "max": plan.max_patients},
+            )
