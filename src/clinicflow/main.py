@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from clinicflow import __version__
 from clinicflow.apikeys.endpoints import router as api_keys_router
+from clinicflow.appointments.endpoints import router as appointments_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
 from clinicflow.bootstrap import ensure_first_admin, hasher_for
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit_router,
         api_keys_router,
         patients_router,
+        appointments_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

@@ -1,6 +1,7 @@
 """Every model, imported once so Alembic and the mappers see the whole schema."""
 
 from clinicflow.apikeys.models import ApiKey
+from clinicflow.appointments.models import Appointment, AppointmentStatusChange
 from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
@@ -12,6 +13,8 @@ from clinicflow.users.models import User
 __all__ = [
     "AccountToken",
     "ApiKey",
+    "Appointment",
+    "AppointmentStatusChange",
     "AuditEvent",
     "AuthSession",
     "Base",

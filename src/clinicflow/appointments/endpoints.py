@@ -1,0 +1,126 @@
+"""/appointments: the agenda (SPEC §3, §6)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from clinicflow.appointments.models import Appointment, Status
+from clinicflow.appointments.repository import AppointmentFilters
+from clinicflow.appointments.schemas import (
+    AppointmentCreate,
+    AppointmentList,
+    AppointmentRead,
+    AppointmentUpdate,
+    StatusChange,
+    StatusChangeRead,
+    StatusHistory,
+)
+from clinicflow.appointments.service import AppointmentService
+from clinicflow.auth.deps import Principal, require
+from clinicflow.auth.permissions import Permission
+from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import BadRequest
+from clinicflow.core.pagination import PageParams, encode_cursor, page_params
+
+router = APIRouter(prefix="/appointments", tags=["appointments"])
+Reader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
+Writer = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_WRITE))]
+
+
+def _read(appointment: Appointment, principal: Principal) -> AppointmentRead:
+    """Viewers see the agenda, not the front-desk notes about patients."""
+    shown = AppointmentRead.model_validate(appointment)
+    if Permission.PATIENTS_READ not in principal.permissions:
+        shown = shown.model_copy(update={"notes": None})
+    return shown
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Book an appointment")
+async def create_appointment(
+    body: AppointmentCreate, principal: Writer, session: SessionDep
+) -> AppointmentRead:
+    return _read(await AppointmentService(session, principal).create(body), principal)
+
+
+@router.get("", summary="The agenda, by start time")
+async def list_appointments(
+    principal: Reader,
+    session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    start_from: Annotated[datetime | None, Query(alias="from")] = None,
+    start_to: Annotated[datetime | None, Query(alias="to")] = None,
+    patient_id: uuid.UUID | None = None,
+    professional_id: uuid.UUID | None = None,
+    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+) -> AppointmentList:
+    for value in (start_from, start_to):
+        if value is not None and value.tzinfo is None:
+            raise BadRequest("from and to need an offset (e.g. 2026-03-09T00:00:00-03:00).")
+    filters = AppointmentFilters(start_from, start_to, patient_id, professional_id, status_filter)
+    rows, more = await AppointmentService(session, principal).page(
+        filters, page.limit, _after(page.cursor)
+    )
+    last = rows[-1] if rows else None
+    return AppointmentList(
+        items=[_read(row, principal) for row in rows],
+        next_cursor=encode_cursor([last.start_at.isoformat(), str(last.id)])
+        if more and last
+        else None,
+    )
+
+
+@router.get("/{appointment_id}", summary="One appointment")
+async def read_appointment(
+    appointment_id: uuid.UUID, principal: Reader, session: SessionDep
+) -> AppointmentRead:
+    return _read(await AppointmentService(session, principal).get(appointment_id), principal)
+
+
+@router.patch("/{appointment_id}", summary="Reschedule or edit an appointment")
+async def update_appointment(
+    appointment_id: uuid.UUID, body: AppointmentUpdate, principal: Writer, session: SessionDep
+) -> AppointmentRead:
+    updated = await AppointmentService(session, principal).update(appointment_id, body)
+    return _read(updated, principal)
+
+
+@router.delete(
+    "/{appointment_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Cancel an appointment"
+)
+async def cancel_appointment(
+    appointment_id: uuid.UUID, principal: Writer, session: SessionDep
+) -> None:
+    await AppointmentService(session, principal).change_status(
+        appointment_id, Status.CANCELLED, "cancelled"
+    )
+
+
+@router.post("/{appointment_id}/status", summary="Move an appointment to another status")
+async def change_status(
+    appointment_id: uuid.UUID, body: StatusChange, principal: Writer, session: SessionDep
+) -> AppointmentRead:
+    service = AppointmentService(session, principal)
+    return _read(await service.change_status(appointment_id, body.status, body.reason), principal)
+
+
+@router.get("/{appointment_id}/history", summary="Status history: who, when, from, to")
+async def status_history(
+    appointment_id: uuid.UUID, principal: Reader, session: SessionDep
+) -> StatusHistory:
+    changes = await AppointmentService(session, principal).history(appointment_id)
+    return StatusHistory(items=[StatusChangeRead.model_validate(change) for change in changes])
+
+
+def _after(cursor: list[object] | None) -> tuple[datetime, uuid.UUID] | None:
+    if not cursor:
+        return None
+    try:
+        return datetime.fromisoformat(str(cursor[0])), uuid.UUID(str(cursor[1]))
+    except (IndexError, ValueError) as error:
+        raise BadRequest(
+            "The cursor is malformed; use next_cursor from a previous page."
+        ) from error

@@ -1,0 +1,97 @@
+"""Queries of appointments (tenant-scoped)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.appointments.models import (
+    ACTIVE_STATUSES,
+    Appointment,
+    AppointmentStatusChange,
+    Status,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AppointmentFilters:
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+    patient_id: uuid.UUID | None = None
+    professional_id: uuid.UUID | None = None
+    status: Status | None = None
+
+
+class AppointmentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, entity: Appointment | AppointmentStatusChange) -> None:
+        self.session.add(entity)
+
+    async def get(self, appointment_id: uuid.UUID) -> Appointment | None:
+        statement = select(Appointment).where(Appointment.id == appointment_id)
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def first_overlap(
+        self,
+        professional_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        ignore: uuid.UUID | None = None,
+    ) -> Appointment | None:
+        """An active, non-overlap-allowed appointment of the professional meeting [start, end)."""
+        statement = select(Appointment).where(
+            Appointment.professional_id == professional_id,
+            Appointment.status.in_(ACTIVE_STATUSES),
+            Appointment.allow_overlap.is_(False),
+            Appointment.start_at < end,
+            Appointment.end_at > start,
+        )
+        if ignore is not None:
+            statement = statement.where(Appointment.id != ignore)
+        with self.session.no_autoflush:  # check before the (maybe moved) row is written
+            return (await self.session.execute(statement.limit(1))).scalars().first()
+
+    async def page(
+        self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> list[Appointment]:
+        statement = (
+            _filtered(filters).order_by(Appointment.start_at, Appointment.id).limit(limit + 1)
+        )
+        if after is not None:
+            start, last_id = after
+            statement = statement.where(
+                or_(
+                    Appointment.start_at > start,
+                    and_(Appointment.start_at == start, Appointment.id > last_id),
+                )
+            )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def history(self, appointment_id: uuid.UUID) -> list[AppointmentStatusChange]:
+        statement = (
+            select(AppointmentStatusChange)
+            .where(AppointmentStatusChange.appointment_id == appointment_id)
+            .order_by(AppointmentStatusChange.changed_at, AppointmentStatusChange.id)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
+
+def _filtered(filters: AppointmentFilters) -> Select[Appointment]:
+    statement = select(Appointment)
+    if filters.start_from:
+        statement = statement.where(Appointment.start_at >= filters.start_from)
+    if filters.start_to:
+        statement = statement.where(Appointment.start_at < filters.start_to)
+    if filters.patient_id:
+        statement = statement.where(Appointment.patient_id == filters.patient_id)
+    if filters.professional_id:
+        statement = statement.where(Appointment.professional_id == filters.professional_id)
+    if filters.status:
+        statement = statement.where(Appointment.status == filters.status)
+    return statement

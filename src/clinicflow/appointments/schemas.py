@@ -1,0 +1,96 @@
+"""Request and response bodies of /appointments (SPEC §6 field names)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from clinicflow.appointments.models import Status
+
+MIN_MINUTES, MAX_MINUTES = 5, 720
+
+
+class AppointmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patient_id: uuid.UUID
+    start: AwareDatetime = Field(description="ISO 8601 with an offset")
+    end: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, ge=MIN_MINUTES, le=MAX_MINUTES)
+    professional_id: uuid.UUID | None = Field(default=None, description="Default: you, if owner")
+    location: str | None = Field(default=None, max_length=300)
+    notes: str | None = Field(default=None, max_length=5000)
+    allow_overlap: bool = False
+
+    @model_validator(mode="after")
+    def _end_or_duration(self) -> AppointmentCreate:
+        if self.end is not None and self.duration_minutes is not None:
+            raise ValueError("give either end or duration_minutes, not both")
+        if self.end is not None:
+            _check_span(self.start, self.end)
+        return self
+
+
+class AppointmentUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    location: str | None = Field(default=None, max_length=300)
+    notes: str | None = Field(default=None, max_length=5000)
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: Status
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class AppointmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    professional_id: uuid.UUID
+    start: datetime = Field(validation_alias="start_at")
+    end: datetime = Field(validation_alias="end_at")
+    status: Status
+    location: str | None
+    notes: str | None
+    allow_overlap: bool
+    created_at: datetime
+
+
+class AppointmentList(BaseModel):
+    items: list[AppointmentRead]
+    next_cursor: str | None = None
+
+
+class StatusChangeRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    from_status: Status | None
+    to_status: Status
+    changed_by: uuid.UUID | None
+    changed_at: datetime
+    reason: str | None
+
+
+class StatusHistory(BaseModel):
+    items: list[StatusChangeRead]
+    next_cursor: str | None = None
+
+
+def _check_span(start: datetime, end: datetime) -> None:
+    minutes = (end - start).total_seconds() / 60
+    if minutes <= 0:
+        raise ValueError("end must be after start")
+    if not MIN_MINUTES <= minutes <= MAX_MINUTES:
+        raise ValueError(f"an appointment lasts {MIN_MINUTES} to {MAX_MINUTES} minutes")
+
+
+def check_span(start: datetime, end: datetime) -> None:
+    _check_span(start, end)

@@ -1,0 +1,184 @@
+"""Booking rules: one professional is never double-booked; statuses move only forward."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.appointments.models import (
+    TRANSITIONS,
+    Appointment,
+    AppointmentStatusChange,
+    Status,
+)
+from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
+from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate, check_span
+from clinicflow.audit import service as audit
+from clinicflow.auth.deps import Principal
+from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from clinicflow.patients.repository import PatientRepository
+from clinicflow.tenants.models import Role
+from clinicflow.tenants.repository import MembershipRepository, TenantRepository
+
+EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
+DEFAULT_MINUTES = 50
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        message, errors=[{"field": field, "message": message, "type": "invalid"}]
+    )
+
+
+class AppointmentService:
+    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.tenant_id = principal.require_tenant()
+        self.appointments = AppointmentRepository(session)
+
+    async def create(self, data: AppointmentCreate) -> Appointment:
+        if await PatientRepository(self.session).get(data.patient_id) is None:
+            raise _invalid("patient_id", "No patient with this id in this practice.")
+        professional = await self._professional(data.professional_id)
+        start = data.start.astimezone(UTC)  # stored and answered in UTC, whatever the offset sent
+        minutes = data.duration_minutes or await self._default_minutes()
+        end = data.end.astimezone(UTC) if data.end else start + timedelta(minutes=minutes)
+        if data.allow_overlap and self.principal.role != Role.OWNER:
+            raise PermissionDenied("Only the owner may book a deliberate overlap.")
+        appointment = Appointment(
+            patient_id=data.patient_id, professional_id=professional, start_at=start,
+            end_at=end, location=data.location, notes=data.notes,
+            allow_overlap=data.allow_overlap, created_by=self.principal.user_id,
+        )  # fmt: skip
+        await self._save_without_overlap(appointment)
+        await self._record_change(appointment, None, Status.SCHEDULED, None)
+        if data.allow_overlap:
+            await audit.record(
+                self.session, "appointment.overlap_allowed", actor=self.principal.actor,
+                subject_type="appointment", subject_id=appointment.id,
+            )  # fmt: skip
+        return appointment
+
+    async def get(self, appointment_id: uuid.UUID) -> Appointment:
+        appointment = await self.appointments.get(appointment_id)
+        if appointment is None:
+            raise NotFound("No appointment with this id.")
+        return appointment
+
+    async def page(
+        self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> tuple[list[Appointment], bool]:
+        rows = await self.appointments.page(filters, limit, after)
+        return rows[:limit], len(rows) > limit
+
+    async def update(self, appointment_id: uuid.UUID, changes: AppointmentUpdate) -> Appointment:
+        appointment = await self.get(appointment_id)
+        sent = changes.model_dump(exclude_unset=True)
+        start, end = sent.pop("start", None), sent.pop("end", None)
+        if start or end:
+            if appointment.status not in (Status.SCHEDULED, Status.CONFIRMED):
+                raise Conflict(f"A {appointment.status.value} appointment cannot be moved.")
+            new_start = start.astimezone(UTC) if start else appointment.start_at
+            new_end = (
+                end.astimezone(UTC)
+                if end
+                else new_start + (appointment.end_at - appointment.start_at)
+            )
+            try:
+                check_span(new_start, new_end)
+            except ValueError as error:
+                raise _invalid("end", str(error)) from error
+            appointment.start_at, appointment.end_at = new_start, new_end
+        for field, value in sent.items():
+            setattr(appointment, field, value)
+        await self._save_without_overlap(appointment)
+        return appointment
+
+    async def change_status(
+        self, appointment_id: uuid.UUID, status: Status, reason: str | None
+    ) -> Appointment:
+        appointment = await self.get(appointment_id)
+        current = appointment.status
+        if status not in TRANSITIONS[current]:
+            raise Conflict(
+                f"An appointment cannot go from {current.value} to {status.value}.",
+                extra={"from": current.value, "to": status.value},
+            )
+        appointment.status = status
+        await self._save_without_overlap(appointment)
+        await self._record_change(appointment, current, status, reason)
+        return appointment
+
+    async def history(self, appointment_id: uuid.UUID) -> list[AppointmentStatusChange]:
+        await self.get(appointment_id)
+        return await self.appointments.history(appointment_id)
+
+    async def _save_without_overlap(self, appointment: Appointment) -> None:
+        """Check in the transaction (names the conflict); the exclusion constraint settles races."""
+        if not appointment.allow_overlap and appointment.status not in (
+            Status.CANCELLED,
+            Status.NO_SHOW,
+        ):
+            clash = await self.appointments.first_overlap(
+                appointment.professional_id, appointment.start_at, appointment.end_at,
+                ignore=appointment.id,
+            )  # fmt: skip
+            if clash is not None:
+                raise _overlap(clash.id, clash.start_at, clash.end_at)
+        self.appointments.add(appointment)
+        try:
+            async with self.session.begin_nested():
+                await self.session.flush()
+        except IntegrityError as error:
+            if EXCLUSION_CONSTRAINT not in str(error.orig):
+                raise
+            # A concurrent booking won the race; name it now that it is visible.
+            clash = await self.appointments.first_overlap(
+                appointment.professional_id, appointment.start_at, appointment.end_at
+            )
+            if clash is None:
+                raise _overlap(None, appointment.start_at, appointment.end_at) from error
+            raise _overlap(clash.id, clash.start_at, clash.end_at) from error
+
+    async def _record_change(
+        self, appointment: Appointment, before: Status | None, after: Status, reason: str | None
+    ) -> None:
+        self.appointments.add(
+            AppointmentStatusChange(
+                appointment_id=appointment.id,
+                from_status=before,
+                to_status=after,
+                changed_by=self.principal.user_id,
+                reason=reason,
+            )
+        )
+        await self.session.flush()
+
+    async def _professional(self, requested: uuid.UUID | None) -> uuid.UUID:
+        if requested is None:
+            if self.principal.role != Role.OWNER or self.principal.user_id is None:
+                raise _invalid("professional_id", "Say which professional the appointment is with.")
+            return self.principal.user_id
+        if await MembershipRepository(self.session).get_for_user(requested) is None:
+            raise _invalid("professional_id", "The professional is not a member of this practice.")
+        return requested
+
+    async def _default_minutes(self) -> int:
+        tenant = await TenantRepository(self.session).get(self.tenant_id)
+        minutes = (tenant.settings if tenant else {}).get("default_appointment_minutes")
+        return int(minutes) if isinstance(minutes, int) else DEFAULT_MINUTES
+
+
+def _overlap(existing: uuid.UUID | None, start: datetime, end: datetime) -> Conflict:
+    return Conflict(
+        "The professional already has an appointment at this time.",
+        extra={
+            "conflicting_appointment_id": str(existing) if existing else None,
+            "start": start.isoformat(),
+            "end": end.isoformat(),
+        },
+    )
