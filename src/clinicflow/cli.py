@@ -20,7 +20,9 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database migrations (run as the owner role).", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+records_app = typer.Typer(help="Encryption of medical records.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(records_app, name="records")
 console = Console()
 
 
@@ -184,3 +186,48 @@ def audit_verify() -> None:
         )
         raise typer.Exit(1)
     console.print(f"[green]{report.events} events in {report.chains} chains: intact.[/green]")
+
+
+@records_app.command("new-key")
+def records_new_key(key_id: Annotated[str, typer.Argument(help="e.g. 2026-11")]) -> None:
+    """Print a new ENCRYPTION_KEYS entry; put it first, keep the old ones, then rotate-key."""
+    from clinicflow.core.crypto import generate_key_entry
+
+    typer.echo(generate_key_entry(key_id))
+
+
+@records_app.command("rotate-key")
+def records_rotate_key() -> None:
+    """Re-encrypt every record version sealed by an older key with the first (active) key."""
+    from sqlalchemy import select
+
+    from clinicflow.core.crypto import KeyRing
+    from clinicflow.core.database import create_database
+    from clinicflow.core.tenancy import tenant_context
+    from clinicflow.records.service import rotate_keys
+    from clinicflow.tenants.models import Tenant
+
+    settings = get_settings()
+    keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+
+    async def run() -> int:
+        database = create_database(settings)
+        total = 0
+        try:
+            async with database.sessionmaker() as session:
+                tenants = (await session.execute(select(Tenant.id))).scalars().all()
+            for tenant_id in tenants:  # one transaction per practice, inside its RLS scope
+                async with (
+                    database.sessionmaker() as session,
+                    session.begin(),
+                    tenant_context(session, tenant_id),
+                ):
+                    total += await rotate_keys(session, keys)
+        finally:
+            await database.dispose()
+        return total
+
+    rotated = asyncio.run(run())
+    console.print(
+        f"[green]{rotated} record versions re-encrypted with key {keys.active_key_id!r}.[/green]"
+    )

@@ -14,6 +14,7 @@ from clinicflow.appointments.endpoints import router as appointments_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
 from clinicflow.bootstrap import ensure_first_admin, hasher_for
+from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import create_database
 from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
@@ -22,6 +23,7 @@ from clinicflow.core.settings import Settings, get_settings
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
 from clinicflow.patients.endpoints import router as patients_router
+from clinicflow.records.endpoints import router as records_router
 from clinicflow.system.endpoints import router as system_router
 from clinicflow.tenants.endpoints import router as tenant_router
 from clinicflow.users.endpoints import router as users_router
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.password_hasher = hasher_for(settings)
     app.state.mailer = mailer_from_settings(settings)
     app.state.rate_limiter = RateLimiter(settings)
+    app.state.key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -81,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         patients_router,
         appointments_router,
+        records_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

@@ -7,6 +7,7 @@ from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
 from clinicflow.invitations.models import Invitation
 from clinicflow.patients.models import Patient
+from clinicflow.records.models import MedicalRecord, RecordVersion
 from clinicflow.tenants.models import Membership, Plan, Tenant
 from clinicflow.users.models import User
 
@@ -19,10 +20,12 @@ __all__ = [
     "AuthSession",
     "Base",
     "Invitation",
+    "MedicalRecord",
     "Membership",
     "Patient",
     "Plan",
     "PlatformAuditEvent",
+    "RecordVersion",
     "RefreshToken",
     "Tenant",
     "User",

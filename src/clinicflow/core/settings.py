@@ -118,7 +118,7 @@ class Settings(BaseSettings):
             )
         if self.encryption_keys.get_secret_value() == DEFAULT_ENCRYPTION_KEYS:
             raise SettingsError(
-                "ENCRYPTION_KEYS must be set in production (`clinicflow records new-key`)."
+                "ENCRYPTION_KEYS must be set in production (`clinicflow records new-key KEY_ID`)."
             )
         return self
 
