@@ -20,6 +20,7 @@ from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
+from clinicflow.finance.endpoints import router as finance_router
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
 from clinicflow.patients.endpoints import router as patients_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         patients_router,
         appointments_router,
         records_router,
+        finance_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

@@ -5,6 +5,7 @@ from clinicflow.appointments.models import Appointment, AppointmentStatusChange
 from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
+from clinicflow.finance.models import FinancialEntry
 from clinicflow.invitations.models import Invitation
 from clinicflow.patients.models import Patient
 from clinicflow.records.models import MedicalRecord, RecordVersion
@@ -19,6 +20,7 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
+    "FinancialEntry",
     "Invitation",
     "MedicalRecord",
     "Membership",

@@ -1,0 +1,112 @@
+"""Financial entries and the period summary; an appointment can bill the session fee."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.appointments.repository import AppointmentRepository
+from clinicflow.core.errors import BadRequest, NotFound, ValidationFailed
+from clinicflow.core.models import utcnow
+from clinicflow.finance.models import EntryKind, FinancialEntry
+from clinicflow.finance.repository import EntryRepository
+from clinicflow.finance.schemas import CurrencySummary, EntryCreate, EntryUpdate
+from clinicflow.finance.summary import summarise
+from clinicflow.patients.repository import PatientRepository
+from clinicflow.tenants.models import Tenant
+from clinicflow.tenants.repository import TenantRepository
+
+MAX_SUMMARY_DAYS = 366
+
+
+def _invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(
+        message, errors=[{"field": field, "message": message, "type": "invalid"}]
+    )
+
+
+class FinanceService:
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.entries = EntryRepository(session)
+
+    async def create(self, data: EntryCreate) -> FinancialEntry:
+        await self._check_links(data.patient_id, data.appointment_id)
+        entry = FinancialEntry(**data.model_dump())
+        self.entries.add(entry)
+        await self.session.flush()
+        return entry
+
+    async def get(self, entry_id: uuid.UUID) -> FinancialEntry:
+        entry = await self.entries.get(entry_id)
+        if entry is None:
+            raise NotFound("No financial entry with this id.")
+        return entry
+
+    async def update(self, entry_id: uuid.UUID, changes: EntryUpdate) -> FinancialEntry:
+        entry = await self.get(entry_id)
+        for field, value in changes.model_dump(exclude_unset=True).items():
+            if field in ("amount", "due_date") and value is None:
+                raise _invalid(field, f"{field} cannot be removed.")
+            setattr(entry, field, value)
+        await self.session.flush()
+        return entry
+
+    async def delete(self, entry_id: uuid.UUID) -> None:
+        (await self.get(entry_id)).deleted_at = utcnow()
+
+    async def page(
+        self, start: date | None, end: date | None, limit: int, after: tuple[date, uuid.UUID] | None
+    ) -> tuple[list[FinancialEntry], bool]:
+        rows = await self.entries.page(start, end, limit, after)
+        return rows[:limit], len(rows) > limit
+
+    async def summary(self, first_day: date, last_day: date) -> list[CurrencySummary]:
+        if last_day < first_day or (last_day - first_day).days > MAX_SUMMARY_DAYS:
+            raise BadRequest(f"'to' must be on or after 'from', at most {MAX_SUMMARY_DAYS} days.")
+        zone = ZoneInfo((await self._tenant()).timezone)
+        paid_from = datetime.combine(first_day, time.min, zone)
+        paid_until = datetime.combine(last_day + timedelta(days=1), time.min, zone)
+        entries = await self.entries.touching_window(first_day, last_day, paid_from, paid_until)
+        return summarise(entries, first_day, last_day, datetime.now(zone).date(), zone)
+
+    async def charge_appointment(self, appointment_id: uuid.UUID) -> FinancialEntry:
+        """An income entry for the appointment at the practice's session fee."""
+        appointment = await AppointmentRepository(self.session).get(appointment_id)
+        if appointment is None:
+            raise NotFound("No appointment with this id.")
+        settings = (await self._tenant()).settings
+        try:
+            fee = Decimal(str(settings["session_fee"]))
+        except (KeyError, InvalidOperation) as error:
+            raise BadRequest(
+                "Set the practice's session_fee before charging appointments."
+            ) from error
+        entry = FinancialEntry(
+            kind=EntryKind.INCOME, amount=fee.quantize(Decimal("0.01")),
+            currency=str(settings.get("currency", "BRL")), due_date=appointment.start_at.date(),
+            patient_id=appointment.patient_id, appointment_id=appointment.id,
+            category="session", description="Session fee",
+        )  # fmt: skip
+        self.entries.add(entry)
+        await self.session.flush()
+        return entry
+
+    async def _check_links(
+        self, patient_id: uuid.UUID | None, appointment_id: uuid.UUID | None
+    ) -> None:
+        if patient_id and await PatientRepository(self.session).get(patient_id) is None:
+            raise _invalid("patient_id", "No patient with this id in this practice.")
+        if appointment_id and await AppointmentRepository(self.session).get(appointment_id) is None:
+            raise _invalid("appointment_id", "No appointment with this id in this practice.")
+
+    async def _tenant(self) -> Tenant:
+        tenant = await TenantRepository(self.session).get(self.tenant_id)
+        if tenant is None:
+            raise NotFound("Practice not found.")
+        return tenant
