@@ -93,6 +93,8 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/v1/users/{user_id}"): P.PLATFORM_USERS,
     ("POST", "/api/v1/users/{user_id}/unlock"): P.PLATFORM_USERS,
     ("GET", "/api/v1/tenant"): P.SETTINGS_MANAGE,
+    ("PATCH", "/api/v1/tenant"): P.SETTINGS_MANAGE,
+    ("GET", "/api/v1/availability"): P.AVAILABILITY_READ,
     ("GET", "/api/v1/tenant/members"): P.MEMBERS_READ,
     ("PATCH", "/api/v1/tenant/members/{user_id}"): P.MEMBERS_MANAGE,
     ("DELETE", "/api/v1/tenant/members/{user_id}"): P.MEMBERS_MANAGE,

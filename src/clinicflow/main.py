@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from clinicflow import __version__
 from clinicflow.apikeys.endpoints import router as api_keys_router
+from clinicflow.appointments.endpoints import availability_router
 from clinicflow.appointments.endpoints import router as appointments_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         patients_router,
         appointments_router,
+        availability_router,
         records_router,
         finance_router,
     ):

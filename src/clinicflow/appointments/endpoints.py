@@ -15,11 +15,13 @@ from clinicflow.appointments.schemas import (
     AppointmentList,
     AppointmentRead,
     AppointmentUpdate,
+    Availability,
+    Slot,
     StatusChange,
     StatusChangeRead,
     StatusHistory,
 )
-from clinicflow.appointments.service import AppointmentService
+from clinicflow.appointments.service import AppointmentService, availability
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
@@ -27,6 +29,7 @@ from clinicflow.core.errors import BadRequest
 from clinicflow.core.pagination import PageParams, encode_cursor, page_params
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
+availability_router = APIRouter(tags=["appointments"])
 Reader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_WRITE))]
 
@@ -124,3 +127,25 @@ def _after(cursor: list[object] | None) -> tuple[datetime, uuid.UUID] | None:
         raise BadRequest(
             "The cursor is malformed; use next_cursor from a previous page."
         ) from error
+
+
+@availability_router.get("/availability", summary="Free slots in the practice's time zone")
+async def get_availability(
+    principal: Annotated[Principal, Depends(require(Permission.AVAILABILITY_READ))],
+    session: SessionDep,
+    start: Annotated[datetime, Query(alias="from")],
+    end: Annotated[datetime, Query(alias="to")],
+    duration: Annotated[int, Query(ge=5, le=720, description="Minutes")] = 50,
+    professional_id: uuid.UUID | None = None,
+) -> Availability:
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadRequest("from and to need an offset (e.g. 2026-03-09T00:00:00-03:00).")
+    zone, professional, slots = await availability(
+        session, principal, (start, end), duration, professional_id
+    )
+    return Availability(
+        timezone=zone,
+        professional_id=professional,
+        duration_minutes=duration,
+        slots=[Slot(start=slot_start, end=slot_end) for slot_start, slot_end in slots],
+    )

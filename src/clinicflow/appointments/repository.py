@@ -57,6 +57,17 @@ class AppointmentRepository:
         with self.session.no_autoflush:  # check before the (maybe moved) row is written
             return (await self.session.execute(statement.limit(1))).scalars().first()
 
+    async def busy_between(
+        self, professional_id: uuid.UUID, start: datetime, end: datetime
+    ) -> list[tuple[datetime, datetime]]:
+        statement = select(Appointment.start_at, Appointment.end_at).where(
+            Appointment.professional_id == professional_id,
+            Appointment.status.in_(ACTIVE_STATUSES),
+            Appointment.start_at < end,
+            Appointment.end_at > start,
+        )
+        return [(row.start_at, row.end_at) for row in await self.session.execute(statement)]
+
     async def page(
         self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None
     ) -> list[Appointment]:

@@ -94,3 +94,15 @@ def _check_span(start: datetime, end: datetime) -> None:
 
 def check_span(start: datetime, end: datetime) -> None:
     _check_span(start, end)
+
+
+class Slot(BaseModel):
+    start: datetime
+    end: datetime
+
+
+class Availability(BaseModel):
+    timezone: str
+    professional_id: uuid.UUID
+    duration_minutes: int
+    slots: list[Slot]

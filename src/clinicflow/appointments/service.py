@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.appointments.availability import free_slots
 from clinicflow.appointments.models import (
     TRANSITIONS,
     Appointment,
@@ -22,6 +24,7 @@ from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, Validat
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
+from clinicflow.tenants.settings_schema import weekly_hours
 
 EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
 DEFAULT_MINUTES = 50
@@ -43,7 +46,7 @@ class AppointmentService:
     async def create(self, data: AppointmentCreate) -> Appointment:
         if await PatientRepository(self.session).get(data.patient_id) is None:
             raise _invalid("patient_id", "No patient with this id in this practice.")
-        professional = await self._professional(data.professional_id)
+        professional = await self.professional_for(data.professional_id)
         start = data.start.astimezone(UTC)  # stored and answered in UTC, whatever the offset sent
         minutes = data.duration_minutes or await self._default_minutes()
         end = data.end.astimezone(UTC) if data.end else start + timedelta(minutes=minutes)
@@ -158,7 +161,7 @@ class AppointmentService:
         )
         await self.session.flush()
 
-    async def _professional(self, requested: uuid.UUID | None) -> uuid.UUID:
+    async def professional_for(self, requested: uuid.UUID | None) -> uuid.UUID:
         if requested is None:
             if self.principal.role != Role.OWNER or self.principal.user_id is None:
                 raise _invalid("professional_id", "Say which professional the appointment is with.")
@@ -182,3 +185,30 @@ def _overlap(existing: uuid.UUID | None, start: datetime, end: datetime) -> Conf
             "end": end.isoformat(),
         },
     )
+
+
+async def availability(
+    session: AsyncSession,
+    principal: Principal,
+    window: tuple[datetime, datetime],
+    minutes: int,
+    professional_id: uuid.UUID | None,
+) -> tuple[str, uuid.UUID, list[tuple[datetime, datetime]]]:
+    """Free slots of one professional: working hours minus active appointments."""
+    service = AppointmentService(session, principal)
+    professional = await service.professional_for(professional_id)
+    tenant = await TenantRepository(session).get(service.tenant_id)
+    if tenant is None:
+        raise NotFound("Practice not found.")
+    busy = await service.appointments.busy_between(professional, *window)
+    try:
+        slots = free_slots(
+            zone=ZoneInfo(tenant.timezone),
+            hours=weekly_hours(tenant.settings.get("working_hours")),
+            busy=busy,
+            window=window,
+            duration=timedelta(minutes=minutes),
+        )
+    except ValueError as error:
+        raise _invalid("to", str(error)) from error
+    return tenant.timezone, professional, slots

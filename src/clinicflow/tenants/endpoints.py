@@ -14,7 +14,8 @@ from clinicflow.core.errors import NotFound
 from clinicflow.tenants.models import Membership
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.schemas import MemberList, MemberRead, MemberUpdate, TenantRead
-from clinicflow.tenants.service import MemberService
+from clinicflow.tenants.service import MemberService, update_settings
+from clinicflow.tenants.settings_schema import TenantSettingsUpdate
 from clinicflow.users.models import User
 
 router = APIRouter(prefix="/tenant", tags=["tenant"])
@@ -29,6 +30,16 @@ async def read_tenant(principal: SettingsManager, session: SessionDep) -> Tenant
     if tenant is None:
         raise NotFound("Practice not found.")
     return TenantRead.model_validate(tenant)
+
+
+@router.patch("", summary="Update your practice's settings")
+async def update_tenant(
+    body: TenantSettingsUpdate, principal: SettingsManager, session: SessionDep
+) -> TenantRead:
+    tenant = await TenantRepository(session).get(principal.require_tenant())
+    if tenant is None:
+        raise NotFound("Practice not found.")
+    return TenantRead.model_validate(await update_settings(session, tenant, body, principal.actor))
 
 
 @router.get("/members", summary="Members of your practice")

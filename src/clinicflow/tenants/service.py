@@ -12,6 +12,7 @@ from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.tenants.models import Membership, Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
+from clinicflow.tenants.settings_schema import TenantSettingsUpdate
 from clinicflow.users.models import User
 
 
@@ -84,3 +85,22 @@ class MemberService:
         await self.memberships.lock_owners()
         if await self.memberships.count_owners() <= 1:
             raise Conflict(f"Cannot {verb} the last owner; make another member owner first.")
+
+
+async def update_settings(
+    session: AsyncSession, tenant: Tenant, changes: TenantSettingsUpdate, actor: Actor
+) -> Tenant:
+    """Name and time zone are columns; the rest lives in the settings document."""
+    sent = changes.model_dump(mode="json", exclude_unset=True)
+    if "name" in sent and sent["name"] is not None:
+        tenant.name = sent.pop("name").strip()
+    if "timezone" in sent and sent["timezone"] is not None:
+        tenant.timezone = sent.pop("timezone")
+    sent = {key: value for key, value in sent.items() if key not in ("name", "timezone")}
+    tenant.settings = {**tenant.settings, **sent}  # a new dict, so the JSON change is tracked
+    await session.flush()
+    await audit.record(
+        session, "tenant.settings_changed", actor=actor, subject_type="tenant",
+        subject_id=tenant.id, details={"fields": sorted(changes.model_fields_set)},
+    )  # fmt: skip
+    return tenant

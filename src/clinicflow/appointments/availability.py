@@ -1,0 +1,94 @@
+"""Free slots from working hours minus busy time, in the practice's time zone.
+
+Slots sit on a wall-clock grid (09:00, 10:00, … local) and last `duration` of real time. On a
+daylight-saving change a local time that does not exist is skipped and an ambiguous one takes
+its first occurrence, so 09:00 stays 09:00 local whatever the UTC offset that day.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+Interval = tuple[datetime, datetime]
+MAX_WINDOW = timedelta(days=62)
+
+
+def free_slots(
+    *,
+    zone: ZoneInfo,
+    hours: dict[int, list[tuple[time, time | None]]],
+    busy: Sequence[Interval],
+    window: Interval,
+    duration: timedelta,
+    step: timedelta | None = None,
+) -> list[Interval]:
+    start, end = window
+    if duration <= timedelta(0):
+        raise ValueError("duration must be positive")
+    if end <= start:
+        raise ValueError("'to' must be after 'from'")
+    if end - start > MAX_WINDOW:
+        raise ValueError(f"the window may span at most {MAX_WINDOW.days} days")
+    blocked = sorted((b.astimezone(UTC), e.astimezone(UTC)) for b, e in busy)
+    ends = [e for _, e in blocked]
+    slots = []
+    for slot in _candidates(zone, hours, start, end, duration, step or duration):
+        if start <= slot[0] and slot[1] <= end and not _overlaps(slot, blocked, ends):
+            slots.append((slot[0].astimezone(zone), slot[1].astimezone(zone)))
+    return slots
+
+
+def _candidates(
+    zone: ZoneInfo,
+    hours: dict[int, list[tuple[time, time | None]]],
+    start: datetime,
+    end: datetime,
+    duration: timedelta,
+    step: timedelta,
+) -> Iterator[Interval]:
+    day = start.astimezone(zone).date()
+    while day <= end.astimezone(zone).date():
+        for opens, closes in hours.get(day.weekday(), []):
+            closing = (
+                _instant(zone, day + timedelta(days=1), time())
+                if closes is None
+                else _instant(zone, day, closes)
+            )
+            wall = datetime.combine(day, opens)
+            while True:
+                instant = _existing_instant(zone, wall)
+                if instant is not None:
+                    if instant + duration > closing:
+                        break
+                    yield instant, instant + duration
+                wall += step
+                if wall.date() > day and closes is not None:
+                    break
+        day += timedelta(days=1)
+
+
+def _instant(zone: ZoneInfo, day: date, clock: time) -> datetime:
+    return datetime.combine(day, clock, zone).astimezone(UTC)
+
+
+def _existing_instant(zone: ZoneInfo, wall: datetime) -> datetime | None:
+    """The UTC instant of a local wall time (first occurrence), or None if the clock skipped it."""
+    aware = wall.replace(tzinfo=zone, fold=0)
+    instant = aware.astimezone(UTC)
+    if instant.astimezone(zone).replace(tzinfo=None) != wall:
+        return None
+    return instant
+
+
+def _overlaps(slot: Interval, blocked: list[Interval], ends: list[datetime]) -> bool:
+    """Half-open intervals; `blocked` sorted by start (ends searched for the first candidate)."""
+    index = bisect.bisect_right(ends, slot[0])
+    for begin, finish in blocked[index:]:
+        if begin >= slot[1]:
+            return False
+        if finish > slot[0]:
+            return True
+    return False

@@ -1,0 +1,112 @@
+"""The practice's settings (PATCH /tenant), validated before anything is stored."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from decimal import Decimal
+from itertools import pairwise
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from clinicflow.patients.custom_fields import CustomFieldDefinition
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+DEFAULT_WORKING_HOURS: dict[str, list[dict[str, str]]] = {
+    day: [{"start": "09:00", "end": "18:00"}] for day in WEEKDAYS[:5]
+}
+
+
+class Interval(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: str = Field(description="HH:MM, local time")
+    end: str = Field(description="HH:MM, local time; 24:00 for midnight")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError("use HH:MM (00:00 to 24:00)")
+        return value
+
+
+def clock_minutes(value: str) -> int:
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _valid_day(intervals: list[Interval]) -> list[Interval]:
+    spans = sorted((clock_minutes(i.start), clock_minutes(i.end)) for i in intervals)
+    for start, end in spans:
+        if end <= start:
+            raise ValueError("each interval must end after it starts")
+    for (_, first_end), (second_start, _) in pairwise(spans):
+        if second_start < first_end:
+            raise ValueError("intervals of one day must not overlap")
+    return intervals
+
+
+DayIntervals = Annotated[list[Interval], Field(max_length=12)]
+
+
+class TenantSettingsUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    timezone: str | None = Field(default=None, description="IANA name, e.g. America/Sao_Paulo")
+    working_hours: dict[Weekday, DayIntervals] | None = None
+    default_appointment_minutes: int | None = Field(default=None, ge=5, le=720)
+    reminder_lead_minutes: int | None = Field(default=None, ge=0, le=10080)
+    session_fee: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    custom_patient_fields: list[CustomFieldDefinition] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("working_hours")
+    @classmethod
+    def _days(cls, value: dict[str, list[Interval]] | None) -> dict[str, list[Interval]] | None:
+        if value is not None:
+            for intervals in value.values():
+                _valid_day(intervals)
+        return value
+
+    @field_validator("custom_patient_fields")
+    @classmethod
+    def _unique_keys(
+        cls, value: list[CustomFieldDefinition] | None
+    ) -> list[CustomFieldDefinition] | None:
+        if value is not None and len({field.key for field in value}) != len(value):
+            raise ValueError("custom field keys must be unique")
+        return value
+
+
+def weekly_hours(
+    stored: dict[str, list[dict[str, str]]] | None,
+) -> dict[int, list[tuple[time, time | None]]]:
+    """Weekday (0 = Monday) -> open intervals; an end of None means midnight."""
+    hours = stored if stored is not None else DEFAULT_WORKING_HOURS
+    result: dict[int, list[tuple[time, time | None]]] = {}
+    for index, day in enumerate(WEEKDAYS):
+        result[index] = [
+            (
+                time.fromisoformat(i["start"]),
+                None if i["end"] == "24:00" else time.fromisoformat(i["end"]),
+            )
+            for i in hours.get(day, [])
+        ]
+    return result

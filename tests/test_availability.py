@@ -1,0 +1,183 @@
+"""Availability: working hours minus appointments, right across daylight-saving changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from clinicflow.appointments.availability import free_slots
+from tests.factories import make_member
+
+NEW_YORK, SAO_PAULO = ZoneInfo("America/New_York"), ZoneInfo("America/Sao_Paulo")
+HOUR = timedelta(hours=1)
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def starts(
+    zone: ZoneInfo, day: int, opens: time, closes: time, *window: datetime
+) -> list[datetime]:
+    slots = free_slots(
+        zone=zone,
+        hours={day: [(opens, closes)]},
+        busy=[],
+        window=(window[0], window[1]),
+        duration=HOUR,
+    )
+    return [start.astimezone(UTC) for start, _ in slots]
+
+
+def test_nine_local_moves_in_utc_across_the_new_york_spring_change() -> None:
+    friday = starts(NEW_YORK, 4, time(9), time(11), utc(2026, 3, 6), utc(2026, 3, 7))
+    monday = starts(NEW_YORK, 0, time(9), time(11), utc(2026, 3, 9), utc(2026, 3, 10))
+    assert friday == [utc(2026, 3, 6, 14), utc(2026, 3, 6, 15)]  # EST, UTC-5
+    assert monday == [utc(2026, 3, 9, 13), utc(2026, 3, 9, 14)]  # EDT, UTC-4
+
+
+def test_the_skipped_hour_is_skipped_and_the_repeated_hour_used_once() -> None:
+    spring = starts(NEW_YORK, 6, time(1), time(4), utc(2026, 3, 8), utc(2026, 3, 9))
+    assert spring == [
+        utc(2026, 3, 8, 6),
+        utc(2026, 3, 8, 7),
+    ]  # 01:00 EST, 03:00 EDT; 02:00 never was
+    autumn = starts(NEW_YORK, 6, time(1), time(3), utc(2026, 11, 1), utc(2026, 11, 2))
+    assert autumn == [utc(2026, 11, 1, 5), utc(2026, 11, 1, 7)]  # 01:00 EDT, 02:00 EST
+
+
+def test_sao_paulo_midnight_that_did_not_exist_in_2018_and_plain_utc_minus_3_now() -> None:
+    dst_start = starts(SAO_PAULO, 6, time(0), time(3), utc(2018, 11, 4), utc(2018, 11, 5))
+    assert dst_start == [utc(2018, 11, 4, 3), utc(2018, 11, 4, 4)]  # 00:00 skipped; 01:00 = UTC-2
+    today = starts(SAO_PAULO, 0, time(9), time(11), utc(2026, 3, 9), utc(2026, 3, 10))
+    assert today == [utc(2026, 3, 9, 12), utc(2026, 3, 9, 13)]
+
+
+def test_busy_time_blocks_only_the_slots_it_touches() -> None:
+    slots = free_slots(
+        zone=SAO_PAULO,
+        hours={0: [(time(9), time(12)), (time(13), time(15))]},  # lunch break 12-13
+        busy=[(utc(2026, 3, 9, 13, 30), utc(2026, 3, 9, 14))],  # 10:30-11:00 local
+        window=(utc(2026, 3, 9), utc(2026, 3, 10)),
+        duration=HOUR,
+    )
+    assert [start.strftime("%H:%M") for start, _ in slots] == ["09:00", "11:00", "13:00", "14:00"]
+    assert all(start.utcoffset() == timedelta(hours=-3) for start, _ in slots)
+
+
+@pytest.mark.parametrize(
+    ("duration", "window"),
+    [
+        (timedelta(0), (utc(2026, 3, 9), utc(2026, 3, 10))),
+        (HOUR, (utc(2026, 3, 10), utc(2026, 3, 9))),
+        (HOUR, (utc(2026, 1, 1), utc(2026, 6, 1))),
+    ],
+)
+def test_bad_windows_are_refused(duration: timedelta, window: tuple[datetime, datetime]) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        free_slots(zone=SAO_PAULO, hours={}, busy=[], window=window, duration=duration)
+
+
+async def test_availability_api_in_the_practice_zone(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    settings = {
+        "timezone": "America/New_York",
+        "working_hours": {day: [{"start": "09:00", "end": "12:00"}] for day in ("mon", "fri")},
+    }
+    assert (
+        await client.patch("/api/v1/tenant", json=settings, headers=owner.headers)
+    ).status_code == 200
+
+    async def first_slot(day: str) -> str:
+        response = await client.get(
+            "/api/v1/availability",
+            params={"from": f"{day}T00:00:00Z", "to": f"{day}T23:59:00Z", "duration": 60},
+            headers=owner.headers,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["timezone"] == "America/New_York"
+        return str(response.json()["slots"][0]["start"])
+
+    assert await first_slot("2026-03-06") == "2026-03-06T09:00:00-05:00"
+    assert await first_slot("2026-03-09") == "2026-03-09T09:00:00-04:00"
+
+
+async def test_booked_time_is_not_offered(client: httpx.AsyncClient, db: FastAPI) -> None:
+    owner = await make_member(db, role="owner")
+    await client.patch(
+        "/api/v1/tenant", json={"timezone": "America/Sao_Paulo"}, headers=owner.headers
+    )
+    patient = (
+        await client.post("/api/v1/patients", json={"full_name": "Ana"}, headers=owner.headers)
+    ).json()
+    await client.post(
+        "/api/v1/appointments",
+        json={
+            "patient_id": patient["id"],
+            "start": "2026-03-09T10:00:00-03:00",
+            "duration_minutes": 60,
+        },
+        headers=owner.headers,
+    )
+    response = await client.get(
+        "/api/v1/availability",
+        params={
+            "from": "2026-03-09T09:00:00-03:00",
+            "to": "2026-03-09T13:00:00-03:00",
+            "duration": 60,
+        },
+        headers=owner.headers,
+    )
+    assert [slot["start"][11:16] for slot in response.json()["slots"]] == [
+        "09:00",
+        "11:00",
+        "12:00",
+    ]
+    naive = await client.get(
+        "/api/v1/availability", params={"from": "2026-03-09T09:00:00", "to": "2026-03-09T13:00:00"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert naive.status_code == 400
+
+
+async def test_practice_settings_are_validated_and_nothing_bad_is_stored(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    bad = [
+        {"timezone": "Mars/Olympus_Mons"},
+        {"working_hours": {"mon": [{"start": "18:00", "end": "09:00"}]}},
+        {
+            "working_hours": {
+                "mon": [{"start": "09:00", "end": "12:00"}, {"start": "11:00", "end": "13:00"}]
+            }
+        },
+        {"working_hours": {"funday": [{"start": "09:00", "end": "12:00"}]}},
+        {"working_hours": {"mon": [{"start": "9am", "end": "12:00"}]}},
+        {"default_appointment_minutes": 0},
+        {"session_fee": "-1.00"},
+        {"custom_patient_fields": [{"key": "x", "label": "X", "type": "choice"}]},
+        {"unknown_setting": True},
+    ]
+    for body in bad:
+        response = await client.patch("/api/v1/tenant", json=body, headers=owner.headers)
+        assert response.status_code == 422, body
+    stored = (await client.get("/api/v1/tenant", headers=owner.headers)).json()
+    assert (stored["timezone"], stored["settings"]) == ("UTC", {})
+    good = await client.patch(
+        "/api/v1/tenant",
+        json={"name": "Renamed", "session_fee": "180.00", "default_appointment_minutes": 45},
+        headers=owner.headers,
+    )
+    assert good.json()["name"] == "Renamed"
+    assert good.json()["settings"] == {"session_fee": "180.00", "default_appointment_minutes": 45}
+    assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    assert (
+        await client.patch("/api/v1/tenant", json={"name": "x"}, headers=assistant.headers)
+    ).status_code == 403
