@@ -16,12 +16,13 @@ from clinicflow.appointments.schemas import (
     AppointmentRead,
     AppointmentUpdate,
     Availability,
+    SeriesCreated,
     Slot,
     StatusChange,
     StatusChangeRead,
     StatusHistory,
 )
-from clinicflow.appointments.service import AppointmentService, availability
+from clinicflow.appointments.service import AppointmentService, Scope, availability
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
@@ -30,6 +31,9 @@ from clinicflow.core.pagination import PageParams, encode_cursor, page_params
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 availability_router = APIRouter(tags=["appointments"])
+ScopeQuery = Annotated[
+    Scope, Query(description="For a series: this occurrence, this and following, or all")
+]
 Reader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_WRITE))]
 
@@ -45,8 +49,15 @@ def _read(appointment: Appointment, principal: Principal) -> AppointmentRead:
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Book an appointment")
 async def create_appointment(
     body: AppointmentCreate, principal: Writer, session: SessionDep
-) -> AppointmentRead:
-    return _read(await AppointmentService(session, principal).create(body), principal)
+) -> AppointmentRead | SeriesCreated:
+    service = AppointmentService(session, principal)
+    if body.recurrence is None:
+        return _read(await service.create(body), principal)
+    booked = await service.create_series(body)
+    return SeriesCreated(
+        series_id=booked[0].series_id,
+        items=[_read(appointment, principal) for appointment in booked],
+    )
 
 
 @router.get("", summary="The agenda, by start time")
@@ -85,9 +96,15 @@ async def read_appointment(
 
 @router.patch("/{appointment_id}", summary="Reschedule or edit an appointment")
 async def update_appointment(
-    appointment_id: uuid.UUID, body: AppointmentUpdate, principal: Writer, session: SessionDep
+    appointment_id: uuid.UUID,
+    body: AppointmentUpdate,
+    principal: Writer,
+    session: SessionDep,
+    scope: ScopeQuery = "one",
 ) -> AppointmentRead:
-    updated = await AppointmentService(session, principal).update(appointment_id, body)
+    updated = await AppointmentService(session, principal).update_scoped(
+        appointment_id, body, scope
+    )
     return _read(updated, principal)
 
 
@@ -95,11 +112,9 @@ async def update_appointment(
     "/{appointment_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Cancel an appointment"
 )
 async def cancel_appointment(
-    appointment_id: uuid.UUID, principal: Writer, session: SessionDep
+    appointment_id: uuid.UUID, principal: Writer, session: SessionDep, scope: ScopeQuery = "one"
 ) -> None:
-    await AppointmentService(session, principal).change_status(
-        appointment_id, Status.CANCELLED, "cancelled"
-    )
+    await AppointmentService(session, principal).cancel(appointment_id, scope)
 
 
 @router.post("/{appointment_id}/status", summary="Move an appointment to another status")

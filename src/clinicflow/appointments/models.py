@@ -54,6 +54,7 @@ class Appointment(TenantScoped, TimestampMixin, Base):
         ),
         Index("ix_appointments_agenda", "tenant_id", "professional_id", "start_at"),
         Index("ix_appointments_tenant_id_patient_id", "tenant_id", "patient_id"),
+        Index("ix_appointments_tenant_id_series_id", "tenant_id", "series_id"),
     )
 
     patient_id: Mapped[uuid.UUID]
@@ -66,6 +67,7 @@ class Appointment(TenantScoped, TimestampMixin, Base):
     location: Mapped[str | None] = mapped_column(String(300))
     notes: Mapped[str | None] = mapped_column(Text)  # front desk, never clinical
     allow_overlap: Mapped[bool] = mapped_column(default=False)
+    series_id: Mapped[uuid.UUID | None]  # occurrences of one recurring booking share it
     created_by: Mapped[uuid.UUID | None]
 
 

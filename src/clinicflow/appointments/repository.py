@@ -57,6 +57,18 @@ class AppointmentRepository:
         with self.session.no_autoflush:  # check before the (maybe moved) row is written
             return (await self.session.execute(statement.limit(1))).scalars().first()
 
+    async def series_members(
+        self, series_id: uuid.UUID, starting_at: datetime | None
+    ) -> list[Appointment]:
+        statement = select(Appointment).where(
+            Appointment.series_id == series_id, Appointment.status.in_(ACTIVE_STATUSES)
+        )
+        if starting_at is not None:
+            statement = statement.where(Appointment.start_at >= starting_at)
+        return list(
+            (await self.session.execute(statement.order_by(Appointment.start_at))).scalars()
+        )
+
     async def busy_between(
         self, professional_id: uuid.UUID, start: datetime, end: datetime
     ) -> list[tuple[datetime, datetime]]:

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from clinicflow.appointments.models import Status
 
 MIN_MINUTES, MAX_MINUTES = 5, 720
+
+
+class Recurrence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    interval_weeks: int = Field(ge=1, le=52)
+    count: int | None = Field(default=None, ge=1, le=104)
+    until: date | None = None
+
+    @model_validator(mode="after")
+    def _count_or_until(self) -> Recurrence:
+        if (self.count is None) == (self.until is None):
+            raise ValueError("give exactly one of count or until")
+        return self
 
 
 class AppointmentCreate(BaseModel):
@@ -23,6 +37,7 @@ class AppointmentCreate(BaseModel):
     location: str | None = Field(default=None, max_length=300)
     notes: str | None = Field(default=None, max_length=5000)
     allow_overlap: bool = False
+    recurrence: Recurrence | None = None
 
     @model_validator(mode="after")
     def _end_or_duration(self) -> AppointmentCreate:
@@ -61,7 +76,13 @@ class AppointmentRead(BaseModel):
     location: str | None
     notes: str | None
     allow_overlap: bool
+    series_id: uuid.UUID | None
     created_at: datetime
+
+
+class SeriesCreated(BaseModel):
+    series_id: uuid.UUID
+    items: list[AppointmentRead]
 
 
 class AppointmentList(BaseModel):

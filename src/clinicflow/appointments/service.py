@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,7 @@ from clinicflow.appointments.models import (
     AppointmentStatusChange,
     Status,
 )
+from clinicflow.appointments.recurrence import occurrences
 from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
 from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate, check_span
 from clinicflow.audit import service as audit
@@ -26,6 +28,7 @@ from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.tenants.settings_schema import weekly_hours
 
+Scope = Literal["one", "following", "all"]
 EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
 DEFAULT_MINUTES = 50
 
@@ -65,6 +68,73 @@ class AppointmentService:
                 subject_type="appointment", subject_id=appointment.id,
             )  # fmt: skip
         return appointment
+
+    async def create_series(self, data: AppointmentCreate) -> list[Appointment]:
+        """All occurrences or none: one conflict stores nothing and names itself."""
+        assert data.recurrence is not None
+        if await PatientRepository(self.session).get(data.patient_id) is None:
+            raise _invalid("patient_id", "No patient with this id in this practice.")
+        if data.allow_overlap:
+            raise _invalid("allow_overlap", "A recurring series cannot overlap on purpose.")
+        professional = await self.professional_for(data.professional_id)
+        tenant = await TenantRepository(self.session).get(self.tenant_id)
+        zone = ZoneInfo(tenant.timezone if tenant else "UTC")
+        first = data.start.astimezone(UTC)
+        length = (
+            (data.end.astimezone(UTC) - first)
+            if data.end
+            else timedelta(minutes=data.duration_minutes or await self._default_minutes())
+        )
+        try:
+            starts = occurrences(first, data.recurrence, zone)
+        except ValueError as error:
+            raise _invalid("recurrence", str(error)) from error
+        series_id = uuid.uuid4()
+        booked = []
+        for start in starts:
+            clash = await self.appointments.first_overlap(professional, start, start + length)
+            if clash is not None:
+                raise _overlap(clash.id, clash.start_at, clash.end_at, occurrence=start)
+            appointment = Appointment(
+                patient_id=data.patient_id, professional_id=professional, start_at=start,
+                end_at=start + length, location=data.location, notes=data.notes,
+                series_id=series_id, created_by=self.principal.user_id,
+            )  # fmt: skip
+            await self._save_without_overlap(appointment)
+            await self._record_change(appointment, None, Status.SCHEDULED, None)
+            booked.append(appointment)
+        return booked
+
+    async def targets(self, appointment: Appointment, scope: Scope) -> list[Appointment]:
+        """The occurrence alone, it and the later ones, or the whole active series."""
+        if scope == "one" or appointment.series_id is None:
+            return [appointment]
+        since = appointment.start_at if scope == "following" else None
+        return await self.appointments.series_members(appointment.series_id, since)
+
+    async def update_scoped(
+        self, appointment_id: uuid.UUID, changes: AppointmentUpdate, scope: Scope
+    ) -> Appointment:
+        """Every target moves by the anchor's shift (and keeps or takes the new length)."""
+        anchor = await self.get(appointment_id)
+        if scope == "one" or anchor.series_id is None:
+            return await self.update(appointment_id, changes)
+        start_shift = changes.start.astimezone(UTC) - anchor.start_at if changes.start else None
+        end_shift = changes.end.astimezone(UTC) - anchor.end_at if changes.end else None
+        for member in await self.targets(anchor, scope):
+            fields = changes.model_dump(exclude_unset=True, exclude={"start", "end"})
+            if start_shift is not None:
+                fields["start"] = member.start_at + start_shift
+            if end_shift is not None:
+                fields["end"] = member.end_at + end_shift
+            await self.update(member.id, AppointmentUpdate(**fields))
+        return await self.get(appointment_id)
+
+    async def cancel(self, appointment_id: uuid.UUID, scope: Scope) -> None:
+        anchor = await self.get(appointment_id)
+        for member in await self.targets(anchor, scope):
+            if Status.CANCELLED in TRANSITIONS[member.status]:
+                await self.change_status(member.id, Status.CANCELLED, f"cancelled ({scope})")
 
     async def get(self, appointment_id: uuid.UUID) -> Appointment:
         appointment = await self.appointments.get(appointment_id)
@@ -176,15 +246,17 @@ class AppointmentService:
         return int(minutes) if isinstance(minutes, int) else DEFAULT_MINUTES
 
 
-def _overlap(existing: uuid.UUID | None, start: datetime, end: datetime) -> Conflict:
-    return Conflict(
-        "The professional already has an appointment at this time.",
-        extra={
-            "conflicting_appointment_id": str(existing) if existing else None,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-        },
-    )
+def _overlap(
+    existing: uuid.UUID | None, start: datetime, end: datetime, occurrence: datetime | None = None
+) -> Conflict:
+    extra = {
+        "conflicting_appointment_id": str(existing) if existing else None,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+    }
+    if occurrence is not None:
+        extra["occurrence_start"] = occurrence.isoformat()
+    return Conflict("The professional already has an appointment at this time.", extra=extra)
 
 
 async def availability(

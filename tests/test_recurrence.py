@@ -1,0 +1,112 @@
+"""Recurring series: all or nothing, 09:00 local across DST, edited and cancelled by scope."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import FastAPI
+
+from tests.factories import Member, make_member
+
+APPOINTMENTS = "/api/v1/appointments"
+
+
+async def setup(
+    client: httpx.AsyncClient, db: FastAPI, zone: str = "America/New_York"
+) -> tuple[Member, str]:
+    owner = await make_member(db, role="owner")
+    await client.patch("/api/v1/tenant", json={"timezone": zone}, headers=owner.headers)
+    patient = (
+        await client.post("/api/v1/patients", json={"full_name": "Rui"}, headers=owner.headers)
+    ).json()
+    return owner, str(patient["id"])
+
+
+async def series(
+    client: httpx.AsyncClient, owner: Member, patient: str, **recurrence: object
+) -> httpx.Response:
+    return await client.post(
+        APPOINTMENTS,
+        json={"patient_id": patient, "start": "2026-02-23T09:00:00-05:00", "duration_minutes": 50,
+              "recurrence": {"interval_weeks": 1, **recurrence}},
+        headers=owner.headers,
+    )  # fmt: skip
+
+
+async def test_weekly_series_keeps_local_time_across_the_clock_change(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner, patient = await setup(client, db)
+    created = await series(client, owner, patient, count=4)
+    assert created.status_code == 201, created.text
+    starts = [item["start"] for item in created.json()["items"]]
+    # 09:00 in New York every Monday: UTC-5 until 8 March, UTC-4 after.
+    assert starts == [
+        "2026-02-23T14:00:00Z",
+        "2026-03-02T14:00:00Z",
+        "2026-03-09T13:00:00Z",
+        "2026-03-16T13:00:00Z",
+    ]
+    assert len({item["series_id"] for item in created.json()["items"]}) == 1
+    until = await client.post(
+        APPOINTMENTS,
+        json={"patient_id": patient, "start": "2026-06-01T09:00:00-04:00", "duration_minutes": 50,
+              "recurrence": {"interval_weeks": 2, "until": "2026-06-29"}},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert [i["start"][:10] for i in until.json()["items"]] == [
+        "2026-06-01",
+        "2026-06-15",
+        "2026-06-29",
+    ]
+
+
+async def test_one_conflicting_occurrence_creates_nothing_and_is_named(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner, patient = await setup(client, db)
+    blocker = await client.post(
+        APPOINTMENTS,
+        json={"patient_id": patient, "start": "2026-03-09T09:30:00-04:00", "duration_minutes": 30},
+        headers=owner.headers,
+    )
+    refused = await series(client, owner, patient, count=4)
+    assert refused.status_code == 409
+    assert refused.json()["conflicting_appointment_id"] == blocker.json()["id"]
+    assert refused.json()["occurrence_start"].startswith("2026-03-09T13:00:00")
+    listed = await client.get(APPOINTMENTS, headers=owner.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [blocker.json()["id"]]
+    for bad in ({"count": 2, "until": "2026-04-01"}, {}, {"count": 105}):
+        assert (await series(client, owner, patient, **bad)).status_code == 422
+
+
+async def test_edit_and_cancel_one_following_or_all(client: httpx.AsyncClient, db: FastAPI) -> None:
+    owner, patient = await setup(client, db)
+    items = (await series(client, owner, patient, count=4)).json()["items"]
+    ids = [item["id"] for item in items]
+
+    async def statuses() -> list[str]:
+        listed = await client.get(APPOINTMENTS, headers=owner.headers)
+        return [item["status"] for item in listed.json()["items"]]
+
+    moved = await client.patch(
+        f"{APPOINTMENTS}/{ids[1]}?scope=following", json={"start": "2026-03-02T10:00:00-05:00",
+        "location": "Room 3"}, headers=owner.headers,
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    listed = (await client.get(APPOINTMENTS, headers=owner.headers)).json()["items"]
+    assert [item["start"][11:16] for item in listed] == ["14:00", "15:00", "14:00", "14:00"]
+    assert [item["location"] for item in listed] == [None, "Room 3", "Room 3", "Room 3"]
+    assert (
+        await client.delete(f"{APPOINTMENTS}/{ids[0]}?scope=one", headers=owner.headers)
+    ).status_code == 204
+    assert await statuses() == ["cancelled", "scheduled", "scheduled", "scheduled"]
+    assert (
+        await client.delete(f"{APPOINTMENTS}/{ids[2]}?scope=following", headers=owner.headers)
+    ).status_code == 204
+    assert await statuses() == ["cancelled", "scheduled", "cancelled", "cancelled"]
+    assert (
+        await client.delete(f"{APPOINTMENTS}/{ids[1]}?scope=all", headers=owner.headers)
+    ).status_code == 204
+    assert await statuses() == ["cancelled"] * 4
+    wrong = await client.delete(f"{APPOINTMENTS}/{ids[1]}?scope=everything", headers=owner.headers)
+    assert wrong.status_code == 422
