@@ -73,7 +73,13 @@ FACTORIES: dict[str, Factory] = {
 }
 # Paths whose parameter means something else: platform admin routes, the caller's own sessions
 # (tested in test_auth), public invitation tokens, and members (a user id is not practice-owned).
-NOT_PRACTICE_RESOURCES = ("/api/v1/users/", "/api/v1/auth/sessions/", "/api/v1/invitations/{token}")
+NOT_PRACTICE_RESOURCES = (
+    "/api/v1/users/",
+    "/api/v1/auth/sessions/",
+    "/api/v1/invitations/{token}",
+    "/api/v1/tenants/",
+    "/api/v1/plans/",
+)
 BODIES = {
     "/status": {"status": "confirmed"},
     "/records": {"content": "ours"},

@@ -27,6 +27,7 @@ from clinicflow.notifications.delivery import mailer_from_settings
 from clinicflow.patients.endpoints import router as patients_router
 from clinicflow.records.endpoints import router as records_router
 from clinicflow.system.endpoints import router as system_router
+from clinicflow.tenants.admin_endpoints import router as platform_router
 from clinicflow.tenants.endpoints import router as tenant_router
 from clinicflow.users.endpoints import router as users_router
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         availability_router,
         records_router,
         finance_router,
+        platform_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

@@ -69,3 +69,32 @@ class MembershipRepository:
 
     async def delete(self, membership: Membership) -> None:
         await self.session.delete(membership)
+
+
+class PlatformRepository:
+    """Platform tables (tenants, plans) across practices, for the platform admin."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def tenants_page(
+        self, q: str | None, limit: int, after: uuid.UUID | None
+    ) -> list[Tenant]:
+        statement = (
+            select(Tenant).where(Tenant.deleted_at.is_(None)).order_by(Tenant.id).limit(limit + 1)
+        )
+        if q:
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            statement = statement.where(Tenant.name.ilike(f"%{escaped}%", escape="\\"))
+        if after is not None:
+            statement = statement.where(Tenant.id > after)
+        return list((await self.session.execute(statement)).scalars())
+
+    async def plans(self) -> list[Plan]:
+        return list((await self.session.execute(select(Plan).order_by(Plan.name))).scalars())
+
+    async def count_members(self) -> int:
+        """Inside a tenant's scope: that practice's members."""
+        return (
+            await self.session.execute(select(func.count()).select_from(Membership))
+        ).scalar_one()

@@ -8,10 +8,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
-from clinicflow.core.errors import Conflict, NotFound
+from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.tenants.models import Membership, Role, Tenant
-from clinicflow.tenants.repository import MembershipRepository, TenantRepository
+from clinicflow.tenants.repository import (
+    MembershipRepository,
+    PlatformRepository,
+    TenantRepository,
+)
 from clinicflow.tenants.settings_schema import TenantSettingsUpdate
 from clinicflow.users.models import User
 
@@ -29,8 +33,23 @@ async def create_tenant(
     return tenant
 
 
+async def ensure_member_capacity(session: AsyncSession, tenant: Tenant) -> None:
+    """402 naming the limit when the practice's plan has no room for another member."""
+    plan = await TenantRepository(session).get_plan(tenant.plan_id) if tenant.plan_id else None
+    if plan is None or plan.max_members is None:
+        return
+    async with tenant_context(session, tenant.id):
+        members = await PlatformRepository(session).count_members()
+    if members >= plan.max_members:
+        raise PlanLimitExceeded(
+            f"The {plan.name} plan allows at most {plan.max_members} members.",
+            extra={"limit": "max_members", "max": plan.max_members},
+        )
+
+
 async def add_member(session: AsyncSession, tenant: Tenant, user: User, role: Role) -> Membership:
     """Add `user` to `tenant`; the tenant becomes the user's default if they had none."""
+    await ensure_member_capacity(session, tenant)
     async with tenant_context(session, tenant.id):
         membership = Membership(tenant_id=tenant.id, user_id=user.id, role=role)
         MembershipRepository(session).add(membership)

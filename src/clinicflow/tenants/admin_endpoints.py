@@ -1,0 +1,131 @@
+"""Platform admin: /tenants and /plans (SPEC §3). The owner of a new practice is invited."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from clinicflow.auth.deps import Principal, require
+from clinicflow.auth.permissions import Permission
+from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import BadRequest
+from clinicflow.core.pagination import PageParams, encode_cursor, page_params
+from clinicflow.invitations.service import InvitationService
+from clinicflow.tenants.admin_schemas import (
+    PlanAssign,
+    PlanBody,
+    PlanList,
+    PlanPatch,
+    PlanRead,
+    ReadOnlyUpdate,
+    TenantAdminUpdate,
+    TenantCreate,
+    TenantCreated,
+    TenantPage,
+    TenantSummary,
+)
+from clinicflow.tenants.admin_service import PlatformService
+from clinicflow.tenants.models import Role
+
+router = APIRouter(tags=["platform"])
+Admin = Annotated[Principal, Depends(require(Permission.PLATFORM_TENANTS))]
+
+
+def _service(admin: Admin, session: SessionDep) -> PlatformService:
+    return PlatformService(session, admin.actor)
+
+
+Service = Annotated[PlatformService, Depends(_service)]
+
+
+@router.post(
+    "/tenants",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a practice; its owner is invited",
+)
+async def create_tenant(
+    body: TenantCreate, admin: Admin, service: Service, request: Request, session: SessionDep
+) -> TenantCreated:
+    tenant = await service.create_tenant(body.name, body.timezone, body.plan_id)
+    state = request.app.state
+    invitations = InvitationService(session, state.settings, state.password_hasher, state.mailer)
+    invitation = await invitations.invite(tenant, body.owner_email, Role.OWNER, admin.actor)
+    summary = TenantSummary.model_validate(tenant).model_dump()
+    return TenantCreated(**summary, owner_invitation_id=invitation.id)
+
+
+@router.get("/tenants", summary="Practices, with search and member counts")
+async def list_tenants(
+    admin: Admin,
+    service: Service,
+    page: Annotated[PageParams, Depends(page_params)],
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> TenantPage:
+    after = None
+    if page.cursor:
+        try:
+            after = uuid.UUID(str(page.cursor[0]))
+        except ValueError as error:
+            raise BadRequest(
+                "The cursor is malformed; use next_cursor from a previous page."
+            ) from error
+    rows, more = await service.page(q, page.limit, after)
+    items = [
+        TenantSummary.model_validate(tenant).model_copy(update={"member_count": count})
+        for tenant, count in rows
+    ]
+    return TenantPage(items=items, next_cursor=encode_cursor([str(items[-1].id)]) if more else None)
+
+
+@router.get("/tenants/{tenant_id}", summary="One practice")
+async def read_tenant(tenant_id: uuid.UUID, admin: Admin, service: Service) -> TenantSummary:
+    return TenantSummary.model_validate(await service.tenant(tenant_id))
+
+
+@router.patch("/tenants/{tenant_id}", summary="Rename a practice or change its time zone")
+async def update_tenant(
+    tenant_id: uuid.UUID, body: TenantAdminUpdate, admin: Admin, service: Service
+) -> TenantSummary:
+    return TenantSummary.model_validate(await service.update(tenant_id, body))
+
+
+@router.delete(
+    "/tenants/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete (soft)"
+)
+async def delete_tenant(tenant_id: uuid.UUID, admin: Admin, service: Service) -> None:
+    await service.delete(tenant_id)
+
+
+@router.put("/tenants/{tenant_id}/read-only", summary="Switch read-only mode (e.g. unpaid plan)")
+async def set_read_only(
+    tenant_id: uuid.UUID, body: ReadOnlyUpdate, admin: Admin, service: Service
+) -> TenantSummary:
+    return TenantSummary.model_validate(await service.set_read_only(tenant_id, body.enabled))
+
+
+@router.put("/tenants/{tenant_id}/plan", summary="Put a practice on a plan")
+async def set_plan(
+    tenant_id: uuid.UUID, body: PlanAssign, admin: Admin, service: Service
+) -> TenantSummary:
+    return TenantSummary.model_validate(await service.set_plan(tenant_id, body.plan_id))
+
+
+@router.get("/plans", summary="Plans")
+async def list_plans(admin: Admin, service: Service) -> PlanList:
+    return PlanList(
+        items=[PlanRead.model_validate(plan) for plan in await service.platform.plans()]
+    )
+
+
+@router.post("/plans", status_code=status.HTTP_201_CREATED, summary="Create a plan")
+async def create_plan(body: PlanBody, admin: Admin, service: Service) -> PlanRead:
+    return PlanRead.model_validate(await service.create_plan(body))
+
+
+@router.patch("/plans/{plan_id}", summary="Change a plan's limits")
+async def update_plan(
+    plan_id: uuid.UUID, body: PlanPatch, admin: Admin, service: Service
+) -> PlanRead:
+    return PlanRead.model_validate(await service.update_plan(plan_id, body))

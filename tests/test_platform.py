@@ -1,0 +1,148 @@
+"""The platform admin: practices, plans, read-only mode and plan limits; never clinical data."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import httpx
+from fastapi import FastAPI
+
+from tests.factories import make_member, make_platform_admin
+from tests.test_permission_matrix import ROUTE_RULES, ROUTES
+
+TENANTS, PLANS = "/api/v1/tenants", "/api/v1/plans"
+
+
+async def test_create_a_practice_and_invite_its_owner(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    admin = await make_platform_admin(db)
+    created = await client.post(
+        TENANTS,
+        json={"name": "Clínica Sol", "owner_email": "dr.sol@example.com",
+              "owner_full_name": "Dr Sol", "timezone": "America/Sao_Paulo"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    tenant_id = created.json()["id"]
+    pending = await client.get(
+        "/api/v1/invitations", params={"tenant_id": tenant_id}, headers=admin.headers
+    )
+    assert [(i["email"], i["role"]) for i in pending.json()["items"]] == [
+        ("dr.sol@example.com", "owner")
+    ]
+    bad_zone = await client.post(
+        TENANTS, json={"name": "X", "owner_email": "x@example.com", "owner_full_name": "X",
+                       "timezone": "Nowhere/Land"}, headers=admin.headers,
+    )  # fmt: skip
+    assert bad_zone.status_code == 422
+    listed = await client.get(TENANTS, params={"q": "sol"}, headers=admin.headers)
+    assert [t["name"] for t in listed.json()["items"]] == ["Clínica Sol"]
+
+
+async def test_list_counts_members_update_and_soft_delete(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    admin = await make_platform_admin(db)
+    owner = await make_member(db, role="owner")
+    await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    listed = await client.get(TENANTS, headers=admin.headers)
+    counts = {t["id"]: t["member_count"] for t in listed.json()["items"]}
+    assert counts[str(owner.tenant_id)] == 2
+    path = f"{TENANTS}/{owner.tenant_id}"
+    renamed = await client.patch(path, json={"name": "New Name"}, headers=admin.headers)
+    assert renamed.json()["name"] == "New Name"
+    assert (await client.delete(path, headers=admin.headers)).status_code == 204
+    assert (await client.get(path, headers=admin.headers)).status_code == 404
+    assert (await client.get("/api/v1/tenant/members", headers=owner.headers)).status_code == 403
+    assert (await client.get(f"{TENANTS}/{uuid.uuid4()}", headers=admin.headers)).status_code == 404
+
+
+async def test_plans_and_the_member_limit(client: httpx.AsyncClient, db: FastAPI) -> None:
+    admin = await make_platform_admin(db)
+    plan = await client.post(
+        PLANS, json={"name": "Duo", "max_members": 2, "api_access": True}, headers=admin.headers
+    )
+    assert plan.status_code == 201
+    duplicate = await client.post(PLANS, json={"name": "Duo"}, headers=admin.headers)
+    assert duplicate.status_code == 409
+    owner = await make_member(db, role="owner")
+    assigned = await client.put(
+        f"{TENANTS}/{owner.tenant_id}/plan",
+        json={"plan_id": plan.json()["id"]},
+        headers=admin.headers,
+    )
+    assert assigned.json()["plan_id"] == plan.json()["id"]
+    await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    invited = await client.post(
+        "/api/v1/invitations",
+        json={"email": "third@example.com", "role": "viewer"},
+        headers=owner.headers,
+    )
+    assert invited.status_code == 201
+    token = db.state.mailer.latest("third@example.com").text.split("token=")[1].split()[0]
+    refused = await client.post(
+        "/api/v1/invitations/accept",
+        json={"token": token, "password": "k9#vQ2pX-third", "full_name": "Third"},
+    )
+    assert refused.status_code == 402
+    assert "at most 2 members" in refused.json()["detail"]
+    raised = await client.patch(
+        f"{PLANS}/{plan.json()['id']}", json={"max_members": 3}, headers=admin.headers
+    )
+    assert raised.json()["max_members"] == 3
+    accepted = await client.post(
+        "/api/v1/invitations/accept",
+        json={"token": token, "password": "k9#vQ2pX-third", "full_name": "Third"},
+    )
+    assert accepted.status_code == 200  # the refused attempt did not spend the invitation
+
+
+def _tenant_write_routes() -> list[tuple[str, str]]:
+    return [
+        (method, path)
+        for method, path in ROUTES
+        if method != "GET"
+        and ROUTE_RULES[(method, path)] not in ("public", "authenticated")
+        and not _platform_only(ROUTE_RULES[(method, path)])
+    ]
+
+
+def _platform_only(rule: object) -> bool:
+    """Routes only the platform admin may call (who belongs to no practice)."""
+    return all(str(p).startswith("platform:") for p in _permissions(rule))
+
+
+def _permissions(rule: object) -> list[object]:
+    return list(rule) if isinstance(rule, frozenset) else [rule]
+
+
+async def test_read_only_practice_refuses_every_write_but_reads(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    admin = await make_platform_admin(db)
+    owner, other = await make_member(db, role="owner"), await make_member(db, role="owner")
+    switched = await client.put(
+        f"{TENANTS}/{owner.tenant_id}/read-only", json={"enabled": True}, headers=admin.headers
+    )
+    assert switched.json()["read_only"] is True
+    routes = _tenant_write_routes()
+    assert len(routes) >= 20  # enumerated from the OpenAPI document, not listed by hand
+    for method, path in routes:
+        url = re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+        response = await client.request(method, url, json={}, headers=owner.headers)
+        assert response.status_code == 423, (method, path, response.text)
+        assert "read-only" in response.json()["detail"]
+    assert (await client.get("/api/v1/tenant/members", headers=owner.headers)).status_code == 200
+    assert (await client.get("/api/v1/patients", headers=owner.headers)).status_code == 200
+    unaffected = await client.post(
+        "/api/v1/patients", json={"full_name": "Fine"}, headers=other.headers
+    )
+    assert unaffected.status_code == 201
+    await client.put(
+        f"{TENANTS}/{owner.tenant_id}/read-only", json={"enabled": False}, headers=admin.headers
+    )
+    assert (
+        await client.post("/api/v1/patients", json={"full_name": "Back"}, headers=owner.headers)
+    ).status_code == 201
