@@ -27,7 +27,7 @@ from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import BadRequest
-from clinicflow.core.pagination import PageParams, encode_cursor, page_params
+from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 availability_router = APIRouter(tags=["appointments"])
@@ -76,7 +76,7 @@ async def list_appointments(
             raise BadRequest("from and to need an offset (e.g. 2026-03-09T00:00:00-03:00).")
     filters = AppointmentFilters(start_from, start_to, patient_id, professional_id, status_filter)
     rows, more = await AppointmentService(session, principal).page(
-        filters, page.limit, _after(page.cursor)
+        filters, page.limit, cursor_fields(page.cursor, datetime.fromisoformat, uuid.UUID)
     )
     last = rows[-1] if rows else None
     return AppointmentList(
@@ -131,17 +131,6 @@ async def status_history(
 ) -> StatusHistory:
     changes = await AppointmentService(session, principal).history(appointment_id)
     return StatusHistory(items=[StatusChangeRead.model_validate(change) for change in changes])
-
-
-def _after(cursor: list[object] | None) -> tuple[datetime, uuid.UUID] | None:
-    if not cursor:
-        return None
-    try:
-        return datetime.fromisoformat(str(cursor[0])), uuid.UUID(str(cursor[1]))
-    except (IndexError, ValueError) as error:
-        raise BadRequest(
-            "The cursor is malformed; use next_cursor from a previous page."
-        ) from error
 
 
 @availability_router.get("/availability", summary="Free slots in the practice's time zone")

@@ -33,10 +33,7 @@ EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
 DEFAULT_MINUTES = 50
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        message, errors=[{"field": field, "message": message, "type": "invalid"}]
-    )
+_invalid = ValidationFailed.for_field
 
 
 class AppointmentService:

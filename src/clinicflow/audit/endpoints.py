@@ -12,8 +12,7 @@ from clinicflow.audit.schemas import AuditEventPage, AuditEventRead
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest
-from clinicflow.core.pagination import PageParams, encode_cursor, page_params
+from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 AuditReader = Annotated[
@@ -29,16 +28,8 @@ async def list_audit_events(
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditEventPage:
     model = PlatformAuditEvent if principal.is_platform_admin else AuditEvent
-    before = _cursor_seq(page.cursor)
+    before = (cursor_fields(page.cursor, int) or (None,))[0]
     rows = await AuditRepository(session).page(model, page.limit, before, action)
     items = [AuditEventRead.model_validate(row) for row in rows[: page.limit]]
     more = len(rows) > page.limit
     return AuditEventPage(items=items, next_cursor=encode_cursor([items[-1].seq]) if more else None)
-
-
-def _cursor_seq(cursor: list[object] | None) -> int | None:
-    if not cursor:
-        return None
-    if not isinstance(cursor[0], int):
-        raise BadRequest("The cursor is malformed; use next_cursor from a previous page.")
-    return cursor[0]

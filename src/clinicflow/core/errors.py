@@ -82,6 +82,10 @@ class ValidationFailed(ClinicFlowError):
     def __init__(self, detail: str, *, errors: Sequence[Mapping[str, Any]] = ()) -> None:
         super().__init__(detail, extra={"errors": [dict(error) for error in errors]})
 
+    @classmethod
+    def for_field(cls, field: str, message: str, kind: str = "invalid") -> ValidationFailed:
+        return cls(message, errors=[{"field": field, "message": message, "type": kind}])
+
 
 class TenantReadOnly(ClinicFlowError):
     status_code = 423

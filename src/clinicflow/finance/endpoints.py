@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Query, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest
-from clinicflow.core.pagination import PageParams, encode_cursor, page_params
+from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.finance.schemas import EntryCreate, EntryList, EntryRead, EntryUpdate, Summary
 from clinicflow.finance.service import FinanceService
 
@@ -41,7 +40,7 @@ async def list_entries(
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> EntryList:
     rows, more = await _service(principal, session).page(
-        start, end, page.limit, _after(page.cursor)
+        start, end, page.limit, cursor_fields(page.cursor, date.fromisoformat, uuid.UUID)
     )
     last = rows[-1] if rows else None
     return EntryList(
@@ -97,14 +96,3 @@ async def charge_appointment(
     return EntryRead.model_validate(
         await _service(principal, session).charge_appointment(appointment_id)
     )
-
-
-def _after(cursor: list[object] | None) -> tuple[date, uuid.UUID] | None:
-    if not cursor:
-        return None
-    try:
-        return date.fromisoformat(str(cursor[0])), uuid.UUID(str(cursor[1]))
-    except (IndexError, ValueError) as error:
-        raise BadRequest(
-            "The cursor is malformed; use next_cursor from a previous page."
-        ) from error

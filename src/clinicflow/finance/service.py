@@ -23,10 +23,7 @@ from clinicflow.tenants.repository import TenantRepository
 MAX_SUMMARY_DAYS = 366
 
 
-def _invalid(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(
-        message, errors=[{"field": field, "message": message, "type": "invalid"}]
-    )
+_invalid = ValidationFailed.for_field
 
 
 class FinanceService:

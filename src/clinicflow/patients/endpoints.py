@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Query, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest
-from clinicflow.core.pagination import PageParams, encode_cursor, page_params
+from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.patients.repository import PatientFilters
 from clinicflow.patients.schemas import PatientCreate, PatientList, PatientRead, PatientUpdate
 from clinicflow.patients.service import PatientService
@@ -49,7 +48,7 @@ async def list_patients(
 ) -> PatientList:
     filters = PatientFilters(q, active, birth_date_from, birth_date_to)
     patients, more = await _service(principal, session).page(
-        filters, page.limit, _after(page.cursor)
+        filters, page.limit, cursor_fields(page.cursor, str, uuid.UUID)
     )
     last = patients[-1] if patients else None
     return PatientList(
@@ -77,14 +76,3 @@ async def update_patient(
 )
 async def delete_patient(patient_id: uuid.UUID, principal: Deleter, session: SessionDep) -> None:
     await _service(principal, session).delete(patient_id, principal.actor)
-
-
-def _after(cursor: list[object] | None) -> tuple[str, uuid.UUID] | None:
-    if not cursor:
-        return None
-    try:
-        return str(cursor[0]), uuid.UUID(str(cursor[1]))
-    except (IndexError, ValueError) as error:
-        raise BadRequest(
-            "The cursor is malformed; use next_cursor from a previous page."
-        ) from error

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest
-from clinicflow.core.pagination import PageParams, encode_cursor, page_params
+from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.invitations.service import InvitationService
 from clinicflow.tenants.admin_schemas import (
     PlanAssign,
@@ -63,14 +62,7 @@ async def list_tenants(
     page: Annotated[PageParams, Depends(page_params)],
     q: Annotated[str | None, Query(max_length=200)] = None,
 ) -> TenantPage:
-    after = None
-    if page.cursor:
-        try:
-            after = uuid.UUID(str(page.cursor[0]))
-        except ValueError as error:
-            raise BadRequest(
-                "The cursor is malformed; use next_cursor from a previous page."
-            ) from error
+    after = (cursor_fields(page.cursor, uuid.UUID) or (None,))[0]
     rows, more = await service.page(q, page.limit, after)
     items = [
         TenantSummary.model_validate(tenant).model_copy(update={"member_count": count})

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Depends, Request, status
 from clinicflow.auth.deps import CurrentPrincipal, Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest
-from clinicflow.core.pagination import Page, PageParams, encode_cursor, page_params
+from clinicflow.core.pagination import Page, PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.users.schemas import (
     ChangePasswordRequest,
     UserCreate,
@@ -77,7 +76,7 @@ async def list_users(
     service: UserServiceDep,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> Page[UserRead]:
-    after = _cursor_id(page.cursor)
+    after = (cursor_fields(page.cursor, uuid.UUID) or (None,))[0]
     users, more = await service.list_page(page.limit, after)
     return Page[UserRead](
         items=[UserRead.model_validate(user) for user in users],
@@ -113,14 +112,3 @@ async def delete_user(user_id: uuid.UUID, admin: PlatformAdmin, service: UserSer
 )
 async def unlock_user(user_id: uuid.UUID, admin: PlatformAdmin, service: UserServiceDep) -> None:
     await service.unlock(user_id, admin.actor)
-
-
-def _cursor_id(cursor: list[object] | None) -> uuid.UUID | None:
-    if not cursor:
-        return None
-    try:
-        return uuid.UUID(str(cursor[0]))
-    except ValueError as error:
-        raise BadRequest(
-            "The cursor is malformed; use next_cursor from a previous page."
-        ) from error
