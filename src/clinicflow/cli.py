@@ -44,6 +44,7 @@ def serve(
         workers=workers,
         reload=reload,
         access_log=False,  # the app writes its own JSON access line with the request id
+        proxy_headers=False,  # X-Forwarded-For is believed only from TRUSTED_PROXIES (the app)
     )
 
 

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from clinicflow import __version__
 from clinicflow.apikeys.endpoints import router as api_keys_router
@@ -77,6 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         csp=settings.csp,
         production=settings.environment == "production",
     )
+    if settings.trusted_proxies:
+        # Outermost, so the access log, rate limits, sessions and audit all see the real client.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(system_router)
     for router in (
         auth_router,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -56,6 +57,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     csp: Literal["strict", "relaxed", "disabled"] = "relaxed"
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Peers (IPs or CIDR networks) whose X-Forwarded-For is believed; nobody's by default.
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Bearer token for /metrics; without one, /metrics is closed in production.
+    metrics_token: SecretStr | None = None
     rate_limit_enabled: bool = True
     rate_limit_default: str = "600/minute"
     rate_limit_login_ip: str = "30/minute"
@@ -71,11 +76,23 @@ class Settings(BaseSettings):
     mail_from: str = "ClinicFlow <no-reply@clinicflow.local>"
     mail_outbox_dir: Path = Path("var/outbox")
 
-    @field_validator("cors_origins", "previous_secret_keys", mode="before")
+    @field_validator("cors_origins", "previous_secret_keys", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as error:
+                raise ValueError(
+                    f"TRUSTED_PROXIES entry {entry!r} is not an IP address or CIDR network"
+                ) from error
         return value
 
     @field_validator(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,8 @@ from prometheus_client import (
 from sqlalchemy import text
 
 from clinicflow import __version__
+from clinicflow.core.errors import NotAuthenticated
+from clinicflow.core.settings import Settings
 
 router = APIRouter(tags=["system"])
 
@@ -78,9 +81,24 @@ async def _check_redis(url: str) -> str:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    _check_metrics_token(request)
     registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # several workers: aggregate their files
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _check_metrics_token(request: Request) -> None:
+    """With METRICS_TOKEN set, scrapers send it as a bearer token; production without one keeps
+    /metrics closed, since route names and volumes describe the practices' activity."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_token is None:
+        if settings.environment == "production":
+            raise NotAuthenticated("Metrics need METRICS_TOKEN to be configured in production.")
+        return
+    expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
+    given = request.headers.get("authorization", "").encode()
+    if not hmac.compare_digest(given, expected):
+        raise NotAuthenticated("Metrics need the METRICS_TOKEN bearer token.")
