@@ -161,3 +161,10 @@ async def test_a_plan_without_api_access_refuses_keys(
     refused = await client.get(OUT_OF_SCOPE, headers=key_header(created["key"]))
     assert refused.status_code == 403
     assert "plan" in refused.json()["detail"]
+    not_issued = await client.post(
+        KEYS, json={"name": "bot", "scopes": ["patients:read"]}, headers=owner.headers
+    )
+    assert not_issued.status_code == 402  # a key that every use would refuse is not issued
+    assert not_issued.json()["limit"] == "api_access"
+    listed = await client.get(KEYS, headers=owner.headers)
+    assert [key["id"] for key in listed.json()["items"]] == [created["id"]]

@@ -158,3 +158,17 @@ async def test_an_appointment_is_charged_at_the_session_fee(
     assert (body["amount"], body["currency"], body["kind"]) == ("180.00", "BRL", "income")
     assert (body["patient_id"], body["appointment_id"]) == (patient["id"], appointment["id"])
     assert body["due_date"] == "2026-03-09"
+
+
+async def test_paid_at_is_answered_in_utc_by_create_update_and_read(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    created = await add(client, owner, amount="80.00", paid_at="2026-03-05T11:00:00-03:00")
+    path = f"{ENTRIES}/{created.json()['id']}"
+    updated = await client.patch(
+        path, json={"paid_at": "2026-03-06T09:30:00+02:00"}, headers=owner.headers
+    )
+    read = await client.get(path, headers=owner.headers)
+    assert created.json()["paid_at"] == "2026-03-05T14:00:00Z"
+    assert updated.json()["paid_at"] == read.json()["paid_at"] == "2026-03-06T07:30:00Z"

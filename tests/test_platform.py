@@ -51,8 +51,12 @@ async def test_list_counts_members_update_and_soft_delete(
     counts = {t["id"]: t["member_count"] for t in listed.json()["items"]}
     assert counts[str(owner.tenant_id)] == 2
     path = f"{TENANTS}/{owner.tenant_id}"
+    one = await client.get(path, headers=admin.headers)
     renamed = await client.patch(path, json={"name": "New Name"}, headers=admin.headers)
     assert renamed.json()["name"] == "New Name"
+    locked = await client.put(f"{path}/read-only", json={"enabled": True}, headers=admin.headers)
+    # One practice answers with the same member count as the list, whichever route answers.
+    assert [r.json()["member_count"] for r in (one, renamed, locked)] == [2, 2, 2]
     assert (await client.delete(path, headers=admin.headers)).status_code == 204
     assert (await client.get(path, headers=admin.headers)).status_code == 404
     assert (await client.get("/api/v1/tenant/members", headers=owner.headers)).status_code == 403
@@ -74,14 +78,21 @@ async def test_plans_and_the_member_limit(client: httpx.AsyncClient, db: FastAPI
         headers=admin.headers,
     )
     assert assigned.json()["plan_id"] == plan.json()["id"]
-    await make_member(db, role="assistant", tenant_id=owner.tenant_id)
     invited = await client.post(
         "/api/v1/invitations",
         json={"email": "third@example.com", "role": "viewer"},
         headers=owner.headers,
     )
-    assert invited.status_code == 201
+    assert invited.status_code == 201  # room for a second member when invited
     token = db.state.mailer.latest("third@example.com").text.split("token=")[1].split()[0]
+    await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    full = await client.post(
+        "/api/v1/invitations",
+        json={"email": "fourth@example.com", "role": "viewer"},
+        headers=owner.headers,
+    )
+    assert full.status_code == 402  # refused before anyone chooses a password
+    assert full.json()["limit"] == "max_members"
     refused = await client.post(
         "/api/v1/invitations/accept",
         json={"token": token, "password": "k9#vQ2pX-third", "full_name": "Third"},

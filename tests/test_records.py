@@ -127,7 +127,12 @@ async def test_the_stored_bytes_hold_no_plaintext(
 async def test_bad_record_input_stores_nothing(client: httpx.AsyncClient, db: FastAPI) -> None:
     owner = await make_member(db, role="owner")
     patient = await patient_of(client, owner)
-    for body in ({"content": ""}, {"content": "x" * 200_001}, {"content": "x", "kind": "Bad Kind"}):
+    for body in (
+        {"content": ""},
+        {"content": "x" * 200_001},
+        {"content": "x", "kind": "Bad Kind"},
+        {"content": "x", "kind": "diary"},
+    ):
         response = await client.post(
             f"/api/v1/patients/{patient}/records", json=body, headers=owner.headers
         )

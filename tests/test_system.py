@@ -125,3 +125,42 @@ async def test_prometheus_metrics_count_requests_by_route_template(
     assert 'route="/users/{user_id}",status="401"' in body
     assert "0b3f0000" not in body  # ids never become labels
     assert "clinicflow_http_request_duration_seconds_bucket" in body
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/api/v1/patients", "GET, POST"),
+        ("DELETE", "/api/v1/patients", "GET, POST"),
+        ("PUT", "/api/v1/patients/0190f0f0-0000-7000-8000-000000000001", "GET, PATCH, DELETE"),
+        ("POST", "/health", "GET, HEAD"),
+        ("GET", "/api/v1/auth/login", "POST"),
+    ],
+)
+async def test_a_method_the_path_does_not_accept_gets_405_with_every_accepted_method(
+    client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == PROBLEM
+    assert allow in response.json()["detail"]
+
+
+async def test_the_openapi_document_is_found_at_the_root_too(client: httpx.AsyncClient) -> None:
+    redirect = await client.get("/openapi.json")
+    assert redirect.status_code == 308
+    assert redirect.headers["location"] == "/api/v1/openapi.json"
+    followed = await client.get("/openapi.json", follow_redirects=True)
+    assert followed.json()["info"]["title"] == "ClinicFlow"
+
+
+async def test_malformed_json_reports_a_position_not_a_field(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/login",
+        content=b'{"username": "a", "password": }',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert (error["field"], error["type"], error["position"]) == ("body", "json_invalid", 30)

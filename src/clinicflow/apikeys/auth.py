@@ -16,6 +16,7 @@ from clinicflow.core.models import utcnow
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.tenants.models import Tenant
 from clinicflow.tenants.repository import TenantRepository
+from clinicflow.tenants.service import plan_allows_api
 
 _TOUCH_INTERVAL = timedelta(minutes=1)
 
@@ -41,16 +42,9 @@ async def authenticate_key(session: AsyncSession, presented: str) -> Authenticat
     tenant = await TenantRepository(session).get(tenant_id)
     if tenant is None:
         raise invalid
-    if not await _plan_allows_api(session, tenant):
+    if not await plan_allows_api(session, tenant):
         raise PermissionDenied("This practice's plan does not include API access.")
     if key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL:
         await repository.touch(key.id, now)
     granted = frozenset(Permission(scope) for scope in key.scopes) & API_KEY_SCOPES
     return AuthenticatedKey(key, tenant, granted)
-
-
-async def _plan_allows_api(session: AsyncSession, tenant: Tenant) -> bool:
-    if tenant.plan_id is None:
-        return True
-    plan = await TenantRepository(session).get_plan(tenant.plan_id)
-    return plan is None or plan.api_access

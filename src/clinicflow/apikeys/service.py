@@ -15,6 +15,8 @@ from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.core.errors import NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
+from clinicflow.tenants.repository import TenantRepository
+from clinicflow.tenants.service import ensure_api_access
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,10 @@ class ApiKeyService:
                 "expires_at must be in the future.",
                 errors=[{"field": "expires_at", "message": "In the past.", "type": "value_error"}],
             )
+        tenant = await TenantRepository(self.session).get(tenant_id)
+        if tenant is None:
+            raise NotFound("No practice with this id.")
+        await ensure_api_access(self.session, tenant)
         issued = await self._issue(tenant_id, name, scopes, expires_at, actor)
         await audit.record(
             self.session, "api_key.created", actor=actor, subject_type="api_key",

@@ -23,6 +23,7 @@ from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate
 from clinicflow.audit import service as audit
 from clinicflow.auth.deps import Principal
 from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from clinicflow.core.models import new_id
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
@@ -86,7 +87,7 @@ class AppointmentService:
             starts = occurrences(first, data.recurrence, zone)
         except ValueError as error:
             raise _invalid("recurrence", str(error)) from error
-        series_id = uuid.uuid4()
+        series_id = new_id()
         booked = []
         for start in starts:
             clash = await self.appointments.first_overlap(professional, start, start + length)

@@ -10,8 +10,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 logger = structlog.get_logger("clinicflow.errors")
 
 
@@ -126,14 +128,18 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for error in exc.errors():
         location = [str(part) for part in error.get("loc", ())]
-        errors.append(
-            {
-                "field": ".".join(location[1:]) if len(location) > 1 else ".".join(location),
-                "location": location,
-                "message": error.get("msg", "Invalid value"),
-                "type": error.get("type", "value_error"),
-            }
-        )
+        entry: dict[str, Any] = {
+            "field": ".".join(location[1:]) if len(location) > 1 else ".".join(location),
+            "location": location,
+            "message": error.get("msg", "Invalid value"),
+            "type": error.get("type", "value_error"),
+        }
+        if entry["type"] == "json_invalid":
+            # Pydantic puts the byte offset where a field name goes: report it as a position.
+            offset = location[1] if len(location) > 1 else None
+            entry.update(field="body", location=["body"])
+            entry["position"] = int(offset) if offset is not None and offset.isdigit() else None
+        errors.append(entry)
     return errors
 
 
@@ -170,16 +176,32 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     title = titles.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No route matches {request.method} {request.url.path}."
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not allowed here; this path accepts {', '.join(allowed)}."
     return problem_response(
         exc.status_code,
         title,
         detail,
         slug=title.lower().replace(" ", "-"),
         request=request,
-        headers=exc.headers,
+        headers=headers,
     )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Starlette names only the first route whose path matched, while a path is often served
+    by several routes (GET and POST /patients): ask the router which methods fully match."""
+    allowed = []
+    for method in _HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -24,7 +24,7 @@ from clinicflow.notifications.mailer import Mailer
 from clinicflow.notifications.templates import invitation_email
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
-from clinicflow.tenants.service import add_member
+from clinicflow.tenants.service import add_member, ensure_member_capacity
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
 from clinicflow.users.service import create_user
@@ -75,6 +75,8 @@ class InvitationService:
             existing = await UserRepository(self.session).get_by_email(email)
             if existing and await MembershipRepository(self.session).get_for_user(existing.id):
                 raise Conflict("This person is already a member of the practice.")
+            # Refused now, not after the invitee has chosen a password (checked again on accept).
+            await ensure_member_capacity(self.session, tenant)
             await self.invitations.revoke_pending_for(email, now)  # the newest link wins
             token, token_hash = new_opaque_token(TOKEN_PREFIX, tenant.id.bytes)
             invitation = Invitation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 
@@ -10,11 +11,23 @@ from pydantic import BaseModel, ConfigDict, Field
 MAX_CONTENT = 200_000
 
 
+class RecordKind(enum.StrEnum):
+    """What a record entry is; clients may filter and label by it."""
+
+    NOTE = "note"  # free clinical note (the default)
+    INTAKE = "intake"  # first consultation / anamnesis
+    PROGRESS = "progress"  # session progress note
+    ASSESSMENT = "assessment"  # test, scale or evaluation result
+    PRESCRIPTION = "prescription"
+    REFERRAL = "referral"
+    DISCHARGE = "discharge"
+
+
 class RecordCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content: str = Field(min_length=1, max_length=MAX_CONTENT)
-    kind: str = Field(default="note", pattern=r"^[a-z_]{1,32}$")
+    kind: RecordKind = RecordKind.NOTE
 
 
 class RecordAmend(BaseModel):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -33,6 +33,12 @@ async def root() -> dict[str, str]:
         "docs": "/docs",
         "openapi": "/api/v1/openapi.json",
     }
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi_at_the_root() -> RedirectResponse:
+    """Clients and tools often look for the document at the root."""
+    return RedirectResponse("/api/v1/openapi.json", status_code=308)
 
 
 @router.get("/health", summary="Liveness")

@@ -26,7 +26,7 @@ from clinicflow.tenants.admin_schemas import (
     TenantSummary,
 )
 from clinicflow.tenants.admin_service import PlatformService
-from clinicflow.tenants.models import Role
+from clinicflow.tenants.models import Role, Tenant
 
 router = APIRouter(tags=["platform"])
 Admin = Annotated[Principal, Depends(require(Permission.PLATFORM_TENANTS))]
@@ -37,6 +37,11 @@ def _service(admin: Admin, session: SessionDep) -> PlatformService:
 
 
 Service = Annotated[PlatformService, Depends(_service)]
+
+
+def _summary(row: tuple[Tenant, int]) -> TenantSummary:
+    tenant, member_count = row
+    return TenantSummary.model_validate(tenant).model_copy(update={"member_count": member_count})
 
 
 @router.post(
@@ -51,7 +56,7 @@ async def create_tenant(
     state = request.app.state
     invitations = InvitationService(session, state.settings, state.password_hasher, state.mailer)
     invitation = await invitations.invite(tenant, body.owner_email, Role.OWNER, admin.actor)
-    summary = TenantSummary.model_validate(tenant).model_dump()
+    summary = _summary(await service.with_member_count(tenant)).model_dump()
     return TenantCreated(**summary, owner_invitation_id=invitation.id)
 
 
@@ -64,23 +69,20 @@ async def list_tenants(
 ) -> TenantPage:
     after = (cursor_fields(page.cursor, uuid.UUID) or (None,))[0]
     rows, more = await service.page(q, page.limit, after)
-    items = [
-        TenantSummary.model_validate(tenant).model_copy(update={"member_count": count})
-        for tenant, count in rows
-    ]
+    items = [_summary(row) for row in rows]
     return TenantPage(items=items, next_cursor=encode_cursor([str(items[-1].id)]) if more else None)
 
 
 @router.get("/tenants/{tenant_id}", summary="One practice")
 async def read_tenant(tenant_id: uuid.UUID, admin: Admin, service: Service) -> TenantSummary:
-    return TenantSummary.model_validate(await service.tenant(tenant_id))
+    return _summary(await service.with_member_count(await service.tenant(tenant_id)))
 
 
 @router.patch("/tenants/{tenant_id}", summary="Rename a practice or change its time zone")
 async def update_tenant(
     tenant_id: uuid.UUID, body: TenantAdminUpdate, admin: Admin, service: Service
 ) -> TenantSummary:
-    return TenantSummary.model_validate(await service.update(tenant_id, body))
+    return _summary(await service.with_member_count(await service.update(tenant_id, body)))
 
 
 @router.delete(
@@ -94,14 +96,18 @@ async def delete_tenant(tenant_id: uuid.UUID, admin: Admin, service: Service) ->
 async def set_read_only(
     tenant_id: uuid.UUID, body: ReadOnlyUpdate, admin: Admin, service: Service
 ) -> TenantSummary:
-    return TenantSummary.model_validate(await service.set_read_only(tenant_id, body.enabled))
+    return _summary(
+        await service.with_member_count(await service.set_read_only(tenant_id, body.enabled))
+    )
 
 
 @router.put("/tenants/{tenant_id}/plan", summary="Put a practice on a plan")
 async def set_plan(
     tenant_id: uuid.UUID, body: PlanAssign, admin: Admin, service: Service
 ) -> TenantSummary:
-    return TenantSummary.model_validate(await service.set_plan(tenant_id, body.plan_id))
+    return _summary(
+        await service.with_member_count(await service.set_plan(tenant_id, body.plan_id))
+    )
 
 
 @router.get("/plans", summary="Plans")

@@ -55,13 +55,15 @@ class PlatformService:
     async def page(
         self, q: str | None, limit: int, after: uuid.UUID | None
     ) -> tuple[list[tuple[Tenant, int]], bool]:
-        """Member counts are read inside each practice's scope (RLS needs no bypass)."""
         rows = await self.platform.tenants_page(q, limit, after)
-        counted = []
-        for tenant in rows[:limit]:
-            async with tenant_context(self.session, tenant.id):
-                counted.append((tenant, await self.platform.count_members()))
-        return counted, len(rows) > limit
+        return [await self.with_member_count(tenant) for tenant in rows[:limit]], len(rows) > limit
+
+    async def with_member_count(self, tenant: Tenant) -> tuple[Tenant, int]:
+        """Members are counted inside the practice's own scope (RLS needs no bypass), so every
+        answer about a practice, one or a page, carries the same count."""
+        await self.session.flush()
+        async with tenant_context(self.session, tenant.id):
+            return tenant, await self.platform.count_members()
 
     async def update(self, tenant_id: uuid.UUID, changes: TenantAdminUpdate) -> Tenant:
         tenant = await self.tenant(tenant_id)

@@ -47,6 +47,21 @@ async def ensure_member_capacity(session: AsyncSession, tenant: Tenant) -> None:
         )
 
 
+async def ensure_api_access(session: AsyncSession, tenant: Tenant) -> None:
+    """402 when the practice's plan has no API access: keys would be refused at every use."""
+    if not await plan_allows_api(session, tenant):
+        raise PlanLimitExceeded(
+            "This practice's plan does not include API access.", extra={"limit": "api_access"}
+        )
+
+
+async def plan_allows_api(session: AsyncSession, tenant: Tenant) -> bool:
+    if tenant.plan_id is None:
+        return True
+    plan = await TenantRepository(session).get_plan(tenant.plan_id)
+    return plan is None or plan.api_access
+
+
 async def add_member(session: AsyncSession, tenant: Tenant, user: User, role: Role) -> Membership:
     """Add `user` to `tenant`; the tenant becomes the user's default if they had none."""
     await ensure_member_capacity(session, tenant)
