@@ -20,6 +20,7 @@ from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import create_database
 from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
+from clinicflow.core.openapi import install_openapi
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.finance.endpoints import router as finance_router
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings)
     app.state.key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     install_error_handlers(app)
+    install_openapi(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

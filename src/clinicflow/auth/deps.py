@@ -18,7 +18,7 @@ from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permis
 from clinicflow.auth.repository import AuthRepository
 from clinicflow.auth.tokens import decode_access_token
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest, NotAuthenticated, PermissionDenied, TenantReadOnly
+from clinicflow.core.errors import NotAuthenticated, PermissionDenied, TenantReadOnly
 from clinicflow.core.models import utcnow
 from clinicflow.core.tenancy import set_session_tenant
 
@@ -64,20 +64,18 @@ class Principal:
         return self.tenant_id
 
 
-def _parse_tenant_header(value: str | None) -> uuid.UUID | None:
-    if value is None or value == "":
-        return None
-    try:
-        return uuid.UUID(value)
-    except ValueError as error:
-        raise BadRequest("X-Tenant-ID must be a UUID.") from error
+# Declared as a UUID so the OpenAPI document says what the server accepts (422 otherwise).
+TenantHeader = Annotated[
+    uuid.UUID | None,
+    Header(description="Which of your practices to act in (default: the one you logged into)."),
+]
 
 
 async def get_principal(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(bearer_scheme)],
-    x_tenant_id: Annotated[str | None, Header(description="Pick one of your practices")] = None,
+    x_tenant_id: TenantHeader = None,
 ) -> Principal:
     if not token:
         raise NotAuthenticated("Authentication required.")
@@ -97,7 +95,7 @@ async def get_principal(
         raise NotAuthenticated("The session has ended.")
     if now - auth_session.last_used_at > _TOUCH_INTERVAL:
         await repository.touch_session(auth_session.id, now)
-    requested_tenant = _parse_tenant_header(x_tenant_id)
+    requested_tenant = x_tenant_id
     structlog.contextvars.bind_contextvars(user_id=str(user.id))
     if user.is_platform_admin:
         if requested_tenant is not None:
@@ -134,7 +132,7 @@ async def get_caller(
     session: SessionDep,
     token: Annotated[str | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
-    x_tenant_id: Annotated[str | None, Header(description="Pick one of your practices")] = None,
+    x_tenant_id: TenantHeader = None,
 ) -> Principal:
     """A user's bearer token or a practice's API key (chatbots, n8n)."""
     if not api_key:
@@ -180,7 +178,7 @@ async def get_optional_principal(
     request: Request,
     session: SessionDep,
     token: Annotated[str | None, Depends(bearer_scheme)],
-    x_tenant_id: Annotated[str | None, Header()] = None,
+    x_tenant_id: TenantHeader = None,
 ) -> Principal | None:
     """For public routes that behave differently for a logged-in caller."""
     if not token:

@@ -14,6 +14,13 @@ from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+_HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+# The kinds of problem the framework answers itself; the hierarchy below names the rest.
+HTTP_PROBLEMS = {
+    **{status: title.lower().replace(" ", "-") for status, title in _HTTP_TITLES.items()},
+    422: "validation-failed",
+    500: "internal-error",
+}
 logger = structlog.get_logger("clinicflow.errors")
 
 
@@ -173,8 +180,7 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
-    title = titles.get(exc.status_code, "HTTP error")
+    title = _HTTP_TITLES.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else title
     headers = dict(exc.headers or {})
     if exc.status_code == 404 and detail == "Not Found":
@@ -187,7 +193,7 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
         exc.status_code,
         title,
         detail,
-        slug=title.lower().replace(" ", "-"),
+        slug=HTTP_PROBLEMS.get(exc.status_code, "http-error"),
         request=request,
         headers=headers,
     )

@@ -1,0 +1,157 @@
+"""The OpenAPI document tells the whole truth about errors.
+
+FastAPI documents 200 and 422 (as JSON) for every route. Our routes answer more, always as
+`application/problem+json`. The statuses that follow from how a route is built are added here,
+once, from the document itself: a secured route can answer 401 and 403 (and 423 when it writes),
+a path parameter 404, any input 422, a body 413, every API route 429. A route declares only what
+its own service can raise, with `responses=problems(Conflict, ...)`. Every error response points at
+one `Problem` component whose `type` values come from the error hierarchy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, ConfigDict, Field
+
+from clinicflow.core.errors import HTTP_PROBLEMS, PROBLEM_MEDIA_TYPE, ClinicFlowError
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+_GENERIC_DESCRIPTIONS = {
+    400: "The request cannot be processed as sent.",
+    401: "No credentials, or credentials that are invalid, expired or revoked.",
+    403: "The caller lacks the permission (role or API-key scope) this operation needs.",
+    404: "No such resource in the caller's practice (another practice's id answers the same).",
+    413: "The request body exceeds the configured limit.",
+    422: "The input failed validation; `errors` names each field.",
+    423: "The practice is in read-only mode; reads keep working.",
+    429: "Rate limit reached; retry after `Retry-After` seconds.",
+}
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Dotted path of the offending input, e.g. `custom_fields.x`.")
+    location: list[str] | None = Field(
+        default=None, description="Where the input was: body, query, path or header."
+    )
+    message: str
+    type: str = Field(description="Machine-readable error kind, e.g. `missing`, `uuid_parsing`.")
+    position: int | None = Field(
+        default=None, description="For malformed JSON: the byte offset where parsing failed."
+    )
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. Some problems add members of their own (e.g. `retry_after`,
+    `limit`, `conflicting_appointment_id`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="A URN naming the kind of problem.")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong, in words a person can act on.")
+    instance: str | None = Field(default=None, description="The request path.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Validation failures, one per field (422)."
+    )
+
+
+def problems(*errors: type[ClinicFlowError]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the statuses its service raises beyond the generic ones."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        entry = declared.setdefault(error.status_code, {"description": ""})
+        entry["description"] = "; ".join(filter(None, [entry["description"], error.title]))
+    return declared
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+                tags=app.openapi_tags,
+            )
+            app.openapi_schema = document_problems(document, api_prefix="/api/")
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str, Any]:
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas.update(_problem_schemas())
+    for path, method, operation in _operations(document):
+        responses = operation.setdefault("responses", {})
+        for status in sorted(_generic_statuses(path, method, operation, api_prefix)):
+            responses.setdefault(str(status), {"description": _GENERIC_DESCRIPTIONS[status]})
+        for status, response in responses.items():
+            if int(status) >= 400:
+                response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+                response["description"] = response.get("description") or _describe(int(status))
+        if "429" in responses:
+            responses["429"]["headers"] = {
+                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+            }
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in document.get("paths", {}).items():
+        for method, operation in item.items():
+            if method in {"get", "head", "post", "put", "patch", "delete", "options"}:
+                yield path, method, operation
+
+
+def _generic_statuses(
+    path: str, method: str, operation: dict[str, Any], api_prefix: str
+) -> set[int]:
+    statuses: set[int] = set()
+    parameters = operation.get("parameters", [])
+    if parameters or "requestBody" in operation:
+        statuses.add(422)
+    if "requestBody" in operation:
+        statuses.add(413)
+    if any(parameter.get("in") == "path" for parameter in parameters):
+        statuses.add(404)
+    if operation.get("security"):
+        statuses.update({401, 403})
+        if method in _WRITE_METHODS:
+            statuses.add(423)
+    if path.startswith(api_prefix):
+        statuses.add(429)
+    return statuses
+
+
+def _describe(status: int) -> str:
+    return _GENERIC_DESCRIPTIONS.get(status, "See the problem's detail.")
+
+
+def _problem_schemas() -> dict[str, Any]:
+    problem = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    definitions = problem.pop("$defs", {})
+    problem["properties"]["type"]["examples"] = sorted(
+        f"urn:clinicflow:problem:{slug}" for slug in _problem_slugs()
+    )
+    return {"Problem": problem, **definitions}
+
+
+def _problem_slugs() -> set[str]:
+    """Every kind of problem the API can answer: the hierarchy's, and the framework's."""
+    slugs = set(HTTP_PROBLEMS.values())
+    pending: list[type[ClinicFlowError]] = [ClinicFlowError]
+    while pending:
+        error = pending.pop()
+        slugs.add(error.slug)
+        pending.extend(error.__subclasses__())
+    return slugs

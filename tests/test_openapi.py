@@ -1,0 +1,86 @@
+"""The OpenAPI document is valid OpenAPI 3.1 and documents every error as problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from openapi_spec_validator import validate
+
+from clinicflow.main import create_app
+from tests.conftest import make_test_settings
+
+PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    schema: dict[str, Any] = create_app(make_test_settings()).openapi()
+    return schema
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def test_the_document_validates_against_the_openapi_31_schema(document: dict[str, Any]) -> None:
+    assert document["openapi"].startswith("3.1")
+    validate(document)  # raises on the first violation
+
+
+def test_every_error_response_is_a_problem_document(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        for status, response in operation["responses"].items():
+            if int(status) >= 400:
+                assert response["content"] == PROBLEM_CONTENT, (method, path, status)
+                assert response["description"], (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_statuses_that_follow_from_a_route_are_documented(document: dict[str, Any]) -> None:
+    for path, method, operation in operations(document):
+        statuses = set(operation["responses"])
+        where = (method, path)
+        if operation.get("security"):
+            assert {"401", "403"} <= statuses, where
+            if method != "get":
+                assert "423" in statuses, where
+        if any(parameter["in"] == "path" for parameter in operation.get("parameters", [])):
+            assert "404" in statuses, where
+        if "requestBody" in operation:
+            assert {"413", "422"} <= statuses, where
+        if path.startswith("/api/"):
+            assert "429" in statuses, where
+            assert "Retry-After" in operation["responses"]["429"]["headers"], where
+
+
+def test_the_problem_component_names_every_kind_of_problem(document: dict[str, Any]) -> None:
+    kinds = document["components"]["schemas"]["Problem"]["properties"]["type"]["examples"]
+    for slug in ("validation-failed", "rate-limited", "tenant-read-only", "not-found", "conflict"):
+        assert f"urn:clinicflow:problem:{slug}" in kinds
+
+
+def test_the_practice_header_is_declared_as_a_uuid(document: dict[str, Any]) -> None:
+    headers = [
+        parameter
+        for _, _, operation in operations(document)
+        for parameter in operation.get("parameters", [])
+        if parameter["name"].lower() == "x-tenant-id"
+    ]
+    assert headers
+    for header in headers:
+        assert {"type": "string", "format": "uuid"} in header["schema"]["anyOf"]
+
+
+async def test_a_documented_problem_is_what_the_api_answers(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/patients")
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert {"type", "title", "status", "detail"} <= set(response.json())
