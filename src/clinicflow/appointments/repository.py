@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.models import (
@@ -15,6 +15,9 @@ from clinicflow.appointments.models import (
     AppointmentStatusChange,
     Status,
 )
+from clinicflow.appointments.schemas import MAX_MINUTES
+
+LONGEST = timedelta(minutes=MAX_MINUTES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +52,7 @@ class AppointmentRepository:
             Appointment.professional_id == professional_id,
             Appointment.status.in_(ACTIVE_STATUSES),
             Appointment.allow_overlap.is_(False),
-            Appointment.start_at < end,
-            Appointment.end_at > start,
+            *_meeting(start, end),
         )
         if ignore is not None:
             statement = statement.where(Appointment.id != ignore)
@@ -75,8 +77,7 @@ class AppointmentRepository:
         statement = select(Appointment.start_at, Appointment.end_at).where(
             Appointment.professional_id == professional_id,
             Appointment.status.in_(ACTIVE_STATUSES),
-            Appointment.start_at < end,
-            Appointment.end_at > start,
+            *_meeting(start, end),
         )
         return [(row.start_at, row.end_at) for row in await self.session.execute(statement)]
 
@@ -89,10 +90,7 @@ class AppointmentRepository:
         if after is not None:
             start, last_id = after
             statement = statement.where(
-                or_(
-                    Appointment.start_at > start,
-                    and_(Appointment.start_at == start, Appointment.id > last_id),
-                )
+                tuple_(Appointment.start_at, Appointment.id) > tuple_(start, last_id)
             )
         return list((await self.session.execute(statement)).scalars())
 
@@ -103,6 +101,17 @@ class AppointmentRepository:
             .order_by(AppointmentStatusChange.changed_at, AppointmentStatusChange.id)
         )
         return list((await self.session.execute(statement)).scalars())
+
+
+def _meeting(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Appointments meeting [start, end). No appointment lasts longer than MAX_MINUTES, so one
+    meeting the range starts after `start - MAX_MINUTES`: that lower bound lets the agenda index
+    stop there instead of walking the professional's whole history."""
+    return (
+        Appointment.start_at > start - LONGEST,
+        Appointment.start_at < end,
+        Appointment.end_at > start,
+    )
 
 
 def _filtered(filters: AppointmentFilters) -> Select[Appointment]:

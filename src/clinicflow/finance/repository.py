@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.finance.models import FinancialEntry
@@ -40,10 +40,7 @@ class EntryRepository:
         if after:
             due, last_id = after
             statement = statement.where(
-                or_(
-                    FinancialEntry.due_date > due,
-                    and_(FinancialEntry.due_date == due, FinancialEntry.id > last_id),
-                )
+                tuple_(FinancialEntry.due_date, FinancialEntry.id) > tuple_(due, last_id)
             )
         return list((await self.session.execute(statement)).scalars())
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.patients.models import Patient
@@ -43,8 +43,10 @@ class PatientRepository:
         statement = _filtered(filters).order_by(Patient.full_name, Patient.id).limit(limit + 1)
         if after is not None:
             name, last_id = after
+            # A row-value comparison, which PostgreSQL answers from the (tenant_id, full_name, id)
+            # index; the equivalent OR form is applied as a filter over every earlier row.
             statement = statement.where(
-                or_(Patient.full_name > name, and_(Patient.full_name == name, Patient.id > last_id))
+                tuple_(Patient.full_name, Patient.id) > tuple_(name, last_id)
             )
         return list((await self.session.execute(statement)).scalars())
 
