@@ -6,9 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.core.database import Database
+from clinicflow.core.database import Database, claim_write_lock
 from clinicflow.core.security import PasswordHasher, build_password_hasher
 from clinicflow.core.settings import Settings
 from clinicflow.tenants.models import Role
@@ -42,20 +43,28 @@ def hasher_for(settings: Settings) -> PasswordHasher:
 
 
 async def ensure_first_admin(database: Database, settings: Settings) -> None:
-    """FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD create the platform admin when missing."""
+    """FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD create the platform admin when missing.
+
+    Every server process runs this at start-up at the same moment: the one whose insert loses
+    the race on the unique e-mail finds the admin there, which is all it wanted."""
     if not (settings.first_admin_email and settings.first_admin_password):
         return
-    async with database.sessionmaker() as session, session.begin():
-        if await UserRepository(session).get_by_email(settings.first_admin_email):
-            return
-        await create_user(
-            session,
-            hasher_for(settings),
-            email=settings.first_admin_email,
-            password=settings.first_admin_password.get_secret_value(),
-            full_name="Platform administrator",
-            is_platform_admin=True,
-        )
+    try:
+        async with database.sessionmaker() as session, session.begin():
+            await claim_write_lock(session)
+            if await UserRepository(session).get_by_email(settings.first_admin_email):
+                return
+            await create_user(
+                session,
+                hasher_for(settings),
+                email=settings.first_admin_email,
+                password=settings.first_admin_password.get_secret_value(),
+                full_name="Platform administrator",
+                is_platform_admin=True,
+            )
+    except IntegrityError:
+        logger.info("first_admin_created_by_another_process", email=settings.first_admin_email)
+        return
     logger.info("first_admin_created", email=settings.first_admin_email)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -163,10 +164,8 @@ class AppointmentService:
                 check_span(new_start, new_end)
             except ValueError as error:
                 raise _invalid("end", str(error)) from error
-            appointment.start_at, appointment.end_at = new_start, new_end
-        for field, value in sent.items():
-            setattr(appointment, field, value)
-        await self._save_without_overlap(appointment)
+            sent.update(start_at=new_start, end_at=new_end)
+        await self._save_without_overlap(appointment, sent)
         return appointment
 
     async def change_status(
@@ -179,8 +178,7 @@ class AppointmentService:
                 f"An appointment cannot go from {current.value} to {status.value}.",
                 extra={"from": current.value, "to": status.value},
             )
-        appointment.status = status
-        await self._save_without_overlap(appointment)
+        await self._save_without_overlap(appointment, {"status": status})
         await self._record_change(appointment, current, status, reason)
         return appointment
 
@@ -188,31 +186,42 @@ class AppointmentService:
         await self.get(appointment_id)
         return await self.appointments.history(appointment_id)
 
-    async def _save_without_overlap(self, appointment: Appointment) -> None:
-        """Check in the transaction (names the conflict); the exclusion constraint settles races."""
-        if not appointment.allow_overlap and appointment.status not in (
+    async def _save_without_overlap(
+        self, appointment: Appointment, changes: Mapping[str, object] | None = None
+    ) -> None:
+        """Apply `changes` and write the appointment unless it would overlap another.
+
+        The check in the transaction names the conflict; the exclusion constraint settles races
+        between processes. The write happens inside a savepoint, and the changes are applied only
+        once it is open (`begin_nested` first flushes what is pending), so a violation rolls back
+        the savepoint alone and the winner can still be looked up and named.
+        """
+        after = {**_span_and_status(appointment), **(changes or {})}
+        if not appointment.allow_overlap and after["status"] not in (
             Status.CANCELLED,
             Status.NO_SHOW,
         ):
             clash = await self.appointments.first_overlap(
-                appointment.professional_id, appointment.start_at, appointment.end_at,
+                appointment.professional_id, after["start_at"], after["end_at"],
                 ignore=appointment.id,
             )  # fmt: skip
             if clash is not None:
                 raise _overlap(clash.id, clash.start_at, clash.end_at)
-        self.appointments.add(appointment)
         try:
             async with self.session.begin_nested():
+                for field, value in (changes or {}).items():
+                    setattr(appointment, field, value)
+                self.appointments.add(appointment)
                 await self.session.flush()
         except IntegrityError as error:
             if EXCLUSION_CONSTRAINT not in str(error.orig):
                 raise
             # A concurrent booking won the race; name it now that it is visible.
             clash = await self.appointments.first_overlap(
-                appointment.professional_id, appointment.start_at, appointment.end_at
+                appointment.professional_id, after["start_at"], after["end_at"]
             )
             if clash is None:
-                raise _overlap(None, appointment.start_at, appointment.end_at) from error
+                raise _overlap(None, after["start_at"], after["end_at"]) from error
             raise _overlap(clash.id, clash.start_at, clash.end_at) from error
 
     async def _record_change(
@@ -242,6 +251,14 @@ class AppointmentService:
         tenant = await TenantRepository(self.session).get(self.tenant_id)
         minutes = (tenant.settings if tenant else {}).get("default_appointment_minutes")
         return int(minutes) if isinstance(minutes, int) else DEFAULT_MINUTES
+
+
+def _span_and_status(appointment: Appointment) -> dict[str, Any]:
+    return {
+        "start_at": appointment.start_at,
+        "end_at": appointment.end_at,
+        "status": appointment.status,
+    }
 
 
 def _overlap(

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,12 +31,26 @@ class Database:
         await self.engine.dispose()
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, connection_record: Any) -> None:
+# Execution option asking SQLite for its write lock when the transaction begins.
+SQLITE_WRITE_LOCK = "sqlite_begin_immediate"
+
+
+def _configure_sqlite(dbapi_connection: Any, connection_record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+    # The driver's own BEGIN handling comes late and breaks SAVEPOINT; we emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite(connection: Connection) -> None:
+    """SQLite has no exclusion constraint: a transaction that checks and then writes (a booking,
+    a plan limit) must hold the write lock before it checks, or two processes both see a free
+    slot. `BEGIN IMMEDIATE` takes it up front; other writers wait (busy_timeout)."""
+    immediate = connection.get_execution_options().get(SQLITE_WRITE_LOCK, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -44,10 +58,14 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
-        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        engine = create_async_engine(url, hide_parameters=True)
+        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # hide_parameters: SQL parameters (clinical notes, password hashes) never reach an error log.
+    return create_async_engine(
+        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+    )
 
 
 def create_database(settings: Settings, *, url: str | None = None) -> Database:
@@ -56,6 +74,7 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
 
 
 AFTER_COMMIT_KEY = "after_commit"
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AfterCommit = Callable[[], Awaitable[None]]
 
 
@@ -65,11 +84,21 @@ def run_after_commit(session: AsyncSession, work: AfterCommit) -> None:
     session.info.setdefault(AFTER_COMMIT_KEY, []).append(work)
 
 
+async def claim_write_lock(session: AsyncSession) -> None:
+    """Begin the session's transaction holding the database's write lock where that is how
+    writers are serialised (SQLite); PostgreSQL relies on row locks and constraints instead.
+    Call it before the session's first statement: the lock is taken as the transaction begins."""
+    if session.get_bind().dialect.name == "sqlite":
+        await session.connection(execution_options={SQLITE_WRITE_LOCK: True})
+
+
 async def _request_session(
     request: Request, background: BackgroundTasks
 ) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.sessionmaker() as session:
+        if request.method not in _READ_METHODS:
+            await claim_write_lock(session)
         try:
             yield session
         except ClinicFlowError as error:

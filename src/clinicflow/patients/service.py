@@ -95,6 +95,7 @@ class PatientService:
         plan = await TenantRepository(self.session).get_plan(tenant.plan_id)
         if plan is None or plan.max_patients is None:
             return
+        await TenantRepository(self.session).lock(tenant.id)  # parallel creates count in turn
         if await self.patients.count_active() >= plan.max_patients:
             raise PlanLimitExceeded(
                 f"The {plan.name} plan allows at most {plan.max_patients} patients.",

@@ -19,6 +19,13 @@ class TenantRepository:
         tenant = await self.session.get(Tenant, tenant_id)
         return tenant if tenant is not None and tenant.deleted_at is None else None
 
+    async def lock(self, tenant_id: uuid.UUID) -> None:
+        """Serialise count-then-insert limits of one practice across processes (PostgreSQL;
+        SQLite writers already hold the database's write lock)."""
+        await self.session.execute(
+            select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()
+        )
+
     async def get_by_name(self, name: str) -> Tenant | None:
         statement = select(Tenant).where(Tenant.name == name, Tenant.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalars().first()

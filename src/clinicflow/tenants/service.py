@@ -38,6 +38,7 @@ async def ensure_member_capacity(session: AsyncSession, tenant: Tenant) -> None:
     plan = await TenantRepository(session).get_plan(tenant.plan_id) if tenant.plan_id else None
     if plan is None or plan.max_members is None:
         return
+    await TenantRepository(session).lock(tenant.id)  # parallel acceptances count in turn
     async with tenant_context(session, tenant.id):
         members = await PlatformRepository(session).count_members()
     if members >= plan.max_members:
