@@ -1,0 +1,118 @@
+"""Races between server processes, as production runs them: `clinicflow serve --workers 2` and
+separate HTTP clients, on PostgreSQL (the app role, RLS on) and on the embedded SQLite default."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
+
+from clinicflow.core import migrate
+from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import set_session_tenant
+from clinicflow.main import create_app
+from clinicflow.patients.models import Patient
+from clinicflow.tenants.models import Plan, Tenant
+from clinicflow.users.models import User
+from tests.conftest import make_test_settings
+from tests.factories import Member, make_member
+from tests.served import Served, serve
+
+CLIENTS = 12
+ADMIN_EMAIL = "first-admin@example.com"
+ADMIN_PASSWORD = "k9#vQ2pX-first-admin"
+
+
+async def _fire(
+    served: Served, member: Member, method: str, path: str, bodies: list[dict[str, object]]
+) -> list[httpx.Response]:
+    """One request per body, all at once, each from its own client (its own connection)."""
+
+    async def one(body: dict[str, object]) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+            return await client.request(method, path, json=body, headers=member.headers)
+
+    return list(await asyncio.gather(*(one(body) for body in bodies)))
+
+
+async def _patient(served: Served, member: Member) -> str:
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+        created = await client.post(
+            "/api/v1/patients", json={"full_name": "Race Patient"}, headers=member.headers
+        )
+    assert created.status_code == 201, created.text
+    patient_id: str = created.json()["id"]
+    return patient_id
+
+
+async def _book_one_slot_many_times(served: Served, owner: Member, rounds: int) -> None:
+    patient = await _patient(served, owner)
+    for round_number in range(rounds):
+        start = f"2031-03-{3 + round_number:02d}T13:00:00Z"
+        bodies: list[dict[str, object]] = [
+            {"patient_id": patient, "start": start, "duration_minutes": 50}
+        ] * CLIENTS
+        answers = await _fire(served, owner, "POST", "/api/v1/appointments", bodies)
+        statuses = sorted(answer.status_code for answer in answers)
+        assert statuses == [201] + [409] * (CLIENTS - 1), [a.text for a in answers]
+        [winner] = [answer.json()["id"] for answer in answers if answer.status_code == 201]
+        for answer in answers:
+            if answer.status_code == 409:
+                assert answer.json()["conflicting_appointment_id"] == winner
+
+
+async def test_postgres_workers_start_with_first_admin_and_book_each_slot_once(
+    db: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    owner = await make_member(db, role="owner")
+    admin = {"FIRST_ADMIN_EMAIL": ADMIN_EMAIL, "FIRST_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    for start in range(3):  # every start races its workers to create the admin
+        with serve(settings.database_url, tmp_path / f"start-{start}", **admin) as served:
+            if start == 2:
+                await _book_one_slot_many_times(served, owner, rounds=5)
+            log = served.log()
+    assert "Traceback" not in log
+    async with db.state.database.sessionmaker() as session:
+        admins = (
+            await session.execute(select(func.count()).where(User.email == ADMIN_EMAIL))
+        ).scalar_one()
+    assert admins == 1
+
+
+async def test_postgres_parallel_patient_creates_never_exceed_the_plan(
+    db: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    owner = await make_member(db, role="owner")
+    async with db.state.database.sessionmaker() as session, session.begin():
+        plan = Plan(name=f"Three {uuid.uuid4().hex[:6]}", max_patients=3)
+        session.add(plan)
+        await session.flush()
+        await session.execute(
+            update(Tenant).where(Tenant.id == owner.tenant_id).values(plan_id=plan.id)
+        )
+    with serve(settings.database_url, tmp_path) as served:
+        bodies: list[dict[str, object]] = [{"full_name": f"P{n}"} for n in range(10)]
+        answers = await _fire(served, owner, "POST", "/api/v1/patients", bodies)
+    assert sorted(answer.status_code for answer in answers) == [201] * 3 + [402] * 7
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, owner.tenant_id)
+        stored = (await session.execute(select(func.count()).select_from(Patient))).scalar_one()
+    assert stored == 3
+
+
+async def test_sqlite_workers_book_each_slot_once(tmp_path: Path) -> None:
+    """The embedded default has no exclusion constraint: the write lock taken up front holds
+    the rule."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'clinicflow.db'}"
+    local = make_test_settings(database_url=database_url)
+    await asyncio.to_thread(migrate.upgrade, local)  # alembic runs its own event loop
+    app = create_app(local)
+    async with app.router.lifespan_context(app):
+        owner = await make_member(app, role="owner")
+        with serve(database_url, tmp_path / "served") as served:
+            await _book_one_slot_many_times(served, owner, rounds=3)
+            assert "Traceback" not in served.log()
