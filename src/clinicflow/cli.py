@@ -4,18 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from alembic.util.exc import CommandError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from clinicflow.core import migrate
-from clinicflow.core.settings import get_settings
+from clinicflow.core.crypto import EncryptionConfigError
+from clinicflow.core.rls import AppRoleError
+from clinicflow.core.settings import SettingsError, get_settings
+
+# Mistakes of configuration or environment, reported as one line (anything else is a bug and
+# keeps its traceback).
+OPERATOR_ERRORS = (
+    ValidationError,
+    SettingsError,
+    EncryptionConfigError,
+    AppRoleError,
+    CommandError,
+    SQLAlchemyError,
+    OSError,
+)
 
 app = typer.Typer(
-    help="ClinicFlow: multi-tenant backend for health practices.", no_args_is_help=True
+    help="ClinicFlow: multi-tenant backend for health practices.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
 db_app = typer.Typer(help="Database migrations (run as the owner role).", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
@@ -24,6 +44,35 @@ records_app = typer.Typer(help="Encryption of medical records.", no_args_is_help
 app.add_typer(audit_app, name="audit")
 app.add_typer(records_app, name="records")
 console = Console()
+errors = Console(stderr=True, soft_wrap=True)  # one line, however narrow the terminal
+
+
+def main() -> None:
+    """Entry point: an operator's mistake (a setting, a key, a role, an unreachable database)
+    is one line on stderr and exit status 2, never a traceback."""
+    try:
+        app()
+    except OPERATOR_ERRORS as error:
+        errors.print(f"[red]clinicflow: {_one_line(error)}[/red]", highlight=False)
+        sys.exit(2)
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, ValidationError):  # settings: name each bad variable
+        return "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']).upper() or 'settings'}: "
+            f"{problem['msg'].removeprefix('Value error, ')}"
+            for problem in error.errors()
+        )
+    if isinstance(error, EncryptionConfigError):
+        return f"ENCRYPTION_KEYS: {_first_line(error)}"
+    if isinstance(error, OSError | SQLAlchemyError):
+        return f"cannot reach the database ({type(error).__name__}): {_first_line(error)}"
+    return _first_line(error)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 @app.command()
@@ -35,6 +84,12 @@ def serve(
 ) -> None:
     """Serve the API (the embedded SQLite database when DATABASE_URL is not set)."""
     import uvicorn
+
+    from clinicflow.core.crypto import KeyRing
+
+    # Checked here, once, so that a bad setting is one line instead of a traceback per worker.
+    settings = get_settings()
+    KeyRing.from_setting(settings.encryption_keys.get_secret_value())
 
     uvicorn.run(
         "clinicflow.main:create_app",
@@ -55,10 +110,12 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     console.print(f"[green]Database upgraded to {revision}.[/green]")
 
 
-@db_app.command("downgrade")
+# ignore_unknown_options: `-1` is a revision here, not an option.
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def db_downgrade(revision: Annotated[str, typer.Argument(help="e.g. -1 or base")]) -> None:
     """Revert migrations down to REVISION."""
     migrate.downgrade(get_settings(), revision)
+    console.print(f"[green]Database downgraded to {revision}.[/green]")
 
 
 @db_app.command("current")
@@ -125,12 +182,23 @@ def create_admin(
 
 
 @app.command()
-def seed() -> None:
+def seed(
+    force: Annotated[
+        bool, typer.Option(help="Seed even when ENVIRONMENT=production (demo passwords!).")
+    ] = False,
+) -> None:
     """Create demo data: a platform admin and two practices with an owner, assistant, viewer."""
     from clinicflow.bootstrap import DEMO_PASSWORD, seed_demo
     from clinicflow.core.database import create_database
 
     settings = get_settings()
+    if settings.environment == "production" and not force:
+        errors.print(
+            "[red]clinicflow: refusing to seed a production database: the demo accounts "
+            "(a platform admin among them) share a published password. Use --force to insist."
+            "[/red]"
+        )
+        raise typer.Exit(2)
 
     async def run() -> list[tuple[str, str, str]]:
         database = create_database(settings)

@@ -1,0 +1,84 @@
+"""Operator mistakes are one line on stderr and a non-zero exit, run as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.served import CLINICFLOW
+
+STRONG_SECRET = "s" * 48
+GOOD_KEYS = "k1:" + "A" * 43
+
+
+def run(tmp_path: Path, *args: str, **environment: str) -> subprocess.CompletedProcess[str]:
+    inherited = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "SECRET_", "ENCRYPTION_", "ENVIRONMENT"))
+    }
+    return subprocess.run(  # noqa: S603  (our own CLI)
+        [CLINICFLOW, *args],
+        cwd=tmp_path,  # no .env is read
+        env={**inherited, "DATABASE_URL": f"sqlite:///{tmp_path / 'cf.db'}", **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def assert_one_clear_line(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("clinicflow: ")
+    assert expected in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [
+        ({"ENVIRONMENT": "production"}, "SECRET_KEY must be set"),
+        (
+            {"ENVIRONMENT": "production", "SECRET_KEY": STRONG_SECRET},
+            "ENCRYPTION_KEYS must be set",
+        ),
+        ({"ENCRYPTION_KEYS": "not-a-key"}, "ENCRYPTION_KEYS: entry 1"),
+        ({"RATE_LIMIT_LOGIN_IP": "lots"}, "RATE_LIMIT_LOGIN_IP"),
+    ],
+)
+def test_serve_refuses_bad_settings_in_one_line(
+    tmp_path: Path, environment: dict[str, str], expected: str
+) -> None:
+    assert_one_clear_line(run(tmp_path, "serve", **environment), expected)
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    result = run(tmp_path, "db", "upgrade", DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
+    assert_one_clear_line(result, "cannot reach the database")
+
+
+def test_db_downgrade_takes_a_relative_revision(tmp_path: Path) -> None:
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    assert "(head)" in run(tmp_path, "db", "current").stdout
+    downgraded = run(tmp_path, "db", "downgrade", "-1")
+    assert downgraded.returncode == 0, downgraded.stderr
+    current = run(tmp_path, "db", "current").stdout
+    assert "Rev: " in current
+    assert "(head)" not in current  # one step below head now
+
+
+def test_seed_refuses_production_unless_forced(tmp_path: Path) -> None:
+    production = {
+        "ENVIRONMENT": "production", "SECRET_KEY": STRONG_SECRET, "ENCRYPTION_KEYS": GOOD_KEYS,
+    }  # fmt: skip
+    assert run(tmp_path, "db", "upgrade", **production).returncode == 0
+    refused = run(tmp_path, "seed", **production)
+    assert_one_clear_line(refused, "refusing to seed a production database")
+    forced = run(tmp_path, "seed", "--force", **production)
+    assert forced.returncode == 0, forced.stderr
