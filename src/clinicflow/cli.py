@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -16,9 +21,9 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from clinicflow.core import migrate
-from clinicflow.core.crypto import EncryptionConfigError
+from clinicflow.core.crypto import EncryptionConfigError, KeyRing
 from clinicflow.core.rls import AppRoleError
-from clinicflow.core.settings import SettingsError, get_settings
+from clinicflow.core.settings import Settings, SettingsError, get_settings
 
 # Mistakes of configuration or environment, reported as one line (anything else is a bug and
 # keeps its traceback).
@@ -66,9 +71,14 @@ def _one_line(error: BaseException) -> str:
         )
     if isinstance(error, EncryptionConfigError):
         return f"ENCRYPTION_KEYS: {_first_line(error)}"
+    if isinstance(error, SQLAlchemyError) and _NOT_MIGRATED.search(str(error)):
+        return "the database has no ClinicFlow tables yet: run `clinicflow db upgrade` first"
     if isinstance(error, OSError | SQLAlchemyError):
         return f"cannot reach the database ({type(error).__name__}): {_first_line(error)}"
     return _first_line(error)
+
+
+_NOT_MIGRATED = re.compile(r"no such table|relation \"[a-z_]+\" does not exist")
 
 
 def _first_line(error: BaseException) -> str:
@@ -83,13 +93,51 @@ def serve(
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
 ) -> None:
     """Serve the API (the embedded SQLite database when DATABASE_URL is not set)."""
-    import uvicorn
-
-    from clinicflow.core.crypto import KeyRing
-
     # Checked here, once, so that a bad setting is one line instead of a traceback per worker.
     settings = get_settings()
-    KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+    keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+    asyncio.run(_refuse_missing_record_keys(settings, keys))
+    with _shared_metrics(workers):
+        _run_uvicorn(settings, host, port, workers, reload)
+
+
+async def _refuse_missing_record_keys(settings: Settings, keys: KeyRing) -> None:
+    """Records sealed with a key the server lacks would answer 503 when read: refuse to start."""
+    from clinicflow.core.database import create_database
+    from clinicflow.records.service import missing_keys
+
+    database = create_database(settings)
+    try:
+        missing = await missing_keys(database, keys)
+    finally:
+        await database.dispose()
+    if missing:
+        named = ", ".join(f"{key!r} ({count} practices)" for key, count in sorted(missing.items()))
+        raise EncryptionConfigError(
+            f"records are sealed with keys missing from the list: {named}; add them back "
+            "(rotate-key re-seals with the first key, after which old keys can go)"
+        )
+
+
+@contextmanager
+def _shared_metrics(workers: int) -> Iterator[None]:
+    """Several workers write their metrics to files in one fresh directory, which /metrics adds
+    up, so a scrape counts every process whichever worker answers it."""
+    if workers < 2 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="clinicflow-metrics-") as directory:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # inherited by the workers
+        try:
+            yield
+        finally:
+            del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+
+
+def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
+    from clinicflow.core.logging import uvicorn_log_config
 
     uvicorn.run(
         "clinicflow.main:create_app",
@@ -99,6 +147,7 @@ def serve(
         workers=workers,
         reload=reload,
         access_log=False,  # the app writes its own JSON access line with the request id
+        log_config=uvicorn_log_config(settings.log_level, json=settings.log_json),
         proxy_headers=False,  # X-Forwarded-For is believed only from TRUSTED_PROXIES (the app)
     )
 
@@ -268,13 +317,11 @@ def records_new_key(key_id: Annotated[str, typer.Argument(help="e.g. 2026-11")])
 @records_app.command("rotate-key")
 def records_rotate_key() -> None:
     """Re-encrypt every record version sealed by an older key with the first (active) key."""
-    from sqlalchemy import select
-
     from clinicflow.core.crypto import KeyRing
     from clinicflow.core.database import create_database
     from clinicflow.core.tenancy import tenant_context
     from clinicflow.records.service import rotate_keys
-    from clinicflow.tenants.models import Tenant
+    from clinicflow.tenants.repository import TenantRepository
 
     settings = get_settings()
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
@@ -284,7 +331,7 @@ def records_rotate_key() -> None:
         total = 0
         try:
             async with database.sessionmaker() as session:
-                tenants = (await session.execute(select(Tenant.id))).scalars().all()
+                tenants = await TenantRepository(session).all_ids()
             for tenant_id in tenants:  # one transaction per practice, inside its RLS scope
                 async with (
                     database.sessionmaker() as session,

@@ -27,6 +27,15 @@ class EncryptionConfigError(ValueError):
     """ENCRYPTION_KEYS is malformed (the message never contains key material)."""
 
 
+class MissingKeyError(Exception):
+    """Data sealed with a key id that ENCRYPTION_KEYS no longer lists (e.g. a server still
+    running with the old list after `records rotate-key`)."""
+
+    def __init__(self, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(f"no key {key_id!r} in ENCRYPTION_KEYS")
+
+
 class DecryptionError(Exception):
     """Unknown key id, tampered blob or wrong associated data."""
 
@@ -79,13 +88,18 @@ class KeyRing:
 
     def decrypt(self, ciphertext: Ciphertext, *, aad: bytes) -> str:
         key = self._keys.get(ciphertext.key_id)
+        if key is None:
+            raise MissingKeyError(ciphertext.key_id)
         blob = ciphertext.blob
-        if key is None or blob[:1] != _FORMAT_VERSION or len(blob) < 1 + _NONCE_BYTES + 16:
+        if blob[:1] != _FORMAT_VERSION or len(blob) < 1 + _NONCE_BYTES + 16:
             raise DecryptionError("unknown key or malformed ciphertext")
         try:
             return key.decrypt(blob[1 : 1 + _NONCE_BYTES], blob[1 + _NONCE_BYTES :], aad).decode()
         except InvalidTag as error:
             raise DecryptionError("ciphertext does not authenticate") from error
+
+    def has_key(self, key_id: str) -> bool:
+        return key_id in self._keys
 
     def needs_rotation(self, ciphertext: Ciphertext) -> bool:
         return ciphertext.key_id != self.active_key_id

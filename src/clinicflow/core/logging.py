@@ -48,8 +48,48 @@ def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMap
     return event_dict
 
 
+def _renderer(json: bool) -> Any:
+    return structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+
+
+def uvicorn_log_config(level: str = "INFO", *, json: bool = True) -> dict[str, Any]:
+    """uvicorn's own messages (start-up, worker deaths, errors outside the app) and any other
+    standard-library logger, rendered by structlog like the app's own lines."""
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "structlog",
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "structlog": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    _renderer(json),
+                ],
+                "foreign_pre_chain": [
+                    structlog.stdlib.add_logger_name,
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    _redact,
+                ],
+            }
+        },
+        "handlers": {"default": handler},
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            # The app writes one access line per request itself, with the request id.
+            "uvicorn.access": {"handlers": ["default"], "level": "WARNING", "propagate": False},
+        },
+        "root": {"handlers": ["default"], "level": "WARNING"},
+    }
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
-    renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
+    renderer = _renderer(json)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -135,11 +175,20 @@ class RequestContextMiddleware:
             access_logger.info(
                 "request",
                 method=scope["method"],
-                path=scope["path"],
+                path=_loggable_path(scope),
                 status=status_holder["status"],
                 duration_ms=round(elapsed * 1000, 2),
             )
             request_meta.reset(token)
+
+
+def _loggable_path(scope: Scope) -> str:
+    """The path, with secrets that travel in it (invitation and other link tokens) masked."""
+    path: str = scope["path"]
+    for name, value in (scope.get("path_params") or {}).items():
+        if "token" in name and isinstance(value, str) and value:
+            path = path.replace(value, "[redacted]")
+    return path
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

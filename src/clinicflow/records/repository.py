@@ -51,3 +51,8 @@ class RecordRepository:
             .limit(limit)
         )
         return list((await self.session.execute(statement)).scalars())
+
+    async def key_ids(self) -> set[str]:
+        """The key ids this practice's record versions are sealed with."""
+        statement = select(RecordVersion.key_id).distinct()
+        return set((await self.session.execute(statement)).scalars())

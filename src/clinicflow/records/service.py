@@ -8,9 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
-from clinicflow.core.crypto import Ciphertext, KeyRing, associated_data
-from clinicflow.core.errors import NotFound
+from clinicflow.core.crypto import Ciphertext, KeyRing, MissingKeyError, associated_data
+from clinicflow.core.database import Database
+from clinicflow.core.errors import NotFound, ServiceUnavailable
 from clinicflow.core.models import utcnow
+from clinicflow.core.tenancy import tenant_context
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.records.models import MedicalRecord, RecordVersion
 from clinicflow.records.repository import RecordRepository
@@ -21,6 +23,7 @@ from clinicflow.records.schemas import (
     RecordWithVersions,
     VersionRead,
 )
+from clinicflow.tenants.repository import TenantRepository
 
 
 def _aad(version: RecordVersion) -> bytes:
@@ -106,7 +109,16 @@ class RecordService:
         await self.session.flush()
 
     def _open(self, version: RecordVersion) -> str:
-        return self.keys.decrypt(Ciphertext(version.key_id, version.ciphertext), aad=_aad(version))
+        try:
+            return self.keys.decrypt(
+                Ciphertext(version.key_id, version.ciphertext), aad=_aad(version)
+            )
+        except MissingKeyError as error:
+            raise ServiceUnavailable(
+                f"This record is sealed with encryption key {error.key_id!r}, which this server "
+                "does not have: the operator must add it to ENCRYPTION_KEYS and restart.",
+                extra={"missing_key_id": error.key_id},
+            ) from error
 
     async def _record(self, record_id: uuid.UUID) -> MedicalRecord:
         record = await self.records.get(record_id)
@@ -142,3 +154,17 @@ async def rotate_keys(session: AsyncSession, keys: KeyRing, batch: int = 500) ->
         await session.flush()
         rotated += len(versions)
     return rotated
+
+
+async def missing_keys(database: Database, keys: KeyRing) -> dict[str, int]:
+    """Key ids that sealed record versions but are not in the key ring, with how many practices
+    use each. Read practice by practice, inside each one's RLS scope."""
+    missing: dict[str, int] = {}
+    async with database.sessionmaker() as session:
+        tenant_ids = await TenantRepository(session).all_ids()
+        for tenant_id in tenant_ids:
+            async with tenant_context(session, tenant_id):
+                for key_id in await RecordRepository(session).key_ids():
+                    if not keys.has_key(key_id):
+                        missing[key_id] = missing.get(key_id, 0) + 1
+    return missing

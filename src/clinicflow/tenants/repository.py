@@ -26,6 +26,10 @@ class TenantRepository:
             select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()
         )
 
+    async def all_ids(self) -> list[uuid.UUID]:
+        """Every practice, deleted ones too (maintenance walks them one RLS scope at a time)."""
+        return list((await self.session.execute(select(Tenant.id).order_by(Tenant.id))).scalars())
+
     async def get_by_name(self, name: str) -> Tenant | None:
         statement = select(Tenant).where(Tenant.name == name, Tenant.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalars().first()
