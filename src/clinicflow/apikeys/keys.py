@@ -25,7 +25,14 @@ def new_key(tenant_id: uuid.UUID) -> tuple[str, str, str]:
     raw = tenant_id.bytes + secrets.token_bytes(_RANDOM_BYTES)
     body = base64.urlsafe_b64encode(raw).decode().rstrip("=")
     key = f"{PREFIX}{body}_{_checksum(body)}"
-    return key, key[: len(PREFIX) + 8], hash_key(key)
+    return key, display_prefix(body), hash_key(key)
+
+
+def display_prefix(body: str) -> str:
+    """How lists show a key: its last random characters, since its first ones encode the
+    practice and are the same for every key of it. Four characters (24 bits) tell a practice's
+    keys apart and leave 136 of the 160 random bits unseen."""
+    return f"{PREFIX}...{body[-4:]}"
 
 
 def hash_key(key: str) -> str:
