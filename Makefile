@@ -25,7 +25,7 @@ run: install ## Serve on the embedded SQLite database with demo data
 serve: install
 	$(BIN)/clinicflow serve
 
-test: install ## The whole suite: PostgreSQL (needed at 127.0.0.1:5432) and the SQLite smoke suite
+test: install ## The whole suite; starts a throwaway PostgreSQL and Redis when none answers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

@@ -17,17 +17,36 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from clinicflow.core import migrate
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from clinicflow.models import Base
+from tests import services
 
-PG_ADMIN_URL = os.environ.get(
-    "CLINICFLOW_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
-)
 ResetDatabase = Callable[[], Awaitable[None]]
+_throwaways = services.Throwaways()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Once per run, in the xdist controller (workers inherit its environment): find or start
+    the PostgreSQL and Redis servers the suite needs, or stop with one clear line."""
+    if hasattr(config, "workerinput"):
+        return
+    try:
+        services.provide(_throwaways)
+    except services.ServiceUnavailable as error:
+        _throwaways.stop()
+        pytest.exit(f"The test suite needs PostgreSQL and Redis: {error}.", returncode=3)
+    for note in _throwaways.notes:
+        print(note)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        _throwaways.stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +58,10 @@ class PgTestDatabase:
     admin_url: str  # superuser, on the test database
 
     def url_for(self, role: str) -> str:
-        base = PG_ADMIN_URL.rsplit("/", 1)[0].split("@", 1)[1]
-        return f"postgresql+asyncpg://{role}:{self.password}@{base}/{self.name}"
+        url = make_url(services.postgres_url())
+        return url.set(username=role, password=self.password, database=self.name).render_as_string(
+            hide_password=False
+        )
 
     @property
     def owner_url(self) -> str:
@@ -51,26 +72,14 @@ class PgTestDatabase:
         return self.url_for(self.app_role)
 
 
-async def _admin_execute(statements: list[str], url: str = PG_ADMIN_URL) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+async def _admin_execute(statements: list[str], url: str | None = None) -> None:
+    engine = create_async_engine(url or services.postgres_url(), isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
             for statement in statements:
                 await connection.execute(text(statement))
     finally:
         await engine.dispose()
-
-
-def _require_postgres() -> None:
-    try:
-        asyncio.run(_admin_execute(["SELECT 1"]))
-    except Exception as error:
-        pytest.exit(
-            f"PostgreSQL is required for the test suite and was not reachable at "
-            f"{PG_ADMIN_URL} ({type(error).__name__}: {error}). Start it (e.g. `pg_ctlcluster "
-            "<version> main start`) or point CLINICFLOW_TEST_POSTGRES at a superuser URL.",
-            returncode=3,
-        )
 
 
 def create_pg_database(label: str) -> PgTestDatabase:
@@ -80,7 +89,9 @@ def create_pg_database(label: str) -> PgTestDatabase:
         owner_role=f"cf_owner_{suffix}",
         app_role=f"cf_app_{suffix}",
         password=secrets.token_hex(12),
-        admin_url=PG_ADMIN_URL.rsplit("/", 1)[0] + f"/cf_test_{suffix}",
+        admin_url=make_url(services.postgres_url())
+        .set(database=f"cf_test_{suffix}")
+        .render_as_string(hide_password=False),
     )
     asyncio.run(
         _admin_execute(
@@ -121,7 +132,6 @@ def make_test_settings(**overrides: object) -> Settings:
 
 @pytest.fixture(scope="session")
 def pg_database(worker_id: str) -> Iterator[PgTestDatabase]:
-    _require_postgres()
     database = create_pg_database(worker_id)
     try:
         migrate.upgrade(

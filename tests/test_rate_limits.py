@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,9 +13,10 @@ from redis.asyncio import Redis
 
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
+from tests import services
 from tests.factories import make_member
 
-REDIS_URL = os.environ.get("CLINICFLOW_TEST_REDIS", "redis://127.0.0.1:6379/15")
+REDIS_URL = services.redis_url()  # the real Redis, or the run's throwaway one
 
 
 @asynccontextmanager
