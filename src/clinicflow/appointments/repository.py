@@ -70,7 +70,11 @@ class AppointmentRepository:
         )
 
     async def busy_between(
-        self, professional_id: uuid.UUID, start: datetime, end: datetime
+        self,
+        professional_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        ignore: uuid.UUID | None = None,
     ) -> list[tuple[datetime, datetime]]:
         statement = select(Appointment.start_at, Appointment.end_at).where(
             Appointment.professional_id == professional_id,
@@ -78,7 +82,10 @@ class AppointmentRepository:
             Appointment.start_at < end,
             Appointment.end_at > start,
         )
-        return [(row.start_at, row.end_at) for row in await self.session.execute(statement)]
+        if ignore is not None:
+            statement = statement.where(Appointment.id != ignore)
+        with self.session.no_autoflush:  # also asked while a refused booking is still pending
+            return [(row.start_at, row.end_at) for row in await self.session.execute(statement)]
 
     async def page(
         self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None
