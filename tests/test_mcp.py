@@ -26,7 +26,9 @@ from mcp.types import CallToolResult, TextContent
 from sqlalchemy import func, select
 
 from clinicflow.appointments.models import Appointment
+from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
+from clinicflow.main import create_app
 from clinicflow.patients.models import Patient
 from tests.conftest import PgTestDatabase
 from tests.factories import Member, make_api_key, make_member, make_platform_admin, make_tenant
@@ -357,3 +359,59 @@ async def test_a_read_only_practice_refuses_the_write_tools_and_still_reads(
     assert [item["id"] for item in found["items"]] == [patient]
     assert await count(db, owner.tenant_id, Patient) == 1
     assert await count(db, owner.tenant_id, Appointment) == 0
+
+
+async def test_list_professionals_and_bad_input_give_a_bot_what_it_needs(
+    server: str, db: FastAPI
+) -> None:
+    owner = await practice(db)
+    key = await make_api_key(db, owner.tenant_id, ALL_SCOPES)
+    async with agent(server, key) as session:
+        profile = await call(session, "list_professionals")
+        naive = await session.call_tool(
+            "book_appointment", {"patient_id": str(uuid.uuid4()), "start": f"{MONDAY}T10:00:00"}
+        )
+        future = await session.call_tool(
+            "create_patient", {"full_name": "Zé", "birth_date": "2999-01-01"}
+        )
+        unknown = await session.call_tool("create_patient", {"full_name": "Zé", "notes": "x"})
+    assert profile["timezone"] == ZONE
+    assert profile["default_professional_id"] == str(owner.user_id)
+    assert [p["id"] for p in profile["professionals"]] == [str(owner.user_id)]
+    assert naive.isError
+    assert "start" in text_of(naive)
+    assert future.isError
+    assert "birth_date" in text_of(future)
+    assert unknown.isError
+    assert await count(db, owner.tenant_id, Patient) == 0
+
+
+async def test_mcp_requests_spend_the_keys_rate_limit_shared_with_rest(
+    db: FastAPI, settings: Settings
+) -> None:
+    owner = await practice(db)
+    key = await make_api_key(db, owner.tenant_id, ALL_SCOPES)
+    other_key = await make_api_key(db, owner.tenant_id, ALL_SCOPES)
+    app = create_app(
+        settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_default": "3/minute"})
+    )
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    accept = {"Accept": "application/json, text/event-stream", "X-Request-ID": "bot-call-1"}
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            rest = await http.get("/api/v1/patients", headers={"X-API-Key": key})
+            answers = [
+                await http.post("/mcp", json=ping, headers={**accept, **credential})
+                for credential in (
+                    {"X-API-Key": key},
+                    {"Authorization": f"Bearer {key}"},
+                    {"Authorization": f"Bearer {key}"},
+                )
+            ]
+            other = await http.post("/mcp", json=ping, headers={**accept, "X-API-Key": other_key})
+    assert rest.status_code == 200
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert answers[0].headers["x-request-id"] == "bot-call-1"
+    assert int(answers[2].headers["retry-after"]) >= 1
+    assert other.status_code == 200

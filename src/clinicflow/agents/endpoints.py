@@ -33,7 +33,7 @@ from clinicflow.auth.deps import Principal, authorize, key_principal
 from clinicflow.core.database import AfterCommit, Database, unit_of_work
 from clinicflow.core.errors import ClinicFlowError, NotAuthenticated, problem_response
 from clinicflow.core.logging import request_meta
-from clinicflow.core.ratelimit import default_rate_limit
+from clinicflow.core.ratelimit import limit_client
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.tenants.repository import TenantRepository
 
@@ -87,7 +87,7 @@ class McpEndpoint:
         if key is None:
             return _unauthorized("Send the practice's API key in X-API-Key or as a Bearer token.")
         try:
-            await default_rate_limit(request)
+            await limit_client(request, key)
             async with _unit_of_work(request) as session:
                 request.scope[_PRINCIPAL] = key_principal(await authenticate_key(session, key))
         except NotAuthenticated as error:
