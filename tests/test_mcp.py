@@ -210,12 +210,15 @@ async def test_a_full_conversation_shows_in_rest_with_history_and_the_key_in_the
     history = await client.get(
         f"/api/v1/appointments/{booked['id']}/history", headers=owner.headers
     )
-    assert [(c["from_status"], c["to_status"], c["reason"]) for c in history.json()["items"]] == [
-        (None, "scheduled", None),
-        ("scheduled", "cancelled", "patient travels"),
-    ]
     keys = (await client.get("/api/v1/api-keys", headers=owner.headers)).json()["items"]
     key_id = next(item["id"] for item in keys if item["name"] == "whatsapp bot")
+    assert [
+        (c["from_status"], c["to_status"], c["reason"], c["changed_by_api_key_id"])
+        for c in history.json()["items"]
+    ] == [
+        (None, "scheduled", None, key_id),
+        ("scheduled", "cancelled", "patient travels", key_id),
+    ]
     events = (await client.get("/api/v1/audit-events", headers=owner.headers)).json()["items"]
     by_key = [
         event["action"]
@@ -415,3 +418,37 @@ async def test_mcp_requests_spend_the_keys_rate_limit_shared_with_rest(
     assert answers[0].headers["x-request-id"] == "bot-call-1"
     assert int(answers[2].headers["retry-after"]) >= 1
     assert other.status_code == 200
+
+
+async def test_the_practices_plan_rules_apply_to_the_tools(
+    server: str, client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await practice(db)
+    await rest_patient(client, owner, "Only One")
+    admin = await make_platform_admin(db)
+    key = await make_api_key(db, owner.tenant_id, ALL_SCOPES)
+
+    async def put_on_plan(**plan: object) -> None:
+        body = {"name": f"plan-{uuid.uuid4().hex[:6]}", **plan}
+        created = await client.post("/api/v1/plans", json=body, headers=admin.headers)
+        assigned = await client.put(
+            f"/api/v1/tenants/{owner.tenant_id}/plan", json={"plan_id": created.json()["id"]},
+            headers=admin.headers,
+        )  # fmt: skip
+        assert assigned.status_code == 200, assigned.text
+
+    await put_on_plan(max_patients=1)
+    async with agent(server, key) as session:
+        full = await session.call_tool("create_patient", {"full_name": "Second"})
+    assert full.isError
+    assert "max_patients" in text_of(full)
+
+    await put_on_plan(api_access=False)
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    async with httpx.AsyncClient(base_url=server) as http:
+        refused = await http.post(
+            "/mcp", json=ping, headers={"X-API-Key": key, "Accept": "application/json"}
+        )
+    assert refused.status_code == 403
+    assert "API access" in refused.json()["detail"]
+    assert await count(db, owner.tenant_id, Patient) == 1

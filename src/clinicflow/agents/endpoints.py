@@ -22,6 +22,7 @@ from mcp import types
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -88,7 +89,7 @@ class McpEndpoint:
             return _unauthorized("Send the practice's API key in X-API-Key or as a Bearer token.")
         try:
             await limit_client(request, key)
-            async with _unit_of_work(request) as session:
+            async with _transaction(request) as session:
                 request.scope[_PRINCIPAL] = key_principal(await authenticate_key(session, key))
         except NotAuthenticated as error:
             return _unauthorized(error.detail)
@@ -100,10 +101,16 @@ class McpEndpoint:
         return None
 
 
-def _unit_of_work(request: Request) -> AbstractAsyncContextManager[Any]:
+@asynccontextmanager
+async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request session's rules (commit once, roll back on error); the work it leaves for
+    after the commit (e-mails, webhooks) runs once it has committed."""
     database: Database = request.app.state.database
-    pending: list[AfterCommit] = request.scope.setdefault("clinicflow.after_commit", [])
-    return unit_of_work(database, pending.append)
+    pending: list[AfterCommit] = []
+    async with unit_of_work(database, pending.append) as session:
+        yield session
+    for work in pending:
+        await work()
 
 
 def _caller(server: Server[Any, Request]) -> tuple[Request, Principal]:
@@ -157,15 +164,13 @@ def _allowed(principal: Principal) -> list[AgentTool]:
 
 
 async def _run(request: Request, principal: Principal, tool: AgentTool, arguments: Any) -> Any:
-    """One tool call, one transaction in the key's tenant; after-commit work runs after it."""
+    """One tool call, one transaction in the key's tenant."""
     args = tool.input_model.model_validate(arguments)
-    async with _unit_of_work(request) as session:
+    async with _transaction(request) as session:
         await set_session_tenant(session, principal.require_tenant())
         tenant = await TenantRepository(session).get(principal.require_tenant())
         zone = ZoneInfo(tenant.timezone if tenant else "UTC")
         result = await tool.run(Call(session, principal, zone), args)
-    for work in request.scope.pop("clinicflow.after_commit", []):
-        await work()
     return result.model_dump(mode="json")
 
 
@@ -174,7 +179,7 @@ def build_server() -> Server[Any, Request]:
 
     async def list_tools() -> list[types.Tool]:
         request, principal = _caller(server)
-        async with _unit_of_work(request) as session:
+        async with _transaction(request) as session:
             await set_session_tenant(session, principal.require_tenant())
             tenant = await TenantRepository(session).get(principal.require_tenant())
         timezone = tenant.timezone if tenant else "UTC"

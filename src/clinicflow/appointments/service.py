@@ -292,6 +292,7 @@ class AppointmentService:
                 from_status=before,
                 to_status=after,
                 changed_by=self.principal.user_id,
+                changed_by_api_key_id=self.principal.api_key_id,
                 reason=reason,
             )
         )
