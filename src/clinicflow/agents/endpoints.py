@@ -121,6 +121,15 @@ def _caller(server: Server[Any, Request]) -> tuple[Request, Principal]:
     return request, principal
 
 
+def _tool_result(structured: dict[str, Any]) -> types.CallToolResult:
+    """Structured content and its JSON text (for clients that read only text). Built from the
+    pydantic model that also gives the tool's outputSchema, so it is valid by construction."""
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=json.dumps(structured, ensure_ascii=False))],
+        structuredContent=structured,
+    )
+
+
 def _tool_error(message: str) -> types.CallToolResult:
     return types.CallToolResult(
         content=[types.TextContent(type="text", text=message)], isError=True
@@ -163,7 +172,9 @@ def _allowed(principal: Principal) -> list[AgentTool]:
     return [tool for tool in TOOLS if tool.permission in principal.permissions]
 
 
-async def _run(request: Request, principal: Principal, tool: AgentTool, arguments: Any) -> Any:
+async def _run(
+    request: Request, principal: Principal, tool: AgentTool, arguments: Any
+) -> types.CallToolResult:
     """One tool call, one transaction in the key's tenant."""
     args = tool.input_model.model_validate(arguments)
     async with _transaction(request) as session:
@@ -171,7 +182,7 @@ async def _run(request: Request, principal: Principal, tool: AgentTool, argument
         tenant = await TenantRepository(session).get(principal.require_tenant())
         zone = ZoneInfo(tenant.timezone if tenant else "UTC")
         result = await tool.run(Call(session, principal, zone), args)
-    return result.model_dump(mode="json")
+    return _tool_result(result.model_dump(mode="json"))
 
 
 def build_server() -> Server[Any, Request]:
@@ -185,7 +196,7 @@ def build_server() -> Server[Any, Request]:
         timezone = tenant.timezone if tenant else "UTC"
         return [_describe(tool, timezone) for tool in _allowed(principal)]
 
-    async def call_tool(name: str, arguments: dict[str, Any]) -> Any:
+    async def call_tool(name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         request, principal = _caller(server)
         tool = TOOLS_BY_NAME.get(name)
         structlog.contextvars.bind_contextvars(mcp_tool=name)
@@ -213,7 +224,9 @@ def build_server() -> Server[Any, Request]:
 
     # The SDK's decorators are untyped; registering through them is all we need of them.
     server.list_tools()(list_tools)  # type: ignore[no-untyped-call]
-    server.call_tool()(call_tool)
+    # Inputs are validated by the tool's pydantic model (the source of its inputSchema), once;
+    # the SDK's jsonschema pass would re-check the schema itself on every call.
+    server.call_tool(validate_input=False)(call_tool)
     return server
 
 
