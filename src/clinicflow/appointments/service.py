@@ -307,8 +307,9 @@ class AppointmentService:
             if only is None:
                 raise _invalid(
                     "professional_id",
-                    "This practice has several professionals: say which one the appointment is "
-                    "with (GET /tenant/professionals lists them).",
+                    "Say which professional the appointment is with: this practice has no "
+                    "single default (GET /tenant/professionals or the list_professionals tool "
+                    "lists them).",
                 )
             return only
         if await MembershipRepository(self.session).get_for_user(requested) is None:
