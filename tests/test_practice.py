@@ -4,6 +4,7 @@ only professional is the default wherever professional_id may be left out."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from tests.factories import make_api_key, make_member
@@ -88,24 +89,25 @@ async def test_the_only_professional_is_the_default_for_keys_and_assistants(
     assert ambiguous.json()["errors"][0]["field"] == "professional_id"
 
 
+@pytest.mark.parametrize("day", ["2026-03-09", "2026-12-07"])  # Mondays, past and (now) future
 async def test_a_rest_clash_also_offers_the_two_nearest_free_slots(
-    client: httpx.AsyncClient, db: FastAPI
+    client: httpx.AsyncClient, db: FastAPI, day: str
 ) -> None:
     owner = await make_member(db, role="owner")
     patient = await client.post(
         "/api/v1/patients", json={"full_name": "Lia"}, headers=owner.headers
     )
-    body = {"patient_id": patient.json()["id"], "start": "2026-12-07T10:00:00Z"}
+    body = {"patient_id": patient.json()["id"], "start": f"{day}T10:00:00Z"}
     first = await client.post(
         "/api/v1/appointments", json={**body, "duration_minutes": 60}, headers=owner.headers
     )
     clash = await client.post(
         "/api/v1/appointments",
-        json={**body, "start": "2026-12-07T10:30:00Z", "duration_minutes": 60},
+        json={**body, "start": f"{day}T10:30:00Z", "duration_minutes": 60},
         headers=owner.headers,
     )
     assert clash.status_code == 409
     assert clash.json()["conflicting_appointment_id"] == first.json()["id"]
     assert [slot["start"] for slot in clash.json()["nearby_free_slots"]] == [
-        "2026-12-07T09:00:00+00:00", "2026-12-07T11:00:00+00:00"
+        f"{day}T09:00:00+00:00", f"{day}T11:00:00+00:00"
     ]  # fmt: skip

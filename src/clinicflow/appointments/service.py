@@ -253,9 +253,11 @@ class AppointmentService:
             if clash is not None
             else _overlap(None, wanted.start, wanted.end)
         )
-        length = wanted.end - wanted.start
-        earliest = min(wanted.start, utcnow())
-        window = (max(wanted.start - NEARBY_BEFORE, earliest), wanted.start + NEARBY_AFTER)
+        length, now = wanted.end - wanted.start, utcnow()
+        earliest = wanted.start - NEARBY_BEFORE
+        if wanted.start > now:
+            earliest = max(earliest, now)
+        window = (earliest, wanted.start + NEARBY_AFTER)
         slots = await self.free_slots(wanted.professional_id, window, length, ignore=wanted.id)
         nearest = sorted(sorted(slots, key=lambda slot: abs(slot[0] - wanted.start))[:2])
         error.extra["nearby_free_slots"] = [
