@@ -25,7 +25,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, TextContent
 from sqlalchemy import func, select
 
+from clinicflow.agents.tools import TOOLS
 from clinicflow.appointments.models import Appointment
+from clinicflow.auth.permissions import Permission as P
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.main import create_app
@@ -452,3 +454,10 @@ async def test_the_practices_plan_rules_apply_to_the_tools(
     assert refused.status_code == 403
     assert "API access" in refused.json()["detail"]
     assert await count(db, owner.tenant_id, Patient) == 1
+
+
+def test_no_tool_needs_a_clinical_record_or_finance_permission() -> None:
+    """Records and finance stay out of /mcp even if a key could one day hold such a scope."""
+    clinical = {P.RECORDS_READ, P.RECORDS_WRITE, P.FINANCE_READ, P.FINANCE_WRITE}
+    assert {tool.name for tool in TOOLS} == ALL_TOOLS
+    assert not any(tool.permission in clinical for tool in TOOLS)
