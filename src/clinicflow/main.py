@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.routing import Route
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from clinicflow import __version__
+from clinicflow.agents.endpoints import PATH as MCP_PATH
+from clinicflow.agents.endpoints import build_mcp
 from clinicflow.apikeys.endpoints import router as api_keys_router
 from clinicflow.appointments.endpoints import availability_router
 from clinicflow.appointments.endpoints import router as appointments_router
@@ -40,12 +43,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
 
+    mcp_endpoint, mcp_running = build_mcp()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings)
         await ensure_first_admin(app.state.database, settings)
         try:
-            yield
+            async with mcp_running():
+                yield
         finally:
             await app.state.database.dispose()
 
@@ -84,6 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Outermost, so the access log, rate limits, sessions and audit all see the real client.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(system_router)
+    # The AI receptionist (SPEC §3 "AI agents"): not an OpenAPI route; it speaks MCP.
+    app.router.routes.append(
+        Route(MCP_PATH, mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+    )
     for router in (
         auth_router,
         users_router,

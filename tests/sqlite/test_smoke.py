@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import select
 
 from clinicflow.bootstrap import hasher_for
@@ -14,7 +16,7 @@ from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant
 from clinicflow.tenants.models import Membership, Role
 from clinicflow.tenants.service import add_member, create_tenant
 from clinicflow.users.service import create_user
-from tests.factories import make_member
+from tests.factories import make_api_key, make_member
 
 
 def test_migrations_match_the_models_on_sqlite(settings: Settings) -> None:
@@ -67,3 +69,23 @@ async def test_login_and_tenant_scoped_requests(client: httpx.AsyncClient, db: F
         f"/api/v1/tenant/members/{other.user_id}", json={"role": "viewer"}, headers=owner.headers
     )
     assert foreign.status_code == 404
+
+
+async def test_the_mcp_receptionist_works_on_the_embedded_database(db: FastAPI) -> None:
+    """The SDK's client over the app in-process (its http_client is an ASGI-transport client)."""
+    owner = await make_member(db, role="owner")
+    key = await make_api_key(db, owner.tenant_id, ["patients:read", "patients:write"])
+    transport = httpx.ASGITransport(app=db)
+    async with (
+        httpx.AsyncClient(transport=transport, headers={"X-API-Key": key}) as http,
+        streamable_http_client("http://testserver/mcp", http_client=http) as (read, write, _),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+        names = {tool.name for tool in (await session.list_tools()).tools}
+        created = await session.call_tool("create_patient", {"full_name": "Zoë Araújo"})
+        found = await session.call_tool("find_patient", {"query": "zoe arau"})
+    assert names == {"find_patient", "create_patient"}
+    assert not created.isError
+    assert found.structuredContent is not None
+    assert [item["full_name"] for item in found.structuredContent["items"]] == ["Zoë Araújo"]

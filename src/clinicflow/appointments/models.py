@@ -86,5 +86,7 @@ class AppointmentStatusChange(TenantScoped, Base):
     from_status: Mapped[Status | None] = mapped_column(_status_enum("from_status"))
     to_status: Mapped[Status] = mapped_column(_status_enum("to_status"))
     changed_by: Mapped[uuid.UUID | None]
+    # Like changed_by, no foreign key: history outlives a removed member or a deleted key.
+    changed_by_api_key_id: Mapped[uuid.UUID | None]
     changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     reason: Mapped[str | None] = mapped_column(String(500))

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.models import (
@@ -59,6 +59,14 @@ class AppointmentRepository:
         with self.session.no_autoflush:  # check before the (maybe moved) row is written
             return (await self.session.execute(statement.limit(1))).scalars().first()
 
+    async def lock_professional(self, professional_id: uuid.UUID) -> None:
+        """Until the transaction ends (PostgreSQL; SQLite writers hold the file's write lock)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"appointments:{professional_id}"},
+            )
+
     async def series_members(
         self, series_id: uuid.UUID, starting_at: datetime | None
     ) -> list[Appointment]:
@@ -72,14 +80,21 @@ class AppointmentRepository:
         )
 
     async def busy_between(
-        self, professional_id: uuid.UUID, start: datetime, end: datetime
+        self,
+        professional_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        ignore: uuid.UUID | None = None,
     ) -> list[tuple[datetime, datetime]]:
         statement = select(Appointment.start_at, Appointment.end_at).where(
             Appointment.professional_id == professional_id,
             Appointment.status.in_(ACTIVE_STATUSES),
             *_meeting(start, end),
         )
-        return [(row.start_at, row.end_at) for row in await self.session.execute(statement)]
+        if ignore is not None:
+            statement = statement.where(Appointment.id != ignore)
+        with self.session.no_autoflush:  # also asked while a refused booking is still pending
+            return [(row.start_at, row.end_at) for row in await self.session.execute(statement)]
 
     async def page(
         self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None

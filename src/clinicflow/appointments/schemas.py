@@ -95,7 +95,8 @@ class StatusChangeRead(BaseModel):
 
     from_status: Status | None
     to_status: Status
-    changed_by: uuid.UUID | None
+    changed_by: uuid.UUID | None = Field(description="The member who made the change")
+    changed_by_api_key_id: uuid.UUID | None = Field(description="Or the API key (bots, n8n)")
     changed_at: datetime
     reason: str | None
 

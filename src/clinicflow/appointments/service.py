@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import IntegrityError
@@ -24,15 +23,17 @@ from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate
 from clinicflow.audit import service as audit
 from clinicflow.auth.deps import Principal
 from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from clinicflow.core.models import new_id
+from clinicflow.core.models import new_id, utcnow
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
+from clinicflow.tenants.service import DEFAULT_MINUTES, sole_professional
 from clinicflow.tenants.settings_schema import weekly_hours
 
 Scope = Literal["one", "following", "all"]
 EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
-DEFAULT_MINUTES = 50
+# Where a refused booking looks for alternatives to offer.
+NEARBY_BEFORE, NEARBY_AFTER = timedelta(hours=12), timedelta(days=14)
 
 
 _invalid = ValidationFailed.for_field
@@ -50,7 +51,7 @@ class AppointmentService:
             raise _invalid("patient_id", "No patient with this id in this practice.")
         professional = await self.professional_for(data.professional_id)
         start = data.start.astimezone(UTC)  # stored and answered in UTC, whatever the offset sent
-        minutes = data.duration_minutes or await self._default_minutes()
+        minutes = data.duration_minutes or await self.default_minutes()
         end = data.end.astimezone(UTC) if data.end else start + timedelta(minutes=minutes)
         if data.allow_overlap and self.principal.role != Role.OWNER:
             raise PermissionDenied("Only the owner may book a deliberate overlap.")
@@ -61,6 +62,7 @@ class AppointmentService:
         )  # fmt: skip
         await self._save_without_overlap(appointment)
         await self._record_change(appointment, None, Status.SCHEDULED, None)
+        await self._audit("appointment.booked", appointment, start=start.isoformat())
         if data.allow_overlap:
             await audit.record(
                 self.session, "appointment.overlap_allowed", actor=self.principal.actor,
@@ -82,7 +84,7 @@ class AppointmentService:
         length = (
             (data.end.astimezone(UTC) - first)
             if data.end
-            else timedelta(minutes=data.duration_minutes or await self._default_minutes())
+            else timedelta(minutes=data.duration_minutes or await self.default_minutes())
         )
         try:
             starts = occurrences(first, data.recurrence, zone)
@@ -102,6 +104,11 @@ class AppointmentService:
             await self._save_without_overlap(appointment)
             await self._record_change(appointment, None, Status.SCHEDULED, None)
             booked.append(appointment)
+        await audit.record(
+            self.session, "appointment.series_booked", actor=self.principal.actor,
+            subject_type="appointment_series", subject_id=series_id,
+            details={"occurrences": len(booked)},
+        )  # fmt: skip
         return booked
 
     async def targets(self, appointment: Appointment, scope: Scope) -> list[Appointment]:
@@ -151,6 +158,7 @@ class AppointmentService:
         appointment = await self.get(appointment_id)
         sent = changes.model_dump(exclude_unset=True)
         start, end = sent.pop("start", None), sent.pop("end", None)
+        moved_from, move = appointment.start_at, {}
         if start or end:
             if appointment.status not in (Status.SCHEDULED, Status.CONFIRMED):
                 raise Conflict(f"A {appointment.status.value} appointment cannot be moved.")
@@ -164,8 +172,15 @@ class AppointmentService:
                 check_span(new_start, new_end)
             except ValueError as error:
                 raise _invalid("end", str(error)) from error
-            sent.update(start_at=new_start, end_at=new_end)
-        await self._save_without_overlap(appointment, sent)
+            move = {"start_at": new_start, "end_at": new_end}
+        for field, value in sent.items():
+            setattr(appointment, field, value)
+        await self._save_without_overlap(appointment, **move)
+        if move:
+            await self._audit(
+                "appointment.rescheduled", appointment,
+                start_from=moved_from.isoformat(), start_to=appointment.start_at.isoformat(),
+            )  # fmt: skip
         return appointment
 
     async def change_status(
@@ -178,38 +193,48 @@ class AppointmentService:
                 f"An appointment cannot go from {current.value} to {status.value}.",
                 extra={"from": current.value, "to": status.value},
             )
-        await self._save_without_overlap(appointment, {"status": status})
+        await self._save_without_overlap(appointment, status=status)
         await self._record_change(appointment, current, status, reason)
+        await self._audit(
+            "appointment.status_changed", appointment, from_status=current.value,
+            to_status=status.value, reason=reason,
+        )  # fmt: skip
         return appointment
+
+    async def _audit(self, action: str, appointment: Appointment, **details: str | None) -> None:
+        await audit.record(
+            self.session, action, actor=self.principal.actor, subject_type="appointment",
+            subject_id=appointment.id, details=details,
+        )  # fmt: skip
 
     async def history(self, appointment_id: uuid.UUID) -> list[AppointmentStatusChange]:
         await self.get(appointment_id)
         return await self.appointments.history(appointment_id)
 
-    async def _save_without_overlap(
-        self, appointment: Appointment, changes: Mapping[str, object] | None = None
-    ) -> None:
-        """Apply `changes` and write the appointment unless it would overlap another.
-
-        The check in the transaction names the conflict; the exclusion constraint settles races
-        between processes. The write happens inside a savepoint, and the changes are applied only
-        once it is open (`begin_nested` first flushes what is pending), so a violation rolls back
-        the savepoint alone and the winner can still be looked up and named.
-        """
-        after = {**_span_and_status(appointment), **(changes or {})}
-        if not appointment.allow_overlap and after["status"] not in (
-            Status.CANCELLED,
-            Status.NO_SHOW,
-        ):
+    async def _save_without_overlap(self, appointment: Appointment, **changes: Any) -> None:
+        """Check in the transaction (names the conflict); the exclusion constraint settles races.
+        The changes are applied inside the savepoint: opening one flushes what is pending, and
+        a clash flushed outside it would break the whole transaction."""
+        wanted = _Span(
+            appointment.id,
+            appointment.professional_id,
+            changes.get("start_at", appointment.start_at),
+            changes.get("end_at", appointment.end_at),
+        )
+        status = changes.get("status", appointment.status)
+        if not appointment.allow_overlap and status not in (Status.CANCELLED, Status.NO_SHOW):
+            # Bookings of one professional take turns: two overlapping inserts racing on the
+            # exclusion constraint can deadlock each other (a 500), and after the lock the check
+            # below sees every booking committed before ours.
+            await self.appointments.lock_professional(wanted.professional_id)
             clash = await self.appointments.first_overlap(
-                appointment.professional_id, after["start_at"], after["end_at"],
-                ignore=appointment.id,
-            )  # fmt: skip
+                wanted.professional_id, wanted.start, wanted.end, ignore=wanted.id
+            )
             if clash is not None:
-                raise _overlap(clash.id, clash.start_at, clash.end_at)
+                raise await self._overlap_with_alternatives(wanted, clash)
         try:
             async with self.session.begin_nested():
-                for field, value in (changes or {}).items():
+                for field, value in changes.items():
                     setattr(appointment, field, value)
                 self.appointments.add(appointment)
                 await self.session.flush()
@@ -218,11 +243,51 @@ class AppointmentService:
                 raise
             # A concurrent booking won the race; name it now that it is visible.
             clash = await self.appointments.first_overlap(
-                appointment.professional_id, after["start_at"], after["end_at"]
+                wanted.professional_id, wanted.start, wanted.end
             )
-            if clash is None:
-                raise _overlap(None, after["start_at"], after["end_at"]) from error
-            raise _overlap(clash.id, clash.start_at, clash.end_at) from error
+            raise await self._overlap_with_alternatives(wanted, clash) from error
+
+    async def _overlap_with_alternatives(
+        self, wanted: _Span, clash: Appointment | None
+    ) -> Conflict:
+        """The clash, named, with the two free slots nearest the wanted time (not in the past
+        when the wanted time is not)."""
+        error = (
+            _overlap(clash.id, clash.start_at, clash.end_at)
+            if clash is not None
+            else _overlap(None, wanted.start, wanted.end)
+        )
+        length, now = wanted.end - wanted.start, utcnow()
+        earliest = wanted.start - NEARBY_BEFORE
+        if wanted.start > now:
+            earliest = max(earliest, now)
+        window = (earliest, wanted.start + NEARBY_AFTER)
+        slots = await self.free_slots(wanted.professional_id, window, length, ignore=wanted.id)
+        nearest = sorted(sorted(slots, key=lambda slot: abs(slot[0] - wanted.start))[:2])
+        error.extra["nearby_free_slots"] = [
+            {"start": start.isoformat(), "end": end.isoformat()} for start, end in nearest
+        ]
+        return error
+
+    async def free_slots(
+        self,
+        professional: uuid.UUID,
+        window: tuple[datetime, datetime],
+        length: timedelta,
+        ignore: uuid.UUID | None = None,
+    ) -> list[tuple[datetime, datetime]]:
+        """Working hours minus the professional's active appointments, in the practice's zone."""
+        tenant = await TenantRepository(self.session).get(self.tenant_id)
+        if tenant is None:
+            raise NotFound("Practice not found.")
+        busy = await self.appointments.busy_between(professional, *window, ignore=ignore)
+        return free_slots(
+            zone=ZoneInfo(tenant.timezone),
+            hours=weekly_hours(tenant.settings.get("working_hours")),
+            busy=busy,
+            window=window,
+            duration=length,
+        )
 
     async def _record_change(
         self, appointment: Appointment, before: Status | None, after: Status, reason: str | None
@@ -233,32 +298,43 @@ class AppointmentService:
                 from_status=before,
                 to_status=after,
                 changed_by=self.principal.user_id,
+                changed_by_api_key_id=self.principal.api_key_id,
                 reason=reason,
             )
         )
         await self.session.flush()
 
     async def professional_for(self, requested: uuid.UUID | None) -> uuid.UUID:
+        """Default: the caller when an owner, else the practice's only professional."""
         if requested is None:
-            if self.principal.role != Role.OWNER or self.principal.user_id is None:
-                raise _invalid("professional_id", "Say which professional the appointment is with.")
-            return self.principal.user_id
+            if self.principal.role == Role.OWNER and self.principal.user_id is not None:
+                return self.principal.user_id
+            only = await sole_professional(self.session)
+            if only is None:
+                raise _invalid(
+                    "professional_id",
+                    "Say which professional the appointment is with: this practice has no "
+                    "single default (GET /tenant/professionals or the list_professionals tool "
+                    "lists them).",
+                )
+            return only
         if await MembershipRepository(self.session).get_for_user(requested) is None:
             raise _invalid("professional_id", "The professional is not a member of this practice.")
         return requested
 
-    async def _default_minutes(self) -> int:
+    async def default_minutes(self) -> int:
         tenant = await TenantRepository(self.session).get(self.tenant_id)
         minutes = (tenant.settings if tenant else {}).get("default_appointment_minutes")
         return int(minutes) if isinstance(minutes, int) else DEFAULT_MINUTES
 
 
-def _span_and_status(appointment: Appointment) -> dict[str, Any]:
-    return {
-        "start_at": appointment.start_at,
-        "end_at": appointment.end_at,
-        "status": appointment.status,
-    }
+class _Span(NamedTuple):
+    """Where an appointment wants to be (its id is None until first saved)."""
+
+    id: uuid.UUID | None
+    professional_id: uuid.UUID
+    start: datetime
+    end: datetime
 
 
 def _overlap(
@@ -287,15 +363,8 @@ async def availability(
     tenant = await TenantRepository(session).get(service.tenant_id)
     if tenant is None:
         raise NotFound("Practice not found.")
-    busy = await service.appointments.busy_between(professional, *window)
     try:
-        slots = free_slots(
-            zone=ZoneInfo(tenant.timezone),
-            hours=weekly_hours(tenant.settings.get("working_hours")),
-            busy=busy,
-            window=window,
-            duration=timedelta(minutes=minutes),
-        )
+        slots = await service.free_slots(professional, window, timedelta(minutes=minutes))
     except ValueError as error:
         raise _invalid("to", str(error)) from error
     return tenant.timezone, professional, slots

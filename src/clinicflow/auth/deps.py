@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -12,7 +12,7 @@ import structlog
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
-from clinicflow.apikeys.auth import authenticate_key
+from clinicflow.apikeys.auth import AuthenticatedKey, authenticate_key
 from clinicflow.audit.service import Actor
 from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permission
 from clinicflow.auth.repository import AuthRepository
@@ -137,7 +137,11 @@ async def get_caller(
     """A user's bearer token or a practice's API key (chatbots, n8n)."""
     if not api_key:
         return await get_principal(request, session, token, x_tenant_id)
-    found = await authenticate_key(session, api_key)
+    return key_principal(await authenticate_key(session, api_key))
+
+
+def key_principal(found: AuthenticatedKey) -> Principal:
+    """The caller an API key stands for (REST and /mcp alike)."""
     structlog.contextvars.bind_contextvars(
         tenant_id=str(found.tenant.id), api_key_id=str(found.key.id)
     )
@@ -155,19 +159,25 @@ async def get_caller(
 CallerPrincipal = Annotated[Principal, Depends(get_caller)]
 
 
+def authorize(principal: Principal, permissions: Iterable[Permission], *, writes: bool) -> None:
+    """403 without any of the permissions; 423 for a write in a read-only practice."""
+    wanted = tuple(permissions)
+    if principal.permissions.isdisjoint(wanted):
+        names = " or ".join(f"'{permission.value}'" for permission in wanted)
+        raise PermissionDenied(f"This action needs the {names} permission.")
+    if principal.tenant_read_only and writes:
+        raise TenantReadOnly(
+            "This practice is in read-only mode; changes are disabled until the platform "
+            "operator lifts it."
+        )
+
+
 def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
     """`Depends(require(Permission.X[, Permission.Y]))`: 401 without credentials, 403 without
     any of the permissions, 423 for a write in a read-only tenant."""
-    names = " or ".join(f"'{permission.value}'" for permission in permissions)
 
     async def dependency(request: Request, principal: CallerPrincipal) -> Principal:
-        if principal.permissions.isdisjoint(permissions):
-            raise PermissionDenied(f"This action needs the {names} permission.")
-        if principal.tenant_read_only and request.method not in SAFE_METHODS:
-            raise TenantReadOnly(
-                "This practice is in read-only mode; changes are disabled until the platform "
-                "operator lifts it."
-            )
+        authorize(principal, permissions, writes=request.method not in SAFE_METHODS)
         return principal
 
     dependency.__name__ = "require_" + "_or_".join(p.name.lower() for p in permissions)

@@ -21,7 +21,11 @@ class Permission(enum.StrEnum):
     EXPORTS_READ = "exports:read"
     MEMBERS_READ = "members:read"
     MEMBERS_MANAGE = "members:manage"
+    SETTINGS_READ = "settings:read"
     SETTINGS_MANAGE = "settings:manage"
+    # What a receptionist or bot needs to act on the agenda: name, time zone, working hours,
+    # professionals, custom-field definitions; nothing else of the settings.
+    PRACTICE_READ = "practice:read"
     API_KEYS_MANAGE = "api_keys:manage"
     INTEGRATIONS_MANAGE = "integrations:manage"
     AUDIT_READ = "audit:read"
@@ -52,10 +56,17 @@ ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
             Permission.METRICS_READ,
             Permission.EXPORTS_READ,
             Permission.MEMBERS_READ,
+            Permission.SETTINGS_READ,
+            Permission.PRACTICE_READ,
         }
     ),
     "viewer": frozenset(
-        {Permission.APPOINTMENTS_READ, Permission.AVAILABILITY_READ, Permission.METRICS_READ}
+        {
+            Permission.APPOINTMENTS_READ,
+            Permission.AVAILABILITY_READ,
+            Permission.METRICS_READ,
+            Permission.PRACTICE_READ,
+        }
     ),
 }
 
@@ -68,5 +79,6 @@ API_KEY_SCOPES = frozenset(
         Permission.APPOINTMENTS_WRITE,
         Permission.AVAILABILITY_READ,
         Permission.METRICS_READ,
+        Permission.PRACTICE_READ,
     }
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -92,18 +93,21 @@ async def claim_write_lock(session: AsyncSession) -> None:
         await session.connection(execution_options={SQLITE_WRITE_LOCK: True})
 
 
-async def _request_session(
-    request: Request, background: BackgroundTasks
+@asynccontextmanager
+async def unit_of_work(
+    database: Database, schedule: Callable[[AfterCommit], None], *, writes: bool
 ) -> AsyncIterator[AsyncSession]:
-    database: Database = request.app.state.database
+    """One session, one transaction: commit once on success (or on an error that asks for it),
+    roll back otherwise; after-commit work is handed to `schedule`. Used by every request
+    and by every /mcp tool call."""
     async with database.sessionmaker() as session:
-        if request.method not in _READ_METHODS:
+        if writes:
             await claim_write_lock(session)
         try:
             yield session
         except ClinicFlowError as error:
             if error.commit_changes:
-                await _commit(session, background)
+                await _commit(session, schedule)
             else:
                 await session.rollback()
             raise
@@ -111,13 +115,22 @@ async def _request_session(
             await session.rollback()
             raise
         else:
-            await _commit(session, background)
+            await _commit(session, schedule)
 
 
-async def _commit(session: AsyncSession, background: BackgroundTasks) -> None:
+async def _commit(session: AsyncSession, schedule: Callable[[AfterCommit], None]) -> None:
     await session.commit()
     for work in session.info.pop(AFTER_COMMIT_KEY, []):
-        background.add_task(work)
+        schedule(work)
+
+
+async def _request_session(
+    request: Request, background: BackgroundTasks
+) -> AsyncIterator[AsyncSession]:
+    database = request.app.state.database
+    writes = request.method not in _READ_METHODS
+    async with unit_of_work(database, background.add_task, writes=writes) as session:
+        yield session
 
 
 # `scope="function"` closes the session before the response is sent, so a failed commit

@@ -87,8 +87,13 @@ def _digest(value: str) -> str:
 
 
 async def default_rate_limit(request: Request) -> None:
-    """Per client: the credential when there is one, else the IP."""
     credential = request.headers.get("authorization") or request.headers.get("x-api-key")
+    await limit_client(request, credential)
+
+
+async def limit_client(request: Request, credential: str | None) -> None:
+    """Per client: the credential when there is one (an API key spends one budget on REST and
+    /mcp alike), else the IP."""
     key = _digest(credential) if credential else client_ip(request)
     limiter: RateLimiter = request.app.state.rate_limiter
     await limiter.check(limiter.default, "default", key)

@@ -32,6 +32,12 @@ class PatientRepository:
         statement = select(Patient).where(Patient.id == patient_id, Patient.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalar_one_or_none()
 
+    async def names(self, patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        statement = select(Patient.id, Patient.full_name).where(
+            Patient.id.in_(patient_ids), Patient.deleted_at.is_(None)
+        )
+        return {row.id: row.full_name for row in await self.session.execute(statement)}
+
     async def count_active(self) -> int:
         statement = select(func.count()).select_from(Patient).where(Patient.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalar_one()

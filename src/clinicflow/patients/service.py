@@ -38,6 +38,10 @@ class PatientService:
         )
         self.patients.add(patient)
         await self.session.flush()
+        await audit.record(
+            self.session, "patient.created", actor=actor, subject_type="patient",
+            subject_id=patient.id,
+        )  # fmt: skip
         return patient
 
     async def get(self, patient_id: uuid.UUID) -> Patient:
@@ -45,6 +49,9 @@ class PatientService:
         if patient is None:
             raise NotFound("No patient with this id.")
         return patient
+
+    async def names(self, patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        return await self.patients.names(patient_ids) if patient_ids else {}
 
     async def page(
         self, filters: PatientFilters, limit: int, after: tuple[str, uuid.UUID] | None

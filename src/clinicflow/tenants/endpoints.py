@@ -13,8 +13,20 @@ from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import NotFound
 from clinicflow.tenants.models import Membership
 from clinicflow.tenants.repository import TenantRepository
-from clinicflow.tenants.schemas import MemberList, MemberRead, MemberUpdate, TenantRead
-from clinicflow.tenants.service import MemberService, update_settings
+from clinicflow.tenants.schemas import (
+    MemberList,
+    MemberRead,
+    MemberUpdate,
+    PracticeProfile,
+    ProfessionalList,
+    TenantRead,
+)
+from clinicflow.tenants.service import (
+    MemberService,
+    practice_profile,
+    professional_list,
+    update_settings,
+)
 from clinicflow.tenants.settings_schema import TenantSettingsUpdate
 from clinicflow.users.models import User
 
@@ -22,10 +34,12 @@ router = APIRouter(prefix="/tenant", tags=["tenant"])
 MembersReader = Annotated[Principal, Depends(require(Permission.MEMBERS_READ))]
 MembersManager = Annotated[Principal, Depends(require(Permission.MEMBERS_MANAGE))]
 SettingsManager = Annotated[Principal, Depends(require(Permission.SETTINGS_MANAGE))]
+SettingsReader = Annotated[Principal, Depends(require(Permission.SETTINGS_READ))]
+PracticeReader = Annotated[Principal, Depends(require(Permission.PRACTICE_READ))]
 
 
-@router.get("", summary="Your practice and its settings")
-async def read_tenant(principal: SettingsManager, session: SessionDep) -> TenantRead:
+@router.get("", summary="Your practice and its settings (assistants read, owners change)")
+async def read_tenant(principal: SettingsReader, session: SessionDep) -> TenantRead:
     tenant = await TenantRepository(session).get(principal.require_tenant())
     if tenant is None:
         raise NotFound("Practice not found.")
@@ -40,6 +54,22 @@ async def update_tenant(
     if tenant is None:
         raise NotFound("Practice not found.")
     return TenantRead.model_validate(await update_settings(session, tenant, body, principal.actor))
+
+
+@router.get(
+    "/practice",
+    summary="What a receptionist or bot needs: name, time zone, hours, professionals, fields",
+)
+async def read_practice(principal: PracticeReader, session: SessionDep) -> PracticeProfile:
+    return await practice_profile(session, principal.require_tenant())
+
+
+@router.get(
+    "/professionals",
+    summary="Who appointments are booked with (the default when there is only one)",
+)
+async def list_professionals(principal: PracticeReader, session: SessionDep) -> ProfessionalList:
+    return await professional_list(session)
 
 
 @router.get("/members", summary="Members of your practice")

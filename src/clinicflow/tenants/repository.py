@@ -66,6 +66,15 @@ class MembershipRepository:
         )
         return [(row[0], row[1]) for row in await self.session.execute(statement)]
 
+    async def owners_with_users(self) -> list[tuple[Membership, User]]:
+        statement = (
+            select(Membership, User)
+            .join(User, User.id == Membership.user_id)
+            .where(Membership.role == Role.OWNER)
+            .order_by(User.full_name, User.id)
+        )
+        return [(row[0], row[1]) for row in await self.session.execute(statement)]
+
     async def count_owners(self) -> int:
         statement = (
             select(func.count()).select_from(Membership).where(Membership.role == Role.OWNER)

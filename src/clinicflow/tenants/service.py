@@ -10,14 +10,18 @@ from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
 from clinicflow.core.tenancy import tenant_context
+from clinicflow.patients import custom_fields
 from clinicflow.tenants.models import Membership, Role, Tenant
 from clinicflow.tenants.repository import (
     MembershipRepository,
     PlatformRepository,
     TenantRepository,
 )
-from clinicflow.tenants.settings_schema import TenantSettingsUpdate
+from clinicflow.tenants.schemas import PracticeProfile, ProfessionalList, ProfessionalRead
+from clinicflow.tenants.settings_schema import DEFAULT_WORKING_HOURS, TenantSettingsUpdate
 from clinicflow.users.models import User
+
+DEFAULT_MINUTES = 50  # an appointment's length when neither the request nor the practice says
 
 
 async def create_tenant(
@@ -73,6 +77,44 @@ async def add_member(session: AsyncSession, tenant: Tenant, user: User, role: Ro
             user.default_tenant_id = tenant.id
         await session.flush()
     return membership
+
+
+async def professionals(session: AsyncSession) -> list[tuple[Membership, User]]:
+    """Who appointments are booked with: the practice's owners (the clinicians; SPEC §2)."""
+    return await MembershipRepository(session).owners_with_users()
+
+
+async def sole_professional(session: AsyncSession) -> uuid.UUID | None:
+    """The default professional wherever one may be left out: the only one there is."""
+    found = await professionals(session)
+    return found[0][1].id if len(found) == 1 else None
+
+
+async def professional_list(session: AsyncSession) -> ProfessionalList:
+    found = [ProfessionalRead(id=user.id, full_name=user.full_name) for _, user in
+             await professionals(session)]  # fmt: skip
+    return ProfessionalList(
+        items=found, default_professional_id=found[0].id if len(found) == 1 else None
+    )
+
+
+async def practice_profile(session: AsyncSession, tenant_id: uuid.UUID) -> PracticeProfile:
+    """Name, time zone, working hours, professionals, custom-field definitions; nothing else."""
+    tenant = await TenantRepository(session).get(tenant_id)
+    if tenant is None:
+        raise NotFound("Practice not found.")
+    staff = await professional_list(session)
+    minutes = tenant.settings.get("default_appointment_minutes")
+    return PracticeProfile(
+        id=tenant.id,
+        name=tenant.name,
+        timezone=tenant.timezone,
+        working_hours=tenant.settings.get("working_hours") or DEFAULT_WORKING_HOURS,
+        default_appointment_minutes=minutes if isinstance(minutes, int) else DEFAULT_MINUTES,
+        professionals=staff.items,
+        default_professional_id=staff.default_professional_id,
+        custom_patient_fields=custom_fields.definitions_from(tenant.settings),
+    )
 
 
 class MemberService:
