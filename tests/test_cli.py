@@ -47,11 +47,23 @@ async def test_seed_creates_demo_practices_whose_owner_can_log_in(
         "/api/v1/auth/login", json={"username": "ana@aurora.example", "password": DEMO_PASSWORD}
     )
     assert login.status_code == 200
-    members = await client.get(
-        "/api/v1/tenant/members",
-        headers={"Authorization": f"Bearer {login.json()['access_token']}"},
-    )
+    owner = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    members = await client.get("/api/v1/tenant/members", headers=owner)
     assert {m["role"] for m in members.json()["items"]} == {"owner", "assistant", "viewer"}
+    # A living practice to explore: patients with custom fields, an agenda across statuses,
+    # records for the owner and finance entries.
+    patients = (await client.get("/api/v1/patients", headers=owner)).json()["items"]
+    assert len(patients) == 6
+    assert all(patient["custom_fields"]["insurance"] for patient in patients)
+    agenda = (await client.get("/api/v1/appointments?limit=200", headers=owner)).json()["items"]
+    assert {a["status"] for a in agenda} == {
+        "scheduled", "confirmed", "completed", "no_show", "cancelled",
+    }  # fmt: skip
+    [maria] = [patient["id"] for patient in patients if patient["full_name"].startswith("Maria")]
+    records = await client.get(f"/api/v1/patients/{maria}/records", headers=owner)
+    assert [record["kind"] for record in records.json()["items"]] == ["intake", "progress"]
+    finance = (await client.get("/api/v1/financial-entries", headers=owner)).json()["items"]
+    assert {entry["kind"] for entry in finance} == {"income", "expense"}
 
 
 async def test_create_admin_with_flags(

@@ -9,9 +9,12 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import Database, claim_write_lock
 from clinicflow.core.security import PasswordHasher, build_password_hasher
 from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import tenant_context
+from clinicflow.demo import fill_practice
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member, create_tenant
@@ -73,6 +76,7 @@ async def seed_demo(
 ) -> list[DemoLogin]:
     """Idempotent: practices that already exist are left as they are."""
     hasher = hasher_for(settings)
+    keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     logins = [DemoLogin("platform_admin", DEMO_ADMIN_EMAIL, None)]
     async with database.sessionmaker() as session, session.begin():
         if await UserRepository(session).get_by_email(DEMO_ADMIN_EMAIL) is None:
@@ -82,13 +86,14 @@ async def seed_demo(
             )  # fmt: skip
         for name, zone, domain, people in DEMO_PRACTICES:
             progress(name)
-            logins += await _seed_practice(session, hasher, name, zone, domain, people)
+            logins += await _seed_practice(session, hasher, keys, name, zone, domain, people)
     return logins
 
 
 async def _seed_practice(
     session: AsyncSession,
     hasher: PasswordHasher,
+    keys: KeyRing,
     name: str,
     zone: str,
     domain: str,
@@ -100,9 +105,12 @@ async def _seed_practice(
     if await TenantRepository(session).get_by_name(name) is not None:
         return logins
     tenant = await create_tenant(session, name=name, timezone=zone)
-    for role, email, person in zip(roles, emails, people, strict=True):
-        user = await create_user(
-            session, hasher, email=email, password=DEMO_PASSWORD, full_name=person
-        )
+    users = [
+        await create_user(session, hasher, email=email, password=DEMO_PASSWORD, full_name=person)
+        for email, person in zip(emails, people, strict=True)
+    ]
+    for role, user in zip(roles, users, strict=True):
         await add_member(session, tenant, user, role)
+    async with tenant_context(session, tenant.id):
+        await fill_practice(session, tenant, users[0].id, keys)
     return logins
