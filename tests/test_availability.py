@@ -143,7 +143,8 @@ async def test_booked_time_is_not_offered(client: httpx.AsyncClient, db: FastAPI
         "/api/v1/availability", params={"from": "2026-03-09T09:00:00", "to": "2026-03-09T13:00:00"},
         headers=owner.headers,
     )  # fmt: skip
-    assert naive.status_code == 400
+    assert naive.status_code == 422  # a time without an offset is ambiguous
+    assert naive.json()["errors"][0]["field"] == "from"
 
 
 async def test_practice_settings_are_validated_and_nothing_bad_is_stored(

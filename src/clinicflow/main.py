@@ -22,6 +22,7 @@ from clinicflow.bootstrap import ensure_first_admin, hasher_for
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import create_database
 from clinicflow.core.errors import install_error_handlers
+from clinicflow.core.input_guard import RejectControlCharacters
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.openapi import install_openapi
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     install_error_handlers(app)
     install_openapi(app)
+    app.add_middleware(RejectControlCharacters)  # innermost: sees every input before a route
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -9,10 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from clinicflow.appointments.models import Status
 from clinicflow.appointments.schemas import MAX_MINUTES, MIN_MINUTES
+from clinicflow.core.types import Instant
 
 _OFFSET = "ISO 8601 with a UTC offset, e.g. 2026-03-09T14:00:00-03:00"
 
@@ -38,8 +39,8 @@ class CreatePatientInput(ToolInput):
 
 
 class AvailabilityInput(ToolInput):
-    start: AwareDatetime = Field(alias="from", description=f"Start of the search window; {_OFFSET}")
-    end: AwareDatetime = Field(
+    start: Instant = Field(alias="from", description=f"Start of the search window; {_OFFSET}")
+    end: Instant = Field(
         alias="to", description=f"End of the search window (at most 62 days later); {_OFFSET}"
     )
     duration_minutes: int | None = Field(
@@ -56,7 +57,7 @@ class AvailabilityInput(ToolInput):
 
 class BookInput(ToolInput):
     patient_id: uuid.UUID = Field(description="The id returned by find_patient or create_patient")
-    start: AwareDatetime = Field(description=f"When the appointment begins; {_OFFSET}")
+    start: Instant = Field(description=f"When the appointment begins; {_OFFSET}")
     duration_minutes: int | None = Field(
         default=None,
         ge=MIN_MINUTES,
@@ -73,7 +74,7 @@ class RescheduleInput(ToolInput):
     appointment_id: uuid.UUID = Field(
         description="The id returned by book_appointment or list_agenda"
     )
-    start: AwareDatetime = Field(description=f"The new start; the length stays the same; {_OFFSET}")
+    start: Instant = Field(description=f"The new start; the length stays the same; {_OFFSET}")
 
 
 class CancelInput(ToolInput):
@@ -86,12 +87,12 @@ class CancelInput(ToolInput):
 
 
 class AgendaInput(ToolInput):
-    start: AwareDatetime | None = Field(
+    start: Instant | None = Field(
         default=None,
         alias="from",
         description=f"{_OFFSET}. Default: now with patient_id, else the start of today",
     )
-    end: AwareDatetime | None = Field(
+    end: Instant | None = Field(
         default=None,
         alias="to",
         description=f"{_OFFSET}. Default: open-ended with patient_id, else one day after 'from'",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from clinicflow.auth.permissions import API_KEY_SCOPES
+from clinicflow.core.types import Instant
 
 SCOPE_NAMES = sorted(scope.value for scope in API_KEY_SCOPES)
 
@@ -17,7 +18,7 @@ class ApiKeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     scopes: list[str] = Field(min_length=1, description=f"Any of: {', '.join(SCOPE_NAMES)}")
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
     @field_validator("scopes")
     @classmethod

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
@@ -26,8 +25,14 @@ from clinicflow.appointments.service import AppointmentService, Scope, availabil
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest
-from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.pagination import (
+    PageParams,
+    cursor_fields,
+    cursor_instant,
+    encode_cursor,
+    page_params,
+)
+from clinicflow.core.types import Instant
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 availability_router = APIRouter(tags=["appointments"])
@@ -65,18 +70,15 @@ async def list_appointments(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    start_from: Annotated[datetime | None, Query(alias="from")] = None,
-    start_to: Annotated[datetime | None, Query(alias="to")] = None,
+    start_from: Annotated[Instant | None, Query(alias="from")] = None,
+    start_to: Annotated[Instant | None, Query(alias="to")] = None,
     patient_id: uuid.UUID | None = None,
     professional_id: uuid.UUID | None = None,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
 ) -> AppointmentList:
-    for value in (start_from, start_to):
-        if value is not None and value.tzinfo is None:
-            raise BadRequest("from and to need an offset (e.g. 2026-03-09T00:00:00-03:00).")
     filters = AppointmentFilters(start_from, start_to, patient_id, professional_id, status_filter)
     rows, more = await AppointmentService(session, principal).page(
-        filters, page.limit, cursor_fields(page.cursor, datetime.fromisoformat, uuid.UUID)
+        filters, page.limit, cursor_fields(page.cursor, cursor_instant, uuid.UUID)
     )
     last = rows[-1] if rows else None
     return AppointmentList(
@@ -137,13 +139,11 @@ async def status_history(
 async def get_availability(
     principal: Annotated[Principal, Depends(require(Permission.AVAILABILITY_READ))],
     session: SessionDep,
-    start: Annotated[datetime, Query(alias="from")],
-    end: Annotated[datetime, Query(alias="to")],
+    start: Annotated[Instant, Query(alias="from")],
+    end: Annotated[Instant, Query(alias="to")],
     duration: Annotated[int, Query(ge=5, le=720, description="Minutes")] = 50,
     professional_id: uuid.UUID | None = None,
 ) -> Availability:
-    if start.tzinfo is None or end.tzinfo is None:
-        raise BadRequest("from and to need an offset (e.g. 2026-03-09T00:00:00-03:00).")
     zone, professional, slots = await availability(
         session, principal, (start, end), duration, professional_id
     )

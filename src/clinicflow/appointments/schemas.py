@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clinicflow.appointments.models import Status
+from clinicflow.core.types import Instant, PatchBody
 
 MIN_MINUTES, MAX_MINUTES = 5, 720
 
@@ -30,8 +31,8 @@ class AppointmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     patient_id: uuid.UUID
-    start: AwareDatetime = Field(description="ISO 8601 with an offset")
-    end: AwareDatetime | None = None
+    start: Instant = Field(description="ISO 8601 with an offset")
+    end: Instant | None = None
     duration_minutes: int | None = Field(default=None, ge=MIN_MINUTES, le=MAX_MINUTES)
     professional_id: uuid.UUID | None = Field(default=None, description="Default: you, if owner")
     location: str | None = Field(default=None, max_length=300)
@@ -48,11 +49,11 @@ class AppointmentCreate(BaseModel):
         return self
 
 
-class AppointmentUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AppointmentUpdate(PatchBody):
+    clearable = frozenset({"location", "notes"})
 
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    end: Instant | None = None
     location: str | None = Field(default=None, max_length=300)
     notes: str | None = Field(default=None, max_length=5000)
 

@@ -12,7 +12,13 @@ from clinicflow.audit.schemas import AuditEventPage, AuditEventRead
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.pagination import (
+    PageParams,
+    cursor_fields,
+    cursor_sequence,
+    encode_cursor,
+    page_params,
+)
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 AuditReader = Annotated[
@@ -28,7 +34,7 @@ async def list_audit_events(
     action: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditEventPage:
     model = PlatformAuditEvent if principal.is_platform_admin else AuditEvent
-    before = (cursor_fields(page.cursor, int) or (None,))[0]
+    before = (cursor_fields(page.cursor, cursor_sequence) or (None,))[0]
     rows = await AuditRepository(session).page(model, page.limit, before, action)
     items = [AuditEventRead.model_validate(row) for row in rows[: page.limit]]
     more = len(rows) > page.limit

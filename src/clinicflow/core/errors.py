@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -210,6 +211,25 @@ def _allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
+async def _handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A constraint the services did not foresee (two requests creating the same thing at
+    once): the request changed nothing, and the client may retry or pick another value."""
+    logger.warning("integrity_error", error_type=type(getattr(exc, "orig", exc)).__name__)
+    return problem_response(
+        409, "Conflict", "The request conflicts with data stored meanwhile; nothing was changed.",
+        slug="conflict", request=request,
+    )  # fmt: skip
+
+
+async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (out of range, too long) that validation let through."""
+    logger.warning("data_error", error_type=type(getattr(exc, "orig", exc)).__name__)
+    return problem_response(
+        422, "Validation failed", "A value is out of the range the database can store.",
+        slug="validation-failed", request=request,
+    )  # fmt: skip
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
@@ -225,6 +245,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClinicFlowError, _handle_clinicflow_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_exception_handler(IntegrityError, _handle_integrity_error)
+    app.add_exception_handler(DataError, _handle_data_error)
     app.add_exception_handler(Exception, _handle_unexpected)
 
 

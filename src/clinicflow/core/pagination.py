@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
 
 from clinicflow.core.errors import BadRequest
+from clinicflow.core.types import utc_in_range
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
@@ -47,6 +49,22 @@ def cursor_fields(
         raise BadRequest(_MALFORMED) from error
 
 
+def cursor_instant(value: str) -> datetime:
+    """A timestamp from a cursor: with its offset, inside the calendar we store."""
+    instant = datetime.fromisoformat(value)
+    if instant.utcoffset() is None:
+        raise ValueError("naive timestamp")
+    return utc_in_range(instant)
+
+
+def cursor_sequence(value: str) -> int:
+    """A position from a cursor: a non-negative 64-bit integer (the database's bigint)."""
+    number = int(value)
+    if not 0 <= number < 2**63:
+        raise ValueError("out of range")
+    return number
+
+
 def encode_cursor(values: list[Any]) -> str:
     raw = json.dumps(values, default=str, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -58,6 +76,14 @@ def decode_cursor(cursor: str) -> list[Any]:
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequest(_MALFORMED) from error
-    if not isinstance(values, list):
+    # Cursors are opaque, not trusted: only short scalars, and no control characters (a NUL
+    # inside a name would reach the database from behind the input guard).
+    if not isinstance(values, list) or not all(_plain_scalar(value) for value in values):
         raise BadRequest(_MALFORMED)
     return values
+
+
+def _plain_scalar(value: object) -> bool:
+    if isinstance(value, str):
+        return len(value) <= 300 and not any(ord(char) < 32 or ord(char) == 127 for char in value)
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
+from clinicflow.core.types import Instant, PatchBody
 from clinicflow.finance.models import EntryKind
 
 # Exact decimals in and out: "150.00" as a JSON string, never a float.
 Money = Annotated[Decimal, PlainSerializer(lambda value: f"{value:.2f}", return_type=str)]
 Amount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-# Taken in any offset, kept and answered in UTC, so POST and GET show the same instant alike.
-PaidAt = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
 
 
 class EntryCreate(BaseModel):
@@ -26,7 +25,7 @@ class EntryCreate(BaseModel):
     amount: Amount
     currency: Currency = "BRL"
     due_date: date
-    paid_at: PaidAt | None = None
+    paid_at: Instant | None = None
     method: str | None = Field(default=None, max_length=32)
     category: str | None = Field(default=None, max_length=64)
     patient_id: uuid.UUID | None = None
@@ -34,12 +33,12 @@ class EntryCreate(BaseModel):
     description: str | None = Field(default=None, max_length=2000)
 
 
-class EntryUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EntryUpdate(PatchBody):
+    clearable = frozenset({"category", "description", "method", "paid_at"})
 
     amount: Amount | None = None
     due_date: date | None = None
-    paid_at: PaidAt | None = None
+    paid_at: Instant | None = None
     method: str | None = Field(default=None, max_length=32)
     category: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=2000)

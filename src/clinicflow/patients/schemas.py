@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from clinicflow.core.types import PatchBody
+
 
 def _not_in_future(value: date | None) -> date | None:
     if value is not None and value > date.today():
@@ -30,9 +32,10 @@ class PatientCreate(BaseModel):
     _birth_date = field_validator("birth_date")(_not_in_future)
 
 
-class PatientUpdate(BaseModel):
+class PatientUpdate(PatchBody):
     """Partial: only the fields sent change; a custom field set to null is removed."""
 
+    clearable = frozenset({"birth_date", "document", "email", "notes", "phone"})
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     full_name: str | None = Field(default=None, min_length=1, max_length=200)

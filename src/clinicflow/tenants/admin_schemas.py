@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from clinicflow.core.types import PatchBody
+
 
 class TenantCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -18,9 +20,7 @@ class TenantCreate(BaseModel):
     timezone: str = "UTC"
 
 
-class TenantAdminUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TenantAdminUpdate(PatchBody):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = None
 
@@ -62,17 +62,17 @@ class PlanBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100)
-    max_patients: int | None = Field(default=None, ge=0)
-    max_members: int | None = Field(default=None, ge=1)
+    max_patients: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    max_members: int | None = Field(default=None, ge=1, le=1_000_000)
     api_access: bool = True
 
 
-class PlanPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PlanPatch(PatchBody):
+    clearable = frozenset({"max_members", "max_patients"})
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
-    max_patients: int | None = Field(default=None, ge=0)
-    max_members: int | None = Field(default=None, ge=1)
+    max_patients: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    max_members: int | None = Field(default=None, ge=1, le=1_000_000)
     api_access: bool | None = None
 
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from clinicflow.core.types import PatchBody
 from clinicflow.patients.custom_fields import CustomFieldDefinition
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -54,8 +55,8 @@ def _valid_day(intervals: list[Interval]) -> list[Interval]:
 DayIntervals = Annotated[list[Interval], Field(max_length=12)]
 
 
-class TenantSettingsUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TenantSettingsUpdate(PatchBody):
+    clearable = frozenset({"session_fee"})
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     timezone: str | None = Field(default=None, description="IANA name, e.g. America/Sao_Paulo")

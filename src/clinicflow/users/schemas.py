@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from clinicflow.core.security import MAX_PASSWORD_LENGTH
+from clinicflow.core.types import PatchBody
 
 _USERNAME = r"^[a-zA-Z0-9._-]{3,64}$"
 
@@ -27,9 +28,7 @@ class UserRead(BaseModel):
     created_at: datetime
 
 
-class UserUpdateMe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserUpdateMe(PatchBody):
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     username: str | None = Field(default=None, pattern=_USERNAME)
 
@@ -48,8 +47,6 @@ class UserCreate(BaseModel):
     is_platform_admin: bool = False
 
 
-class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class UserUpdate(PatchBody):
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     is_active: bool | None = None

@@ -1,0 +1,50 @@
+"""Input types shared by every schema, so each rule is written once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    ValidationInfo,
+    field_validator,
+)
+
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def utc_in_range(value: datetime) -> datetime:
+    """Stored in UTC: an offset that pushes a date past the calendar (9999-12-31T23:59-14:00)
+    would overflow there, and no practice books in 1800 or 2300."""
+    try:
+        instant = value.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("the date is out of range") from error
+    if not EARLIEST <= instant < LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return instant
+
+
+# An instant sent with its offset (a naive time is refused), answered back in UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(utc_in_range)]
+
+
+class PatchBody(BaseModel):
+    """A partial update: a field left out keeps its value, and `null` clears it only where an
+    empty value makes sense (`clearable`). Elsewhere a null is a 422 naming the field, instead of
+    a NOT NULL violation, or a stored null that breaks every later request."""
+
+    model_config = ConfigDict(extra="forbid")
+    clearable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_where_clearable(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name not in cls.clearable:
+            raise ValueError("cannot be null; leave the field out to keep its value")
+        return value
