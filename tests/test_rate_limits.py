@@ -104,3 +104,70 @@ async def test_limits_are_shared_between_workers_through_redis(
         second = await worker_b.post("/api/v1/auth/login", json=body)
         third = await worker_a.post("/api/v1/auth/login", json=body)
     assert (first.status_code, second.status_code, third.status_code) == (401, 401, 429)
+
+
+async def test_random_credentials_per_request_are_limited_on_the_client_ip(
+    db: FastAPI, settings: Settings
+) -> None:
+    """The bypass: a made-up bearer token or API key per request minted a fresh budget each."""
+    async with limited_client(settings) as client:  # the shipped limits
+        statuses = [
+            (
+                await client.get(
+                    "/api/v1/auth/me", headers={"Authorization": f"Bearer {uuid.uuid4().hex}"}
+                )
+            ).status_code
+            for _ in range(700)
+        ]
+    assert statuses[0] == 401
+    assert 429 in statuses
+    assert statuses.index(429) <= 121  # the anonymous budget: 120 a minute per IP
+
+
+async def test_made_up_api_keys_on_a_public_route_still_spend_the_ip_budget(
+    db: FastAPI, settings: Settings
+) -> None:
+    """reset-password never checks the key: its own per-IP limit holds whatever headers come."""
+    async with limited_client(settings, rate_limit_public_links="5/minute") as client:
+        statuses = [
+            (
+                await client.post(
+                    "/api/v1/auth/reset-password",
+                    json={"token": "nope", "new_password": "k9#vQ2pX-long"},
+                    headers={"X-API-Key": f"cf_live_{uuid.uuid4().hex}"},
+                )
+            ).status_code
+            for _ in range(8)
+        ]
+    assert statuses == [400] * 5 + [429] * 3
+
+
+async def test_a_verified_caller_spends_its_own_budget_not_its_ips(
+    db: FastAPI, settings: Settings
+) -> None:
+    member = await make_member(db)
+    async with limited_client(
+        settings, rate_limit_anonymous="2/minute", rate_limit_default="4/minute"
+    ) as client:
+        answers = [
+            (await client.get("/api/v1/auth/me", headers=member.headers)).status_code
+            for _ in range(5)
+        ]
+    assert answers == [200, 200, 200, 200, 429]  # a clinic behind one NAT is not one client
+
+
+async def test_sign_up_has_a_limit_of_its_own(db: FastAPI, settings: Settings) -> None:
+    async with limited_client(settings, rate_limit_register="2/hour") as client:
+        answers = [
+            await client.post(
+                "/api/v1/auth/register",
+                json={
+                    "email": f"new-{n}@example.com",
+                    "password": "k9#vQ2pX-long-enough",
+                    "full_name": "New Person",
+                    "practice_name": f"Practice {n}",
+                },
+            )
+            for n in range(3)
+        ]
+    assert [answer.status_code for answer in answers] == [201, 201, 429]

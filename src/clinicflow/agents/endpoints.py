@@ -34,7 +34,7 @@ from clinicflow.auth.deps import Principal, authorize, key_principal
 from clinicflow.core.database import AfterCommit, Database, unit_of_work
 from clinicflow.core.errors import ClinicFlowError, NotAuthenticated, problem_response
 from clinicflow.core.logging import request_meta
-from clinicflow.core.ratelimit import limit_client
+from clinicflow.core.ratelimit import charge_refused, charge_verified
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.tenants.repository import TenantRepository
 
@@ -88,11 +88,14 @@ class McpEndpoint:
         if key is None:
             return _unauthorized("Send the practice's API key in X-API-Key or as a Bearer token.")
         try:
-            await limit_client(request, key)
-            async with _transaction(request) as session:
-                request.scope[_PRINCIPAL] = key_principal(await authenticate_key(session, key))
-        except NotAuthenticated as error:
-            return _unauthorized(error.detail)
+            try:
+                async with _transaction(request) as session:
+                    principal = key_principal(await authenticate_key(session, key))
+            except NotAuthenticated as error:
+                await charge_refused(request)  # a made-up key spends the IP's budget
+                return _unauthorized(error.detail)
+            await charge_verified(request, principal.rate_limit_key)
+            request.scope[_PRINCIPAL] = principal
         except ClinicFlowError as error:
             return problem_response(
                 error.status_code, error.title, error.detail, slug=error.slug,

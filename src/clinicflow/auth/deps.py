@@ -11,6 +11,7 @@ from typing import Annotated
 import structlog
 from fastapi import Depends, Header, Request
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.apikeys.auth import AuthenticatedKey, authenticate_key
 from clinicflow.audit.service import Actor
@@ -20,6 +21,7 @@ from clinicflow.auth.tokens import decode_access_token
 from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import NotAuthenticated, PermissionDenied, TenantReadOnly
 from clinicflow.core.models import utcnow
+from clinicflow.core.ratelimit import charge_refused, charge_verified
 from clinicflow.core.tenancy import set_session_tenant
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -47,6 +49,11 @@ class Principal:
     @property
     def actor(self) -> Actor:
         return Actor(user_id=self.user_id, api_key_id=self.api_key_id)
+
+    @property
+    def rate_limit_key(self) -> str:
+        """Whose budget a request spends: the API key's, or the login session's."""
+        return f"key:{self.api_key_id}" if self.api_key_id else f"session:{self.session_id}"
 
     def require_user(self) -> uuid.UUID:
         if self.user_id is None:
@@ -76,6 +83,24 @@ async def get_principal(
     session: SessionDep,
     token: Annotated[str | None, Depends(bearer_scheme)],
     x_tenant_id: TenantHeader = None,
+) -> Principal:
+    return await _charged(request, _user_principal(request, session, token, x_tenant_id))
+
+
+async def _charged(request: Request, verifying: Awaitable[Principal]) -> Principal:
+    """Rate limits follow verification: a verified caller spends its own budget, credentials
+    that fail spend the client IP's (so random credentials cannot mint fresh budgets)."""
+    try:
+        principal = await verifying
+    except NotAuthenticated:
+        await charge_refused(request)
+        raise
+    await charge_verified(request, principal.rate_limit_key)
+    return principal
+
+
+async def _user_principal(
+    request: Request, session: AsyncSession, token: str | None, x_tenant_id: uuid.UUID | None
 ) -> Principal:
     if not token:
         raise NotAuthenticated("Authentication required.")
@@ -137,6 +162,10 @@ async def get_caller(
     """A user's bearer token or a practice's API key (chatbots, n8n)."""
     if not api_key:
         return await get_principal(request, session, token, x_tenant_id)
+    return await _charged(request, _key_principal(session, api_key))
+
+
+async def _key_principal(session: AsyncSession, api_key: str) -> Principal:
     return key_principal(await authenticate_key(session, api_key))
 
 

@@ -26,7 +26,7 @@ from clinicflow.auth.schemas import (
 )
 from clinicflow.auth.service import AuthService, TokenPair
 from clinicflow.core.database import SessionDep
-from clinicflow.core.ratelimit import RateLimiter
+from clinicflow.core.ratelimit import RateLimiter, limit_public
 from clinicflow.tenants.schemas import TenantRead
 from clinicflow.users.repository import UserRepository
 from clinicflow.users.schemas import UserRead
@@ -82,7 +82,11 @@ async def token(
     return _tokens(await service.login(form.username, form.password))
 
 
-@router.post("/refresh", summary="Exchange a refresh token for a new pair (rotation)")
+@router.post(
+    "/refresh",
+    summary="Exchange a refresh token for a new pair (rotation)",
+    dependencies=[Depends(limit_public("token_refresh"))],
+)
 async def refresh(body: RefreshRequest, service: AuthServiceDep) -> TokenResponse:
     return _tokens(await service.refresh(body.refresh_token))
 
@@ -141,6 +145,7 @@ FORGOT_ANSWER = "If an account exists for this e-mail, a reset link is on its wa
 
 @router.post(
     "/register",
+    dependencies=[Depends(limit_public("register"))],
     status_code=status.HTTP_201_CREATED,
     summary="Sign up: creates a practice with you as its owner",
 )
@@ -169,6 +174,7 @@ async def forgot_password(
 
 @router.post(
     "/reset-password",
+    dependencies=[Depends(limit_public("public_links"))],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Set a new password with a reset token (ends every session)",
 )
@@ -179,13 +185,19 @@ async def reset_password(
     await service.reset_password(body.token, body.new_password)
 
 
-@router.post("/verify-email", status_code=status.HTTP_204_NO_CONTENT, summary="Confirm your e-mail")
+@router.post(
+    "/verify-email",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Confirm your e-mail",
+    dependencies=[Depends(limit_public("public_links"))],
+)
 async def verify_email(body: VerifyEmailRequest, service: AccountServiceDep) -> None:
     await service.verify_email(body.token)
 
 
 @router.post(
     "/verify-email/resend",
+    dependencies=[Depends(limit_public("public_links"))],
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send the verification e-mail again",
 )

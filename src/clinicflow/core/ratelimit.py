@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 import structlog
@@ -49,10 +50,17 @@ class RateLimiter:
         self.enabled = settings.rate_limit_enabled
         self._limiter = MovingWindowRateLimiter(_storage(settings))
         self.default = parse(settings.rate_limit_default)
+        self.anonymous = parse(settings.rate_limit_anonymous)
+        self.register = parse(settings.rate_limit_register)
+        self.token_refresh = parse(settings.rate_limit_refresh)
+        self.public_links = parse(settings.rate_limit_public_links)
         self.login_ip = parse(settings.rate_limit_login_ip)
         self.login_account = parse(settings.rate_limit_login_account)
         self.reset_ip = parse(settings.rate_limit_forgot_ip)
         self.reset_account = parse(settings.rate_limit_forgot_account)
+
+    async def per_ip(self, request: Request, item: RateLimitItem, scope: str) -> None:
+        await self.check(item, scope, client_ip(request))
 
     async def check(self, item: RateLimitItem, scope: str, key: str) -> None:
         if not self.enabled:
@@ -86,14 +94,54 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-async def default_rate_limit(request: Request) -> None:
-    credential = request.headers.get("authorization") or request.headers.get("x-api-key")
-    await limit_client(request, credential)
+_SETTLED = "rate_limit_settled"
 
 
-async def limit_client(request: Request, credential: str | None) -> None:
-    """Per client: the credential when there is one (an API key spends one budget on REST and
-    /mcp alike), else the IP."""
-    key = _digest(credential) if credential else client_ip(request)
+def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
-    await limiter.check(limiter.default, "default", key)
+    return limiter
+
+
+def presents_credentials(request: Request) -> bool:
+    return bool(request.headers.get("authorization") or request.headers.get("x-api-key"))
+
+
+async def default_rate_limit(request: Request) -> None:
+    """Every API route's budget. A request without credentials spends its IP's. One with
+    credentials is charged by the auth dependency once they are checked: verified, the caller's
+    own budget (its session or API key); refused, the IP's. So a made-up header per request buys
+    nothing. Public routes, which never check credentials, have dedicated per-IP limits
+    (`limit_public`)."""
+    limiter = _limiter(request)
+    if presents_credentials(request):
+        setattr(request.state, _SETTLED, False)
+        return
+    setattr(request.state, _SETTLED, True)
+    await limiter.per_ip(request, limiter.anonymous, "anonymous")
+
+
+async def charge_verified(request: Request, caller: str) -> None:
+    """The caller's credentials were verified: its own budget (REST and /mcp alike)."""
+    setattr(request.state, _SETTLED, True)
+    limiter = _limiter(request)
+    await limiter.check(limiter.default, "caller", _digest(caller))
+
+
+async def charge_refused(request: Request) -> None:
+    """Credentials that did not verify cost the client's IP, never a budget of their own."""
+    if not getattr(request.state, _SETTLED, False):  # not yet charged for this request
+        setattr(request.state, _SETTLED, True)
+        limiter = _limiter(request)
+        await limiter.per_ip(request, limiter.anonymous, "anonymous")
+
+
+def limit_public(name: str) -> Callable[[Request], Awaitable[None]]:
+    """A dedicated per-IP limit for a public route that costs us (a hash, an e-mail, a lookup):
+    `dependencies=[Depends(limit_public("register"))]`."""
+
+    async def dependency(request: Request) -> None:
+        limiter = _limiter(request)
+        await limiter.per_ip(request, getattr(limiter, name), name)
+
+    dependency.__name__ = f"limit_{name}"
+    return dependency

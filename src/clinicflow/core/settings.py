@@ -62,7 +62,11 @@ class Settings(BaseSettings):
     # Bearer token for /metrics; without one, /metrics is closed in production.
     metrics_token: SecretStr | None = None
     rate_limit_enabled: bool = True
-    rate_limit_default: str = "600/minute"
+    rate_limit_default: str = "600/minute"  # per verified caller (session or API key)
+    rate_limit_anonymous: str = "120/minute"  # per IP: no credentials, or ones that fail
+    rate_limit_register: str = "5/hour"  # per IP: sign-up costs a hash, a practice, an e-mail
+    rate_limit_refresh: str = "30/minute"  # per IP
+    rate_limit_public_links: str = "20/minute"  # per IP: invitation lookups, accepts, verify
     rate_limit_login_ip: str = "30/minute"
     rate_limit_login_account: str = "10/minute"
     rate_limit_forgot_ip: str = "10/minute"
@@ -97,6 +101,10 @@ class Settings(BaseSettings):
 
     @field_validator(
         "rate_limit_default",
+        "rate_limit_anonymous",
+        "rate_limit_register",
+        "rate_limit_refresh",
+        "rate_limit_public_links",
         "rate_limit_login_ip",
         "rate_limit_login_account",
         "rate_limit_forgot_ip",

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from clinicflow.auth.deps import Principal, get_optional_principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
+from clinicflow.core.ratelimit import limit_public
 from clinicflow.invitations.schemas import (
     InvitationAccept,
     InvitationAccepted,
@@ -35,7 +36,12 @@ def invitation_service(request: Request, session: SessionDep) -> InvitationServi
 Service = Annotated[InvitationService, Depends(invitation_service)]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Invite someone by e-mail")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Invite someone by e-mail",
+    dependencies=[Depends(limit_public("public_links"))],
+)
 async def create_invitation(
     body: InvitationCreate, principal: Inviter, service: Service
 ) -> InvitationRead:
@@ -53,7 +59,11 @@ async def list_invitations(
     return InvitationList(items=[InvitationRead.model_validate(i) for i in pending])
 
 
-@router.post("/accept", summary="Accept an invitation (creates the account if needed)")
+@router.post(
+    "/accept",
+    summary="Accept an invitation (creates the account if needed)",
+    dependencies=[Depends(limit_public("public_links"))],
+)
 async def accept_invitation(
     body: InvitationAccept,
     service: Service,
@@ -67,7 +77,11 @@ async def accept_invitation(
     )
 
 
-@router.get("/{token}", summary="Public details of an invitation, from its token")
+@router.get(
+    "/{token}",
+    summary="Public details of an invitation, from its token",
+    dependencies=[Depends(limit_public("public_links"))],
+)
 async def read_invitation(token: str, service: Service) -> InvitationPublic:
     invitation, tenant = await service.details(token)
     return InvitationPublic(
