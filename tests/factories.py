@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from clinicflow.auth.service import AuthService
+from clinicflow.core.models import utcnow
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member, create_tenant
@@ -47,6 +48,7 @@ async def make_member(
     email: str | None = None,
     password: str = DEFAULT_PASSWORD,
     full_name: str = "Test Person",
+    verified: bool = True,
 ) -> Member:
     """A user with a membership (a new tenant unless given) and a live session's tokens."""
     tenant_id = tenant_id or await make_tenant(app)
@@ -56,6 +58,7 @@ async def make_member(
         user = await create_user(
             session, hasher, email=email, password=password, full_name=full_name
         )
+        user.email_verified_at = utcnow() if verified else None
         tenant = await TenantRepository(session).get(tenant_id)
         assert tenant is not None
         await add_member(session, tenant, user, Role(role))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import uuid
@@ -168,8 +169,6 @@ async def test_sign_up_creates_a_practice_and_verifies_the_email(
     assert created.status_code == 201, created.text
     assert created.json()["tenant"]["name"] == "Clínica Nova"
     assert created.json()["user"]["email_verified_at"] is None
-    duplicate = await smtp_client.post("/api/v1/auth/register", json=body)
-    assert duplicate.status_code == 409
     token = inbox.link_token("new.owner@example.com")
     assert (
         await smtp_client.post("/api/v1/auth/verify-email", json={"token": token})
@@ -340,3 +339,102 @@ async def test_platform_admin_invites_into_any_practice(
         await set_session_tenant(session, owner.tenant_id)
         stored = (await session.execute(select(Invitation.email))).scalars().all()
     assert stored == ["o2@example.com"]
+
+
+async def test_sign_up_with_a_known_address_answers_like_a_new_one_and_tells_the_owner(
+    smtp_client: httpx.AsyncClient, db: FastAPI, inbox: Inbox
+) -> None:
+    owner = await make_member(db, role="owner", email="taken@example.com")
+    body = {"password": "k9#vQ2pX-signup", "full_name": "Someone Else", "practice_name": "Mine"}
+    known = await smtp_client.post(
+        "/api/v1/auth/register", json={**body, "email": "taken@example.com"}
+    )
+    new = await smtp_client.post(
+        "/api/v1/auth/register", json={**body, "email": "brand.new@example.com"}
+    )
+    assert known.status_code == new.status_code == 201
+    assert _shape(known.json()) == _shape(new.json())  # same members, same types
+    assert known.json()["tenant"]["name"] == new.json()["tenant"]["name"] == "Mine"
+    await _wait_for_mail(inbox, "taken@example.com")
+    assert "Someone tried to sign up" in str(inbox.last_to("taken@example.com")["Subject"])
+    login = await smtp_client.post(
+        "/api/v1/auth/login", json={"username": "taken@example.com", "password": body["password"]}
+    )
+    assert login.status_code == 401  # nothing was created or changed for the known address
+    me = await smtp_client.get("/api/v1/auth/me", headers=owner.headers)
+    assert me.json()["tenant_id"] == str(owner.tenant_id)
+
+
+def _shape(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _shape(item) for key, item in value.items()}
+    return type(value).__name__
+
+
+async def _wait_for_mail(inbox: Inbox, address: str) -> None:
+    for _ in range(100):
+        if any(address in str(message["To"]) for message in inbox.messages):
+            return
+        await asyncio.sleep(0.05)
+
+
+async def test_an_unverified_account_cannot_register_patients_or_issue_api_keys(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    unverified = await make_member(db, role="owner", verified=False)
+    patient = await client.post(
+        "/api/v1/patients", json={"full_name": "P"}, headers=unverified.headers
+    )
+    key = await client.post(
+        "/api/v1/api-keys", json={"name": "bot", "scopes": ["patients:read"]},
+        headers=unverified.headers,
+    )  # fmt: skip
+    for refused in (patient, key):
+        assert refused.status_code == 403
+        assert "Confirm your e-mail" in refused.json()["detail"]
+    verified = await make_member(db, role="owner")
+    assert (
+        await client.post("/api/v1/patients", json={"full_name": "P"}, headers=verified.headers)
+    ).status_code == 201
+
+
+async def test_a_password_reset_suspends_the_api_keys_created_before_it(
+    smtp_client: httpx.AsyncClient, db: FastAPI, inbox: Inbox
+) -> None:
+    """Account pre-claiming: whoever held the account before the reset keeps no working key."""
+    owner = await make_member(db, role="owner", email="victim@example.com")
+    created = await smtp_client.post(
+        "/api/v1/api-keys", json={"name": "attacker bot", "scopes": ["patients:read"]},
+        headers=owner.headers,
+    )  # fmt: skip
+    key = {"X-API-Key": created.json()["key"]}
+    assert (await smtp_client.get("/api/v1/patients", headers=key)).status_code == 200
+    await smtp_client.post("/api/v1/auth/forgot-password", json={"email": "victim@example.com"})
+    await _wait_for_mail(inbox, "victim@example.com")
+    token = inbox.link_token("victim@example.com")
+    reset = await smtp_client.post(
+        "/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    assert reset.status_code == 204
+    suspended = await smtp_client.get("/api/v1/patients", headers=key)
+    assert suspended.status_code == 401
+    assert "suspended" in suspended.json()["detail"]
+    for _ in range(100):
+        if "password was reset" in str(inbox.last_to("victim@example.com")["Subject"]):
+            break
+        await asyncio.sleep(0.05)
+    notice = inbox.last_to("victim@example.com")
+    assert "password was reset" in str(notice["Subject"])
+    assert "attacker bot" in notice.get_payload(0).get_payload(decode=True).decode()
+    login = await smtp_client.post(
+        "/api/v1/auth/login", json={"username": "victim@example.com", "password": NEW_PASSWORD}
+    )
+    owner_again = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    listed = (await smtp_client.get("/api/v1/api-keys", headers=owner_again)).json()["items"]
+    assert listed[0]["suspended_at"] is not None
+    confirmed = await smtp_client.post(
+        f"/api/v1/api-keys/{created.json()['id']}/confirm", headers=owner_again
+    )
+    assert confirmed.status_code == 200
+    assert confirmed.json()["suspended_at"] is None
+    assert (await smtp_client.get("/api/v1/patients", headers=key)).status_code == 200

@@ -57,6 +57,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/v1/api-keys"): P.API_KEYS_MANAGE,
     ("GET", "/api/v1/api-keys"): P.API_KEYS_MANAGE,
     ("POST", "/api/v1/api-keys/{key_id}/rotate"): P.API_KEYS_MANAGE,
+    ("POST", "/api/v1/api-keys/{key_id}/confirm"): P.API_KEYS_MANAGE,
     ("DELETE", "/api/v1/api-keys/{key_id}"): P.API_KEYS_MANAGE,
     ("POST", "/api/v1/patients"): P.PATIENTS_WRITE,
     ("GET", "/api/v1/patients"): P.PATIENTS_READ,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import Database, claim_write_lock
+from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher, build_password_hasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
@@ -110,6 +111,7 @@ async def _seed_practice(
         for email, person in zip(emails, people, strict=True)
     ]
     for role, user in zip(roles, users, strict=True):
+        user.email_verified_at = utcnow()  # demo addresses cannot receive the link
         await add_member(session, tenant, user, role)
     async with tenant_context(session, tenant.id):
         await fill_practice(session, tenant, users[0].id, keys)

@@ -39,6 +39,12 @@ async def authenticate_key(session: AsyncSession, presented: str) -> Authenticat
     now = utcnow()
     if key is None or key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
         raise invalid
+    if key.suspended_at is not None:
+        raise NotAuthenticated(
+            "The API key is suspended since its creator's password was reset; the practice "
+            "owner can confirm it in the key list.",
+            headers={},
+        )
     tenant = await TenantRepository(session).get(tenant_id)
     if tenant is None:
         raise invalid

@@ -18,9 +18,12 @@ from clinicflow.apikeys.service import ApiKeyService, IssuedKey
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import NotFound
+from clinicflow.core.openapi import problems
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
 KeyManager = Annotated[Principal, Depends(require(Permission.API_KEYS_MANAGE))]
+KeyIssuer = Annotated[Principal, Depends(require(Permission.API_KEYS_MANAGE, verified_email=True))]
 
 
 def _created(issued: IssuedKey) -> ApiKeyCreated:
@@ -31,7 +34,7 @@ def _created(issued: IssuedKey) -> ApiKeyCreated:
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Issue a key (secret shown once)")
 async def create_api_key(
-    body: ApiKeyCreate, principal: KeyManager, session: SessionDep
+    body: ApiKeyCreate, principal: KeyIssuer, session: SessionDep
 ) -> ApiKeyCreated:
     issued = await ApiKeyService(session).create(
         principal.require_tenant(), body.name, body.scopes, body.expires_at, principal.actor
@@ -57,6 +60,17 @@ async def rotate_api_key(
     return _created(
         await ApiKeyService(session).rotate(key_id, body.grace_seconds, principal.actor)
     )
+
+
+@router.post(
+    "/{key_id}/confirm",
+    summary="Confirm a key suspended by a password reset, so it works again",
+    responses=problems(NotFound),
+)
+async def confirm_api_key(
+    key_id: uuid.UUID, principal: KeyManager, session: SessionDep
+) -> ApiKeyRead:
+    return ApiKeyRead.model_validate(await ApiKeyService(session).confirm(key_id, principal.actor))
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a key")

@@ -33,6 +33,20 @@ class ApiKeyRepository:
         keys = (await self.session.execute(statement)).scalars()
         return [key for key in keys if key.expires_at is None or key.expires_at > now]
 
+    async def suspend_created_by(self, user_id: uuid.UUID, now: datetime) -> list[ApiKey]:
+        """Suspend the live keys this user created; returns them."""
+        statement = (
+            update(ApiKey)
+            .where(
+                ApiKey.created_by == user_id,
+                ApiKey.revoked_at.is_(None),
+                ApiKey.suspended_at.is_(None),
+            )
+            .values(suspended_at=now)
+            .returning(ApiKey)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
     async def touch(self, key_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(
             update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)

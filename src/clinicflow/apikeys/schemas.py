@@ -49,6 +49,11 @@ class ApiKeyRead(BaseModel):
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
+    suspended_at: datetime | None = Field(
+        default=None,
+        description="Set when its creator's password was reset: the key answers 401 until the "
+        "owner confirms it (POST /api-keys/{id}/confirm).",
+    )
 
 
 class ApiKeyCreated(ApiKeyRead):

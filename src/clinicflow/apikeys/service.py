@@ -60,13 +60,14 @@ class ApiKeyService:
     async def rotate(self, key_id: uuid.UUID, grace_seconds: int, actor: Actor) -> IssuedKey:
         """A new secret with the same name and scopes; the old one lives `grace_seconds` more."""
         old = await self._get(key_id)
+        expires_at = old.expires_at  # the new secret keeps the key's expiry
         now = utcnow()
         grace_end = now + timedelta(seconds=grace_seconds)
         if grace_seconds == 0:
             old.revoked_at = now
         elif old.expires_at is None or old.expires_at > grace_end:
             old.expires_at = grace_end
-        issued = await self._issue(old.tenant_id, old.name, old.scopes, None, actor)
+        issued = await self._issue(old.tenant_id, old.name, old.scopes, expires_at, actor)
         await audit.record(
             self.session, "api_key.rotated", actor=actor, subject_type="api_key",
             subject_id=old.id,
@@ -80,6 +81,17 @@ class ApiKeyService:
         await audit.record(
             self.session, "api_key.revoked", actor=actor, subject_type="api_key", subject_id=key.id
         )
+
+    async def confirm(self, key_id: uuid.UUID, actor: Actor) -> ApiKey:
+        """Lift the suspension a password reset put on a key: the owner vouches for it."""
+        key = await self._get(key_id)
+        if key.suspended_at is not None:
+            key.suspended_at = None
+            await audit.record(
+                self.session, "api_key.confirmed", actor=actor, subject_type="api_key",
+                subject_id=key.id,
+            )  # fmt: skip
+        return key
 
     async def _get(self, key_id: uuid.UUID) -> ApiKey:
         key = await self.keys.get(key_id)

@@ -6,18 +6,24 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.apikeys.repository import ApiKeyRepository
 from clinicflow.audit import service as audit
 from clinicflow.auth.models import AccountToken
 from clinicflow.auth.repository import AccountTokenRepository, AuthRepository
 from clinicflow.auth.tokens import hash_refresh_token, new_opaque_token
 from clinicflow.core.errors import BadRequest, PermissionDenied
-from clinicflow.core.models import utcnow
+from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.notifications.delivery import send_after_commit
 from clinicflow.notifications.mailer import Mailer
-from clinicflow.notifications.templates import password_reset_email, verify_email_email
+from clinicflow.notifications.templates import (
+    password_changed_email,
+    password_reset_email,
+    signup_address_taken_email,
+    verify_email_email,
+)
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.service import add_member, create_tenant
 from clinicflow.users.models import User
@@ -65,7 +71,23 @@ class AccountService:
         user.failed_login_count = 0
         user.locked_until = None
         await AuthRepository(self.session).revoke_sessions(user.id, utcnow(), "password_reset")
+        suspended = await self._suspend_api_keys(user)
         await self._audit(user, "user.password_reset")
+        message = password_changed_email(
+            to=user.email, full_name=user.full_name, suspended_keys=suspended,
+            link=f"{self.settings.frontend_url}/settings/api-keys",
+        )  # fmt: skip
+        send_after_commit(self.session, self.mailer, message)
+
+    async def _suspend_api_keys(self, user: User) -> list[str]:
+        """Whoever held the account before the reset (someone who pre-claimed the address, or
+        stole the password) may have left API keys behind: they stop working until the owner
+        confirms them. Keys live in the practice the account was created with."""
+        if user.default_tenant_id is None:
+            return []
+        async with tenant_context(self.session, user.default_tenant_id):
+            keys = await ApiKeyRepository(self.session).suspend_created_by(user.id, utcnow())
+        return [key.name for key in keys]
 
     async def send_verification(self, user: User) -> None:
         token = await self._issue(user, VERIFY, timedelta(hours=VERIFY_HOURS))
@@ -86,6 +108,9 @@ class AccountService:
     ) -> tuple[User, Tenant]:
         if not self.settings.registration_enabled:
             raise PermissionDenied("Self sign-up is disabled on this ClinicFlow.")
+        existing = await self.users.get_by_email(email.strip().lower())
+        if existing is not None:
+            return await self._decoy(existing, password, full_name, practice_name)
         user = await create_user(
             self.session, self.hasher, email=email, password=password, full_name=full_name
         )
@@ -97,6 +122,31 @@ class AccountService:
                 subject_type="tenant", subject_id=tenant.id,
             )  # fmt: skip
         await self.send_verification(user)
+        return user, tenant
+
+    async def _decoy(
+        self, existing: User, password: str, full_name: str, practice_name: str
+    ) -> tuple[User, Tenant]:
+        """A known address gets the answer a new one gets (same checks, same hashing cost, the
+        same shape with ids that exist nowhere) and nothing is stored, so sign-up reveals no
+        account; the address's real owner is told by e-mail instead."""
+        require_acceptable_password(password, email=existing.email, full_name=full_name)
+        await self.hasher.hash(password)
+        now = utcnow()
+        user = User(
+            id=new_id(), email=existing.email, username=None, full_name=full_name.strip(),
+            is_platform_admin=False, is_active=True, email_verified_at=None, locked_until=None,
+            last_login_at=None, created_at=now,
+        )  # fmt: skip
+        tenant = Tenant(
+            id=new_id(), name=practice_name.strip(), timezone="UTC", read_only=False,
+            plan_id=None, settings={}, created_at=now,
+        )  # fmt: skip
+        message = signup_address_taken_email(
+            to=existing.email, full_name=existing.full_name,
+            link=f"{self.settings.frontend_url}/forgot-password",
+        )  # fmt: skip
+        send_after_commit(self.session, self.mailer, message)
         return user, tenant
 
     async def _issue(self, user: User, purpose: str, lifetime: timedelta) -> str:

@@ -41,6 +41,8 @@ class Principal:
     permissions: frozenset[Permission]
     tenant_read_only: bool = False
     api_key_id: uuid.UUID | None = None
+    # An API key was issued by a verified owner; a user has confirmed the e-mail address or not.
+    email_verified: bool = True
 
     @property
     def is_platform_admin(self) -> bool:
@@ -145,6 +147,7 @@ async def _user_principal(
         member.role.value,
         ROLE_PERMISSIONS[member.role.value],
         tenant_read_only=tenant.read_only,
+        email_verified=user.email_verified_at is not None,
     )
 
 
@@ -201,12 +204,21 @@ def authorize(principal: Principal, permissions: Iterable[Permission], *, writes
         )
 
 
-def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
+def require(
+    *permissions: Permission, verified_email: bool = False
+) -> Callable[..., Awaitable[Principal]]:
     """`Depends(require(Permission.X[, Permission.Y]))`: 401 without credentials, 403 without
-    any of the permissions, 423 for a write in a read-only tenant."""
+    any of the permissions, 423 for a write in a read-only tenant. `verified_email`: also 403
+    until the user has confirmed their address (an account registered with someone else's
+    address must not fill a practice with patients or mint API keys)."""
 
     async def dependency(request: Request, principal: CallerPrincipal) -> Principal:
         authorize(principal, permissions, writes=request.method not in SAFE_METHODS)
+        if verified_email and not principal.email_verified:
+            raise PermissionDenied(
+                "Confirm your e-mail address first (the link we sent; POST "
+                "/auth/verify-email/resend sends another)."
+            )
         return principal
 
     dependency.__name__ = "require_" + "_or_".join(p.name.lower() for p in permissions)

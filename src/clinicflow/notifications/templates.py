@@ -98,6 +98,74 @@ email.</p>"""
 )
 
 
+_SIGNUP_TAKEN_TEXT = Template(
+    """$greeting
+
+Someone tried to create a ClinicFlow account with this email address, which already has one.
+Nothing was changed. If it was you, log in instead, or reset your password here:
+
+$link
+
+If it was not you, you can ignore this email.
+"""
+)
+
+_SIGNUP_TAKEN_HTML = Template(
+    """<p>$greeting</p>
+<p>Someone tried to create a ClinicFlow account with this email address, which already has one.
+Nothing was changed. If it was you, log in instead, or reset your password:</p>
+$button
+<p>If it was not you, you can ignore this email.</p>"""
+)
+
+_PASSWORD_CHANGED_TEXT = Template(
+    """$greeting
+
+The password of your ClinicFlow account was just reset, and every session was ended.
+
+$keys
+Review your practice's API keys here:
+
+$link
+"""
+)
+
+_PASSWORD_CHANGED_HTML = Template(
+    """<p>$greeting</p>
+<p>The password of your ClinicFlow account was just reset, and every session was ended.</p>
+<p>$keys</p>
+$button"""
+)
+
+
+def signup_address_taken_email(*, to: str, full_name: str, link: str) -> EmailMessageSpec:
+    """To the real owner of an address someone tried to sign up with (sign-up answers both
+    alike, so the address is not revealed to the one who tried)."""
+    return _render(
+        to=to, subject="Someone tried to sign up with your email address", link=link,
+        label="Reset password", text=_SIGNUP_TAKEN_TEXT, html_body=_SIGNUP_TAKEN_HTML,
+        values={"greeting": _greeting(full_name)},
+    )  # fmt: skip
+
+
+def password_changed_email(
+    *, to: str, full_name: str, suspended_keys: list[str], link: str
+) -> EmailMessageSpec:
+    if suspended_keys:
+        names = ", ".join(_one_line(name) for name in suspended_keys)
+        keys = (
+            f"The API keys you had created are suspended until you confirm them: {names}. "
+            "If you did not create one of them, revoke it instead."
+        )
+    else:
+        keys = "You had created no API key, so none was suspended."
+    return _render(
+        to=to, subject="Your ClinicFlow password was reset", link=link, label="Review API keys",
+        text=_PASSWORD_CHANGED_TEXT, html_body=_PASSWORD_CHANGED_HTML,
+        values={"greeting": _greeting(full_name), "keys": keys},
+    )  # fmt: skip
+
+
 def password_reset_email(
     *, to: str, full_name: str, link: str, minutes_valid: int
 ) -> EmailMessageSpec:
@@ -146,7 +214,7 @@ def invitation_email(
     }
     return _render(
         to=to,
-        subject=f"You are invited to join {tenant} on ClinicFlow",
+        subject="You are invited to a practice on ClinicFlow",  # names stay in the body
         link=link,
         label="Accept invitation",
         text=_INVITE_TEXT,

@@ -19,6 +19,8 @@ from clinicflow.patients.service import PatientService
 router = APIRouter(prefix="/patients", tags=["patients"])
 Reader = Annotated[Principal, Depends(require(Permission.PATIENTS_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.PATIENTS_WRITE))]
+# Registering patients needs a confirmed address (a pre-claimed account must not collect them).
+Registrar = Annotated[Principal, Depends(require(Permission.PATIENTS_WRITE, verified_email=True))]
 Deleter = Annotated[Principal, Depends(require(Permission.PATIENTS_DELETE))]
 
 
@@ -28,7 +30,7 @@ def _service(principal: Principal, session: SessionDep) -> PatientService:
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a patient")
 async def create_patient(
-    body: PatientCreate, principal: Writer, session: SessionDep
+    body: PatientCreate, principal: Registrar, session: SessionDep
 ) -> PatientRead:
     patient = await _service(principal, session).create(body, principal.actor)
     return PatientRead.model_validate(patient)
