@@ -16,7 +16,7 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi import FastAPI
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from clinicflow.auth.models import AccountToken
 from clinicflow.core.models import utcnow
@@ -24,8 +24,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.invitations.models import Invitation
 from clinicflow.main import create_app
-from clinicflow.users.repository import UserRepository
-from tests.factories import make_member, make_platform_admin
+from tests.factories import make_member, make_platform_admin, make_tenant
 
 NEW_PASSWORD = "a-fresh-passphrase-2026"
 
@@ -310,35 +309,82 @@ async def test_an_existing_account_accepts_only_when_logged_in_as_itself(
     assert switched.json()["role"] == "viewer"
 
 
-async def test_platform_admin_invites_into_any_practice(
+async def test_the_platform_admin_invites_the_owner_of_an_ownerless_practice_only(
     smtp_client: httpx.AsyncClient, db: FastAPI, inbox: Inbox
 ) -> None:
-    owner = await make_member(db, role="owner")
     admin = await make_platform_admin(db)
+    ownerless = await make_tenant(db)
     missing = await smtp_client.post(
-        "/api/v1/invitations",
-        json={"email": "o2@example.com", "role": "owner"},
+        "/api/v1/invitations", json={"email": "o2@example.com", "role": "owner"},
         headers=admin.headers,
-    )
+    )  # fmt: skip
     assert missing.status_code == 422
     invited = await smtp_client.post(
         "/api/v1/invitations",
-        json={"email": "o2@example.com", "role": "owner", "tenant_id": str(owner.tenant_id)},
+        json={"email": "o2@example.com", "role": "owner", "tenant_id": str(ownerless)},
         headers=admin.headers,
     )
     assert invited.status_code == 201
     assert inbox.link_token("o2@example.com").startswith("cfi_")
+    owner = await make_member(db, role="owner")
     foreign = await smtp_client.post(
         "/api/v1/invitations",
         json={"email": "o3@example.com", "role": "owner", "tenant_id": str(uuid.uuid4())},
         headers=owner.headers,
     )
     assert foreign.status_code == 403
-    async with db.state.database.sessionmaker() as session:
-        assert await UserRepository(session).get_by_email("o2@example.com") is None
-        await set_session_tenant(session, owner.tenant_id)
-        stored = (await session.execute(select(Invitation.email))).scalars().all()
-    assert stored == ["o2@example.com"]
+
+
+async def test_the_platform_admin_has_no_path_to_a_practices_clinical_data(
+    smtp_client: httpx.AsyncClient, db: FastAPI, inbox: Inbox
+) -> None:
+    """Create an account, invite it as owner into someone's practice, accept, read records:
+    every step of that path is closed; break glass is for a non-owner role, loudly."""
+    owner = await make_member(db, role="owner", email="real.owner@example.com")
+    admin = await make_platform_admin(db)
+    target = str(owner.tenant_id)
+    as_owner = await smtp_client.post(
+        "/api/v1/invitations",
+        json={"email": "plant@example.com", "role": "owner", "tenant_id": target},
+        headers=admin.headers,
+    )
+    assert as_owner.status_code == 403
+    glass_owner = await smtp_client.post(
+        "/api/v1/invitations",
+        json={"email": "plant@example.com", "role": "owner", "tenant_id": target,
+              "break_glass_reason": "Owner asked support to add a partner"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert glass_owner.status_code == 403
+    glass = await smtp_client.post(
+        "/api/v1/invitations",
+        json={"email": "helper@example.com", "role": "assistant", "tenant_id": target,
+              "break_glass_reason": "Owner locked out; support ticket 4711"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert glass.status_code == 201
+    await _wait_for_mail(inbox, "real.owner@example.com")
+    assert "platform administrator" in str(inbox.last_to("real.owner@example.com")["Subject"])
+    trail = await smtp_client.get("/api/v1/audit-events", headers=owner.headers)
+    assert "invitation.break_glass" in [event["action"] for event in trail.json()["items"]]
+    self_invite = await smtp_client.post(
+        "/api/v1/invitations",
+        json={"email": admin.email, "role": "assistant", "tenant_id": target,
+              "break_glass_reason": "Trying to join the practice myself"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert self_invite.status_code == 201
+    await _wait_for_mail(inbox, admin.email)
+    joined = await smtp_client.post(
+        "/api/v1/invitations/accept",
+        json={"token": inbox.link_token(admin.email)},
+        headers=admin.headers,
+    )
+    assert joined.status_code == 403  # a platform admin account never joins a practice
+    patients = await smtp_client.get(
+        "/api/v1/patients", headers={**admin.headers, "X-Tenant-ID": target}
+    )
+    assert patients.status_code == 403
 
 
 async def test_sign_up_with_a_known_address_answers_like_a_new_one_and_tells_the_owner(

@@ -46,6 +46,7 @@ async def create_invitation(
     body: InvitationCreate, principal: Inviter, service: Service
 ) -> InvitationRead:
     tenant = await service.target_tenant(principal, body.tenant_id)
+    await service.check_platform_invitation(principal, tenant, body.role, body.break_glass_reason)
     invitation = await service.invite(tenant, body.email, body.role, principal.actor)
     return InvitationRead.model_validate(invitation)
 

@@ -21,7 +21,7 @@ from clinicflow.invitations.models import Invitation
 from clinicflow.invitations.repository import InvitationRepository
 from clinicflow.notifications.delivery import send_after_commit
 from clinicflow.notifications.mailer import Mailer
-from clinicflow.notifications.templates import invitation_email
+from clinicflow.notifications.templates import break_glass_email, invitation_email
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.tenants.service import add_member, ensure_member_capacity
@@ -38,6 +38,10 @@ _INVALID = "This invitation is invalid, expired, revoked or already used."
 class Accepted:
     user: User
     invitation: Invitation
+
+
+def _invalid_field(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed.for_field(field, message)
 
 
 class InvitationService:
@@ -67,6 +71,47 @@ class InvitationService:
         if tenant is None:
             raise NotFound("No practice with this id.")
         return tenant
+
+    async def check_platform_invitation(
+        self, principal: Principal, tenant: Tenant, role: Role, reason: str | None
+    ) -> None:
+        """The platform admin never reaches clinical data (SPEC §2). Into a practice that has an
+        owner, members are the owner's to invite; the operator may only break glass, for a
+        non-owner role, with a reason that is audited on both chains and e-mailed to the owners.
+        A practice with no owner (a new one, or one whose owners are gone) gets its owner."""
+        if not principal.is_platform_admin:
+            if reason is not None:
+                raise _invalid_field("break_glass_reason", "Only a platform admin breaks glass.")
+            return
+        async with tenant_context(self.session, tenant.id):
+            owners = await MembershipRepository(self.session).owners_with_users()
+        if not owners:
+            return
+        if reason is None:
+            raise PermissionDenied(
+                "This practice has an owner, who invites its members. A platform admin may only "
+                "break glass (break_glass_reason) for a non-owner role; the owners are told."
+            )
+        if role == Role.OWNER:
+            raise PermissionDenied(
+                "A platform admin never makes an owner of a practice that has one."
+            )
+        details = {"role": role.value, "reason": reason}
+        await audit.record(
+            self.session, "invitation.break_glass", actor=principal.actor,
+            subject_type="tenant", subject_id=tenant.id, details=details,
+        )  # fmt: skip
+        async with tenant_context(self.session, tenant.id):
+            await audit.record(
+                self.session, "invitation.break_glass", actor=principal.actor,
+                subject_type="tenant", subject_id=tenant.id, details=details,
+            )  # fmt: skip
+        for _, owner in owners:
+            message = break_glass_email(
+                to=owner.email, full_name=owner.full_name, role=role.value, reason=reason,
+                link=f"{self.settings.frontend_url}/settings/members",
+            )  # fmt: skip
+            send_after_commit(self.session, self.mailer, message)
 
     async def invite(self, tenant: Tenant, email: str, role: Role, actor: Actor) -> Invitation:
         email = email.strip().lower()
@@ -151,6 +196,8 @@ class InvitationService:
     ) -> User:
         """An existing account must be logged in as itself; otherwise one is created."""
         existing = await UserRepository(self.session).get_by_email(invitation.email)
+        if existing is not None and existing.is_platform_admin:
+            raise PermissionDenied("A platform admin account never joins a practice.")
         if existing is not None:
             if caller is None or caller.user_id != existing.id:
                 raise Conflict(
