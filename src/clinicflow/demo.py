@@ -75,7 +75,7 @@ async def fill_practice(
         patients[0].id, "Session 2: sleep diary reviewed; breathing exercise taught.", "progress",
         actor,
     )  # fmt: skip
-    await _finance(session, tenant, patients)
+    await _finance(session, tenant, actor, patients)
 
 
 async def _patient(
@@ -132,8 +132,10 @@ async def _move_on(
         await service.change_status(appointment_id, Status.CONFIRMED, None)
 
 
-async def _finance(session: AsyncSession, tenant: Tenant, patients: list[Patient]) -> None:
-    finance = FinanceService(session, tenant.id)
+async def _finance(
+    session: AsyncSession, tenant: Tenant, actor: Actor, patients: list[Patient]
+) -> None:
+    finance = FinanceService(session, tenant.id, actor)
     today = date.today()
     for number, patient in enumerate(patients):
         paid = number % 3 != 2  # a third of the sessions are still to be paid

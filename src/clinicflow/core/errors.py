@@ -139,7 +139,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {
             "field": ".".join(location[1:]) if len(location) > 1 else ".".join(location),
             "location": location,
-            "message": error.get("msg", "Invalid value"),
+            "message": str(error.get("msg", "Invalid value"))[:300],
             "type": error.get("type", "value_error"),
         }
         if entry["type"] == "json_invalid":
@@ -166,16 +166,22 @@ async def _handle_clinicflow_error(request: Request, exc: Exception) -> JSONResp
     )
 
 
+MAX_REPORTED_ERRORS = 20
+
+
 async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = _field_errors(exc)
+    # A large malformed body can fail on every element: report the first ones, and how many
+    # there were, instead of an answer many times the size of the request.
+    every_error = _field_errors(exc)
+    errors = every_error[:MAX_REPORTED_ERRORS]
     if any(error["type"] == "json_invalid" for error in errors):
         detail = "The request body is not valid JSON."
     else:
         detail = "; ".join(f"{error['field']}: {error['message']}" for error in errors[:5])
     return problem_response(
         422, "Validation failed", detail, slug="validation-failed", request=request,
-        extra={"errors": errors},
+        extra={"errors": errors, "error_count": len(every_error)},
     )  # fmt: skip
 
 

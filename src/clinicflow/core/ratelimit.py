@@ -54,6 +54,7 @@ class RateLimiter:
         self.register = parse(settings.rate_limit_register)
         self.token_refresh = parse(settings.rate_limit_refresh)
         self.public_links = parse(settings.rate_limit_public_links)
+        self.profile = parse(settings.rate_limit_profile)
         self.login_ip = parse(settings.rate_limit_login_ip)
         self.login_account = parse(settings.rate_limit_login_account)
         self.reset_ip = parse(settings.rate_limit_forgot_ip)

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     frontend_url: str = "http://localhost:3000"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     csp: Literal["strict", "relaxed", "disabled"] = "relaxed"
+    # /docs and /redoc: on by default except in production (the OpenAPI document stays served).
+    docs_enabled: bool | None = None
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Peers (IPs or CIDR networks) whose X-Forwarded-For is believed; nobody's by default.
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -67,6 +69,7 @@ class Settings(BaseSettings):
     rate_limit_register: str = "5/hour"  # per IP: sign-up costs a hash, a practice, an e-mail
     rate_limit_refresh: str = "30/minute"  # per IP
     rate_limit_public_links: str = "20/minute"  # per IP: invitation lookups, accepts, verify
+    rate_limit_profile: str = "10/hour"  # per IP: profile changes (a taken username answers 409)
     rate_limit_login_ip: str = "30/minute"
     rate_limit_login_account: str = "10/minute"
     rate_limit_forgot_ip: str = "10/minute"
@@ -105,6 +108,7 @@ class Settings(BaseSettings):
         "rate_limit_register",
         "rate_limit_refresh",
         "rate_limit_public_links",
+        "rate_limit_profile",
         "rate_limit_login_ip",
         "rate_limit_login_account",
         "rate_limit_forgot_ip",
@@ -141,11 +145,27 @@ class Settings(BaseSettings):
                 "characters in production (e.g. `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))'`)."
             )
+        for previous in self.previous_secret_keys:
+            value = previous.get_secret_value()
+            if value == DEFAULT_SECRET_KEY or len(value) < MIN_SECRET_LENGTH:
+                raise SettingsError(
+                    "PREVIOUS_SECRET_KEYS must hold only real former keys (at least "
+                    f"{MIN_SECRET_LENGTH} characters, never the development default): a weak one "
+                    "would let anyone sign tokens that verify."
+                )
         if self.encryption_keys.get_secret_value() == DEFAULT_ENCRYPTION_KEYS:
             raise SettingsError(
                 "ENCRYPTION_KEYS must be set in production (`clinicflow records new-key KEY_ID`)."
             )
         return self
+
+    @property
+    def serves_docs(self) -> bool:
+        return (
+            self.docs_enabled
+            if self.docs_enabled is not None
+            else (self.environment != "production")
+        )
 
     @property
     def is_postgres(self) -> bool:

@@ -21,7 +21,7 @@ Writer = Annotated[Principal, Depends(require(Permission.FINANCE_WRITE))]
 
 
 def _service(principal: Principal, session: SessionDep) -> FinanceService:
-    return FinanceService(session, principal.require_tenant())
+    return FinanceService(session, principal.require_tenant(), principal.actor)
 
 
 @router.post(

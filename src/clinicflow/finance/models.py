@@ -46,3 +46,5 @@ class FinancialEntry(TenantScoped, TimestampMixin, Base):
     appointment_id: Mapped[uuid.UUID | None]
     description: Mapped[str | None] = mapped_column(Text)
     deleted_at: Mapped[datetime | None]
+    created_by: Mapped[uuid.UUID | None]  # the user who recorded it
+    updated_by: Mapped[uuid.UUID | None]  # the user who last changed or deleted it

@@ -59,6 +59,8 @@ class EntryRead(BaseModel):
     appointment_id: uuid.UUID | None
     description: str | None
     created_at: datetime
+    created_by: uuid.UUID | None = None
+    updated_by: uuid.UUID | None = None
 
 
 class EntryList(BaseModel):

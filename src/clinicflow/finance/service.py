@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.repository import AppointmentRepository
+from clinicflow.audit import service as audit
+from clinicflow.audit.service import Actor
 from clinicflow.core.errors import BadRequest, NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.finance.models import EntryKind, FinancialEntry
@@ -27,17 +29,30 @@ _invalid = ValidationFailed.for_field
 
 
 class FinanceService:
-    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Every write names its actor on the row and in the audit trail (money is evidence)."""
+
+    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID, actor: Actor) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        self.actor = actor
         self.entries = EntryRepository(session)
 
     async def create(self, data: EntryCreate) -> FinancialEntry:
         await self._check_links(data.patient_id, data.appointment_id)
-        entry = FinancialEntry(**data.model_dump())
+        entry = FinancialEntry(**data.model_dump(), created_by=self.actor.user_id)
+        return await self._added(entry)
+
+    async def _added(self, entry: FinancialEntry) -> FinancialEntry:
         self.entries.add(entry)
         await self.session.flush()
+        await self._audit("finance.entry_created", entry, {"kind": entry.kind.value})
         return entry
+
+    async def _audit(self, action: str, entry: FinancialEntry, details: dict[str, object]) -> None:
+        await audit.record(
+            self.session, action, actor=self.actor, subject_type="financial_entry",
+            subject_id=entry.id, details=details,
+        )  # fmt: skip
 
     async def get(self, entry_id: uuid.UUID) -> FinancialEntry:
         entry = await self.entries.get(entry_id)
@@ -51,11 +66,18 @@ class FinanceService:
             if field in ("amount", "due_date") and value is None:
                 raise _invalid(field, f"{field} cannot be removed.")
             setattr(entry, field, value)
+        entry.updated_by = self.actor.user_id
         await self.session.flush()
+        await self._audit(
+            "finance.entry_updated", entry, {"fields": sorted(changes.model_fields_set)}
+        )
         return entry
 
     async def delete(self, entry_id: uuid.UUID) -> None:
-        (await self.get(entry_id)).deleted_at = utcnow()
+        entry = await self.get(entry_id)
+        entry.deleted_at = utcnow()
+        entry.updated_by = self.actor.user_id
+        await self._audit("finance.entry_deleted", entry, {})
 
     async def page(
         self, start: date | None, end: date | None, limit: int, after: tuple[date, uuid.UUID] | None
@@ -88,11 +110,9 @@ class FinanceService:
             kind=EntryKind.INCOME, amount=fee.quantize(Decimal("0.01")),
             currency=str(settings.get("currency", "BRL")), due_date=appointment.start_at.date(),
             patient_id=appointment.patient_id, appointment_id=appointment.id,
-            category="session", description="Session fee",
+            category="session", description="Session fee", created_by=self.actor.user_id,
         )  # fmt: skip
-        self.entries.add(entry)
-        await self.session.flush()
-        return entry
+        return await self._added(entry)
 
     async def _check_links(
         self, patient_id: uuid.UUID | None, appointment_id: uuid.UUID | None

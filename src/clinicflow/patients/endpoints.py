@@ -63,14 +63,16 @@ async def list_patients(
 async def read_patient(
     patient_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> PatientRead:
-    return PatientRead.model_validate(await _service(principal, session).get(patient_id))
+    patient = await _service(principal, session).read(patient_id, principal.actor)
+    return PatientRead.model_validate(patient)
 
 
 @router.patch("/{patient_id}", summary="Update a patient (partial)")
 async def update_patient(
     patient_id: uuid.UUID, body: PatientUpdate, principal: Writer, session: SessionDep
 ) -> PatientRead:
-    return PatientRead.model_validate(await _service(principal, session).update(patient_id, body))
+    patient = await _service(principal, session).update(patient_id, body, principal.actor)
+    return PatientRead.model_validate(patient)
 
 
 @router.delete(

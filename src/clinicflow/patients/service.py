@@ -59,7 +59,16 @@ class PatientService:
         rows = await self.patients.page(filters, limit, after)
         return rows[:limit], len(rows) > limit
 
-    async def update(self, patient_id: uuid.UUID, changes: PatientUpdate) -> Patient:
+    async def read(self, patient_id: uuid.UUID, actor: Actor) -> Patient:
+        """One patient's record as the API shows it: who looked is audited."""
+        patient = await self.get(patient_id)
+        await audit.record(
+            self.session, "patient.read", actor=actor, subject_type="patient",
+            subject_id=patient.id,
+        )  # fmt: skip
+        return patient
+
+    async def update(self, patient_id: uuid.UUID, changes: PatientUpdate, actor: Actor) -> Patient:
         patient = await self.get(patient_id)
         sent = changes.model_dump(exclude_unset=True)
         if "custom_fields" in sent:
@@ -75,6 +84,10 @@ class PatientService:
             patient.full_name, patient.email, patient.phone, patient.document
         )
         await self.session.flush()
+        await audit.record(
+            self.session, "patient.updated", actor=actor, subject_type="patient",
+            subject_id=patient.id, details={"fields": sorted(changes.model_fields_set)},
+        )  # fmt: skip
         return patient
 
     async def delete(self, patient_id: uuid.UUID, actor: Actor) -> None:

@@ -54,6 +54,10 @@ async def ready(request: Request) -> Response:
     if settings.redis_url:
         checks["redis"] = await _check_redis(settings.redis_url)
     healthy = all(value == "ok" for value in checks.values())
+    if not _may_see_details(request):  # production: what is up or down is for the operator
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable"}, status_code=200 if healthy else 503
+        )
     body = {
         "status": "ok" if healthy else "unavailable",
         "checks": checks,
@@ -94,6 +98,19 @@ async def metrics(request: Request) -> Response:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _may_see_details(request: Request) -> bool:
+    """Readiness details (versions, which dependency is down) outside production, or for a
+    caller with the metrics token."""
+    settings: Settings = request.app.state.settings
+    if settings.environment != "production":
+        return True
+    try:
+        _check_metrics_token(request)
+    except NotAuthenticated:
+        return False
+    return True
 
 
 def _check_metrics_token(request: Request) -> None:

@@ -6,9 +6,11 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.apikeys.repository import ApiKeyRepository
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
+from clinicflow.core.models import utcnow
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.patients import custom_fields
 from clinicflow.tenants.models import Membership, Role, Tenant
@@ -20,6 +22,7 @@ from clinicflow.tenants.repository import (
 from clinicflow.tenants.schemas import PracticeProfile, ProfessionalList, ProfessionalRead
 from clinicflow.tenants.settings_schema import DEFAULT_WORKING_HOURS, TenantSettingsUpdate
 from clinicflow.users.models import User
+from clinicflow.users.repository import UserRepository
 
 DEFAULT_MINUTES = 50  # an appointment's length when neither the request nor the practice says
 
@@ -140,6 +143,8 @@ class MemberService:
             self.session, "member.role_changed", actor=actor, subject_type="user",
             subject_id=user_id, details={"from": previous.value, "to": role.value},
         )  # fmt: skip
+        if previous == Role.OWNER:
+            await self._suspend_keys_of(user_id, actor)
         return membership
 
     async def remove(self, user_id: uuid.UUID, actor: Actor) -> None:
@@ -151,6 +156,19 @@ class MemberService:
             self.session, "member.removed", actor=actor, subject_type="user",
             subject_id=user_id, details={"role": membership.role.value},
         )  # fmt: skip
+        await self._suspend_keys_of(user_id, actor)
+        user = await UserRepository(self.session).get(user_id)
+        if user is not None and user.default_tenant_id == membership.tenant_id:
+            user.default_tenant_id = None  # later logins must not land in this practice
+
+    async def _suspend_keys_of(self, user_id: uuid.UUID, actor: Actor) -> None:
+        """API keys outlive no one's authority: a former owner's keys stop until confirmed."""
+        suspended = await ApiKeyRepository(self.session).suspend_created_by(user_id, utcnow())
+        if suspended:
+            await audit.record(
+                self.session, "api_key.suspended", actor=actor, subject_type="user",
+                subject_id=user_id, details={"keys": [str(key.id) for key in suspended]},
+            )  # fmt: skip
 
     async def _get(self, user_id: uuid.UUID) -> Membership:
         membership = await self.memberships.get_for_user(user_id)

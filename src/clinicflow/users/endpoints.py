@@ -11,6 +11,7 @@ from clinicflow.auth.deps import CurrentPrincipal, Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
 from clinicflow.core.pagination import Page, PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.ratelimit import limit_public
 from clinicflow.users.schemas import (
     ChangePasswordRequest,
     UserCreate,
@@ -36,7 +37,13 @@ async def read_me(principal: CurrentPrincipal, service: UserServiceDep) -> UserR
     return UserRead.model_validate(await service.get(principal.require_user()))
 
 
-@router.put("/me", summary="Update your name or username")
+# Usernames are unique, so a taken one must be refused, which tells that it exists: a tight
+# per-IP limit keeps that from becoming a way to list usernames.
+@router.put(
+    "/me",
+    summary="Update your name or username",
+    dependencies=[Depends(limit_public("profile"))],
+)
 async def update_me(
     body: UserUpdateMe, principal: CurrentPrincipal, service: UserServiceDep
 ) -> UserRead:
