@@ -124,6 +124,7 @@ def make_test_settings(**overrides: object) -> Settings:
         "password_hash_time_cost": 1,
         "log_level": "WARNING",
         "mail_outbox_dir": "var/test-outbox",
+        "audit_head_file": None,  # tests that check exported heads give their own file
         "rate_limit_enabled": False,  # tests/test_rate_limits.py turns it on with small limits
     }
     values.update(overrides)

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from typer.testing import CliRunner
 
+from clinicflow.audit.models import AuditEvent
+from clinicflow.audit.service import legacy_hash
 from clinicflow.cli import app as cli
-from clinicflow.core.settings import get_settings
+from clinicflow.core.settings import Settings, get_settings
+from clinicflow.main import create_app
 from tests.conftest import PgTestDatabase
 from tests.factories import Member, make_member, make_platform_admin
 
@@ -64,9 +72,12 @@ async def test_platform_admin_reads_platform_events_only(
     assert "member.role_changed" not in actions
 
 
-async def _verify(pg_database: PgTestDatabase, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+async def _verify(
+    pg_database: PgTestDatabase, monkeypatch: pytest.MonkeyPatch, heads: Path | None = None
+) -> tuple[int, str]:
     """The real command, as the application role, in a thread (it runs its own event loop)."""
     monkeypatch.setenv("DATABASE_URL", pg_database.app_url)
+    monkeypatch.setenv("AUDIT_HEAD_FILE", str(heads) if heads else "")
     get_settings.cache_clear()
     try:
         result = await asyncio.to_thread(CliRunner().invoke, cli, ["audit", "verify"])
@@ -99,4 +110,127 @@ async def test_audit_verify_names_the_first_tampered_event(
     assert code == 1
     assert str(owner.tenant_id) in output
     assert "event 2" in output
-    assert "does not match its hash" in output
+    assert "forged or rewritten" in output
+
+
+async def test_a_forged_event_appended_by_the_app_role_breaks_verify(
+    client: httpx.AsyncClient,
+    db: FastAPI,
+    pg_database: PgTestDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app role holds the database credentials but not the audit key: an event it makes
+    up, linked correctly and hashed with the old published formula, is caught."""
+    owner, _ = await _some_history(client, db)
+    app_role = create_async_engine(pg_database.app_url)
+    try:
+        async with app_role.begin() as connection:
+            await connection.execute(
+                text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(owner.tenant_id)}
+            )
+            last = (
+                await connection.execute(
+                    text("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1")
+                )
+            ).one()
+            forged = AuditEvent(
+                id=uuid.uuid4(), tenant_id=owner.tenant_id, seq=last.seq + 1,
+                prev_hash=last.hash, occurred_at=datetime.now(UTC),
+                action="member.role_changed", subject_type="user",
+                subject_id=str(owner.user_id), details={"from": "viewer", "to": "owner"},
+                mac_version=2, actor_user_id=None, actor_api_key_id=None, ip=None,
+                user_agent=None, request_id=None,
+            )  # fmt: skip
+            forged.hash = legacy_hash(forged, owner.tenant_id)  # any formula without the key
+            await connection.execute(
+                text(
+                    "SELECT audit_append_tenant(:id, :tenant, :seq, :prev, :at, :action, NULL, "
+                    "NULL, 'user', :subject, NULL, NULL, NULL, CAST(:details AS jsonb), :hash)"
+                ),
+                {"id": forged.id, "tenant": owner.tenant_id, "seq": forged.seq,
+                 "prev": forged.prev_hash, "at": forged.occurred_at, "action": forged.action,
+                 "subject": forged.subject_id, "details": json.dumps(forged.details),
+                 "hash": forged.hash},
+            )  # fmt: skip
+    finally:
+        await app_role.dispose()
+    code, output = await _verify(pg_database, monkeypatch)
+    assert code == 1
+    assert f"event {forged.seq}" in output
+    assert "forged" in output
+
+
+async def test_the_app_role_cannot_insert_into_the_audit_tables_or_break_the_order(
+    db: FastAPI, pg_database: PgTestDatabase
+) -> None:
+    owner = await make_member(db, role="owner")
+    app_role = create_async_engine(pg_database.app_url)
+    try:
+        for table in ("audit_events", "platform_audit_events"):
+            with pytest.raises(DBAPIError, match="permission denied"):
+                async with app_role.begin() as connection:
+                    await connection.execute(
+                        text(
+                            f"INSERT INTO {table} (id, seq, occurred_at, action, details, "
+                            "prev_hash, hash, mac_version) VALUES (gen_random_uuid(), 999, "
+                            "now(), 'forged', '{}', 'x', 'y', 2)"
+                        )
+                    )
+        with pytest.raises(DBAPIError, match="does not follow"):
+            await _append_out_of_order(app_role, owner.tenant_id)
+    finally:
+        await app_role.dispose()
+
+
+async def _append_out_of_order(app_role: AsyncEngine, tenant_id: object) -> None:
+    async with app_role.begin() as connection:
+        await connection.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)}
+        )
+        await connection.execute(
+            text(
+                "SELECT audit_append_tenant(gen_random_uuid(), :t, 500, 'x', now(), "
+                "'forged', NULL, NULL, NULL, NULL, NULL, NULL, NULL, '{}', 'y')"
+            ),
+            {"t": tenant_id},
+        )
+
+
+async def test_deleting_the_newest_events_is_caught_by_the_exported_heads(
+    db: FastAPI,
+    settings: Settings,
+    admin_engine: AsyncEngine,
+    pg_database: PgTestDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    heads = tmp_path / "audit-heads.jsonl"
+    app = create_app(settings.model_copy(update={"audit_head_file": heads}))
+    owner = await make_member(db, role="owner")
+    assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            for role in ("viewer", "assistant", "viewer", "assistant"):
+                changed = await http.patch(
+                    f"/api/v1/tenant/members/{assistant.user_id}", json={"role": role},
+                    headers=owner.headers,
+                )  # fmt: skip
+                assert changed.status_code == 200
+    assert str(owner.tenant_id) in heads.read_text()  # exported after each commit
+    code, output = await _verify(pg_database, monkeypatch, heads)
+    assert code == 0, output
+    async with admin_engine.begin() as connection:  # the owner role dropping the tail
+        await connection.execute(
+            text(
+                "DELETE FROM audit_events WHERE tenant_id = :t AND seq > "
+                "(SELECT max(seq) - 3 FROM audit_events WHERE tenant_id = :t)"
+            ),
+            {"t": owner.tenant_id},
+        )
+    code, output = await _verify(pg_database, monkeypatch, heads)
+    assert code == 1
+    assert "tail was deleted" in output.replace("\n", " ")
+    heads.write_text(heads.read_text().replace('"seq":', '"seq": 1', 1))  # a forged head line
+    code, output = await _verify(pg_database, monkeypatch, heads)
+    assert code == 1

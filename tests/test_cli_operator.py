@@ -18,7 +18,7 @@ def run(tmp_path: Path, *args: str, **environment: str) -> subprocess.CompletedP
     inherited = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_", "SECRET_", "ENCRYPTION_", "ENVIRONMENT"))
+        if not key.startswith(("DATABASE_", "SECRET_", "ENCRYPTION_", "ENVIRONMENT", "AUDIT_"))
     }
     return subprocess.run(  # noqa: S603  (our own CLI)
         [CLINICFLOW, *args],
@@ -45,7 +45,11 @@ def assert_one_clear_line(result: subprocess.CompletedProcess[str], expected: st
     [
         ({"ENVIRONMENT": "production"}, "SECRET_KEY must be set"),
         (
-            {"ENVIRONMENT": "production", "SECRET_KEY": STRONG_SECRET},
+            {
+                "ENVIRONMENT": "production",
+                "SECRET_KEY": STRONG_SECRET,
+                "AUDIT_HMAC_KEY": STRONG_SECRET,
+            },
             "ENCRYPTION_KEYS must be set",
         ),
         ({"ENCRYPTION_KEYS": "not-a-key"}, "ENCRYPTION_KEYS: entry 1"),
@@ -76,6 +80,7 @@ def test_db_downgrade_takes_a_relative_revision(tmp_path: Path) -> None:
 def test_seed_refuses_production_unless_forced(tmp_path: Path) -> None:
     production = {
         "ENVIRONMENT": "production", "SECRET_KEY": STRONG_SECRET, "ENCRYPTION_KEYS": GOOD_KEYS,
+        "AUDIT_HMAC_KEY": STRONG_SECRET,
     }  # fmt: skip
     assert run(tmp_path, "db", "upgrade", **production).returncode == 0
     refused = run(tmp_path, "seed", **production)

@@ -86,7 +86,7 @@ def test_trusted_proxies_reads_a_comma_list_and_refuses_garbage() -> None:
 def _production(**overrides: object) -> Settings:
     return make_test_settings(
         environment="production", secret_key="s" * 48, encryption_keys="k1:" + "A" * 43,
-        **overrides,
+        audit_hmac_key="a" * 40, **overrides,
     )  # fmt: skip
 
 

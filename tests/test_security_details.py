@@ -76,7 +76,11 @@ async def test_a_rotated_key_keeps_its_expiry(client: httpx.AsyncClient, db: Fas
 
 def _production(**values: object) -> Settings:
     return make_test_settings(
-        environment="production", secret_key=STRONG, encryption_keys=KEYS, **values
+        environment="production",
+        secret_key=STRONG,
+        encryption_keys=KEYS,
+        audit_hmac_key="a" * 40,
+        **values,
     )
 
 

@@ -9,6 +9,14 @@ from clinicflow.core.settings import DEFAULT_SECRET_KEY, Settings
 
 STRONG = "k" * 48
 KEYS = "k1:" + "A" * 43
+AUDIT = "a" * 40
+
+
+@pytest.mark.parametrize("key", [None, "short-audit-key"])
+def test_production_refuses_a_default_or_short_audit_key(key: str | None) -> None:
+    values = {"audit_hmac_key": key} if key else {}
+    with pytest.raises(ValidationError, match="AUDIT_HMAC_KEY"):
+        make(environment="production", secret_key=STRONG, encryption_keys=KEYS, **values)
 
 
 def make(**values: object) -> Settings:
@@ -24,16 +32,20 @@ def test_development_runs_on_the_embedded_default() -> None:
 @pytest.mark.parametrize("secret", [DEFAULT_SECRET_KEY, "short-secret"])
 def test_production_refuses_default_or_short_secret(secret: str) -> None:
     with pytest.raises(ValidationError, match="SECRET_KEY"):
-        make(environment="production", secret_key=secret, encryption_keys=KEYS)
+        make(
+            environment="production", secret_key=secret, encryption_keys=KEYS, audit_hmac_key=AUDIT
+        )
 
 
 def test_production_refuses_default_encryption_keys() -> None:
     with pytest.raises(ValidationError, match="ENCRYPTION_KEYS"):
-        make(environment="production", secret_key=STRONG)
+        make(environment="production", secret_key=STRONG, audit_hmac_key=AUDIT)
 
 
 def test_production_accepts_real_secrets() -> None:
-    settings = make(environment="production", secret_key=STRONG, encryption_keys=KEYS)
+    settings = make(
+        environment="production", secret_key=STRONG, encryption_keys=KEYS, audit_hmac_key=AUDIT
+    )
     assert settings.environment == "production"
 
 

@@ -283,16 +283,31 @@ def openapi(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every audit chain; name the first broken link (exit 1) if there is one."""
+def audit_verify(
+    heads_file: Annotated[
+        Path | None,
+        typer.Option(help="Signed chain heads to check against (default: AUDIT_HEAD_FILE)."),
+    ] = None,
+) -> None:
+    """Check every audit chain against the audit key and the exported heads; name the first
+    broken link (exit 1) if there is one."""
+    from clinicflow.audit.heads import latest_heads
     from clinicflow.audit.verify import VerifyReport, verify_all
     from clinicflow.core.database import create_database
 
+    settings = get_settings()
+    key = settings.audit_hmac_key.get_secret_value().encode()
+    source = heads_file or settings.audit_head_file
+    exported, forged = latest_heads(key, source) if source else ({}, 0)
+    if forged:
+        console.print(f"[red]{forged} exported heads in {source} fail their signature.[/red]")
+        raise typer.Exit(1)
+
     async def run() -> VerifyReport:
-        database = create_database(get_settings())
+        database = create_database(settings)
         try:
             async with database.sessionmaker() as session:
-                return await verify_all(session)
+                return await verify_all(session, exported)
         finally:
             await database.dispose()
 
@@ -303,7 +318,10 @@ def audit_verify() -> None:
             f"[red]Broken link in chain {link.chain} at event {link.seq}: {link.reason}[/red]"
         )
         raise typer.Exit(1)
-    console.print(f"[green]{report.events} events in {report.chains} chains: intact.[/green]")
+    console.print(
+        f"[green]{report.events} events in {report.chains} chains: intact"
+        f" ({len(exported)} exported heads checked).[/green]"
+    )
 
 
 @records_app.command("new-key")

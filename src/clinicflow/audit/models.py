@@ -6,10 +6,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, Index, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clinicflow.core.models import Base, IdMixin, JSONDocument, TenantScoped, utcnow
+
+MAC_VERSION = 2  # 1: plain SHA-256 (before migration 0020); 2: HMAC under AUDIT_HMAC_KEY
 
 
 class AuditFields:
@@ -25,7 +27,8 @@ class AuditFields:
     request_id: Mapped[str | None] = mapped_column(String(128))
     details: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))  # the HMAC (version 2) or legacy SHA-256 (1)
+    mac_version: Mapped[int] = mapped_column(SmallInteger, default=MAC_VERSION)
 
 
 class AuditEvent(TenantScoped, AuditFields, Base):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 
 from sqlalchemy import select, text
@@ -13,9 +12,9 @@ from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 AuditModel = type[AuditEvent] | type[PlatformAuditEvent]
 
 
-def _lock_key(chain: uuid.UUID | None) -> int:
-    digest = hashlib.sha256(b"audit-chain:" + (chain.bytes if chain else b"platform")).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+def _lock_key(chain: uuid.UUID | None) -> str:
+    """The same key the audit_append_* functions lock (migration 0020)."""
+    return f"audit:{chain}" if chain else "audit:platform"
 
 
 class AuditRepository:
@@ -26,7 +25,8 @@ class AuditRepository:
         """Serialise appends to one chain until the transaction ends (SQLite locks the file)."""
         if self.session.get_bind().dialect.name == "postgresql":
             await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(chain)}
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": _lock_key(chain)},
             )
 
     async def last_link(self, model: AuditModel) -> tuple[int, str] | None:
@@ -56,3 +56,8 @@ class AuditRepository:
     ) -> list[AuditEvent] | list[PlatformAuditEvent]:
         statement = select(model).where(model.seq > after_seq).order_by(model.seq).limit(batch)
         return list((await self.session.execute(statement)).scalars())  # type: ignore[return-value]
+
+    async def mac_at(self, model: AuditModel, seq: int) -> str | None:
+        statement = select(model.hash).where(model.seq == seq)
+        found: str | None = (await self.session.execute(statement)).scalar_one_or_none()
+        return found

@@ -1,22 +1,36 @@
-"""Writing audit events: same transaction as the action, chained by hash."""
+"""Writing audit events: same transaction as the action, in an HMAC chain.
+
+Each event carries the HMAC-SHA256, under AUDIT_HMAC_KEY (a secret that is not in the
+database), of every one of its columns and of the previous event's MAC. Whoever can write to the
+database but does not hold the key cannot forge or rewrite an event that `clinicflow audit
+verify` accepts. On PostgreSQL the application role cannot INSERT into the audit tables: it
+appends through SECURITY DEFINER functions that refuse any event not following the chain's last
+one. After each commit the new chain heads are exported, signed, to a file or log the operator
+keeps apart from the database, so a dropped tail is detected too.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
+from clinicflow.audit import heads
+from clinicflow.audit.models import MAC_VERSION, AuditEvent, PlatformAuditEvent
 from clinicflow.audit.repository import AuditRepository
+from clinicflow.core.database import AUDIT_KEY_INFO
 from clinicflow.core.logging import request_meta
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.tenancy import current_tenant
 
 GENESIS_HASH = "0" * 64
+AuditRow = AuditEvent | PlatformAuditEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,27 +39,53 @@ class Actor:
     api_key_id: uuid.UUID | None = None
 
 
-def event_hash(event: AuditEvent | PlatformAuditEvent, tenant_id: uuid.UUID | None) -> str:
-    """SHA-256 over a canonical rendering of the event and the previous event's hash."""
-    canonical = json.dumps(
+def _text(value: object | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def canonical(event: AuditRow, tenant_id: uuid.UUID | None) -> bytes:
+    """Every column, in one fixed rendering."""
+    return json.dumps(
         {
-            "tenant_id": str(tenant_id) if tenant_id else None,
-            "seq": event.seq,
-            "occurred_at": event.occurred_at.isoformat(),
-            "action": event.action,
-            "actor_user_id": str(event.actor_user_id) if event.actor_user_id else None,
-            "actor_api_key_id": str(event.actor_api_key_id) if event.actor_api_key_id else None,
-            "subject_type": event.subject_type,
-            "subject_id": event.subject_id,
-            "ip": event.ip,
-            "details": event.details,
-            "prev_hash": event.prev_hash,
+            "id": _text(event.id), "tenant_id": _text(tenant_id), "seq": event.seq,
+            "occurred_at": event.occurred_at.isoformat(), "action": event.action,
+            "actor_user_id": _text(event.actor_user_id),
+            "actor_api_key_id": _text(event.actor_api_key_id),
+            "subject_type": event.subject_type, "subject_id": event.subject_id, "ip": event.ip,
+            "user_agent": event.user_agent, "request_id": event.request_id,
+            "details": event.details, "prev_hash": event.prev_hash,
+            "mac_version": event.mac_version,
         },
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+        sort_keys=True, separators=(",", ":"), default=str,
+    ).encode()  # fmt: skip
+
+
+def event_mac(key: bytes, event: AuditRow, tenant_id: uuid.UUID | None) -> str:
+    return hmac.new(key, canonical(event, tenant_id), hashlib.sha256).hexdigest()
+
+
+def legacy_hash(event: AuditRow, tenant_id: uuid.UUID | None) -> str:
+    """The plain SHA-256 of events written before the HMAC chain (mac_version 1); kept only so
+    that older chains still verify up to where the HMAC chain takes over."""
+    rendering = json.dumps(
+        {
+            "tenant_id": _text(tenant_id), "seq": event.seq,
+            "occurred_at": event.occurred_at.isoformat(), "action": event.action,
+            "actor_user_id": _text(event.actor_user_id),
+            "actor_api_key_id": _text(event.actor_api_key_id),
+            "subject_type": event.subject_type, "subject_id": event.subject_id, "ip": event.ip,
+            "details": event.details, "prev_hash": event.prev_hash,
+        },
+        sort_keys=True, separators=(",", ":"), default=str,
+    )  # fmt: skip
+    return hashlib.sha256(rendering.encode()).hexdigest()
+
+
+def audit_key(session: AsyncSession) -> bytes:
+    key = session.info.get(AUDIT_KEY_INFO)
+    if not isinstance(key, bytes):
+        raise RuntimeError("sessions must come from create_database(), which carries the key")
+    return key
 
 
 async def record(
@@ -82,5 +122,33 @@ async def record(
     )
     if isinstance(event, AuditEvent):
         event.tenant_id = tenant_id
-    event.hash = event_hash(event, tenant_id)
-    repository.add(event)
+    event.mac_version = MAC_VERSION
+    event.hash = event_mac(audit_key(session), event, tenant_id)
+    if session.get_bind().dialect.name == "postgresql":
+        await _append_through_function(session, event, tenant_id)
+    else:
+        repository.add(event)
+    heads.remember(session, tenant_id, event.seq, event.hash)
+
+
+async def _append_through_function(
+    session: AsyncSession, event: AuditRow, tenant_id: uuid.UUID | None
+) -> None:
+    """The app role has no INSERT on the audit tables; the function re-checks the link."""
+    function = "audit_append_tenant" if tenant_id else "audit_append_platform"
+    await session.execute(
+        text(
+            f"SELECT {function}(:id, :tenant_id, :seq, :prev_hash, :occurred_at, :action, "
+            ":actor_user_id, :actor_api_key_id, :subject_type, :subject_id, :ip, :user_agent, "
+            ":request_id, CAST(:details AS jsonb), :hash)"
+        ),
+        {
+            "id": event.id, "tenant_id": tenant_id, "seq": event.seq,
+            "prev_hash": event.prev_hash, "occurred_at": event.occurred_at,
+            "action": event.action, "actor_user_id": event.actor_user_id,
+            "actor_api_key_id": event.actor_api_key_id, "subject_type": event.subject_type,
+            "subject_id": event.subject_id, "ip": event.ip, "user_agent": event.user_agent,
+            "request_id": event.request_id, "details": json.dumps(event.details, default=str),
+            "hash": event.hash,
+        },
+    )  # fmt: skip

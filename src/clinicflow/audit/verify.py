@@ -1,18 +1,25 @@
-"""Walk every audit chain and name the first broken link (`clinicflow audit verify`)."""
+"""Walk every audit chain and name the first broken link (`clinicflow audit verify`).
+
+A link is broken when its sequence jumps, when it does not point at the previous event, when
+its MAC is not the HMAC of its content under the audit key (a forged or rewritten event), or when
+a legacy (plain SHA-256) event comes after the HMAC chain has begun. A chain that ends before a
+signed head exported earlier has lost its tail.
+"""
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
+from clinicflow.audit.heads import Head, chain_name
+from clinicflow.audit.models import MAC_VERSION, AuditEvent, PlatformAuditEvent
 from clinicflow.audit.repository import AuditModel, AuditRepository
-from clinicflow.audit.service import GENESIS_HASH, event_hash
+from clinicflow.audit.service import GENESIS_HASH, audit_key, event_mac, legacy_hash
 from clinicflow.core.tenancy import tenant_context
-from clinicflow.tenants.models import Tenant
+from clinicflow.tenants.repository import TenantRepository
 
 _BATCH = 1000
 
@@ -31,35 +38,69 @@ class VerifyReport:
     broken: BrokenLink | None
 
 
-async def verify_all(session: AsyncSession) -> VerifyReport:
-    """Tenant chains are read inside each tenant's scope, so RLS needs no bypass."""
-    events, broken = await _verify_chain(session, PlatformAuditEvent, None)
+async def verify_all(
+    session: AsyncSession, exported: dict[str, Head] | None = None
+) -> VerifyReport:
+    """Tenant chains are read inside each tenant's scope, so RLS needs no bypass. `exported`:
+    the latest signed head of each chain, from outside the database."""
+    heads = exported or {}
+    events, broken = await _verify_chain(session, PlatformAuditEvent, None, heads)
     chains = 1
-    tenant_ids = (await session.execute(select(Tenant.id).order_by(Tenant.id))).scalars().all()
-    for tenant_id in tenant_ids:
+    for tenant_id in await TenantRepository(session).all_ids():
         if broken:
             break
         async with tenant_context(session, tenant_id):
-            count, broken = await _verify_chain(session, AuditEvent, tenant_id)
+            count, broken = await _verify_chain(session, AuditEvent, tenant_id, heads)
         events += count
         chains += 1
     return VerifyReport(chains, events, broken)
 
 
 async def _verify_chain(
-    session: AsyncSession, model: AuditModel, tenant_id: uuid.UUID | None
+    session: AsyncSession,
+    model: AuditModel,
+    tenant_id: uuid.UUID | None,
+    heads: dict[str, Head],
 ) -> tuple[int, BrokenLink | None]:
     repository = AuditRepository(session)
-    name = str(tenant_id) if tenant_id else "platform"
-    previous_hash, previous_seq, count = GENESIS_HASH, 0, 0
+    key = audit_key(session)
+    name = chain_name(tenant_id)
+    previous_hash, previous_seq, count, keyed = GENESIS_HASH, 0, 0, False
     while batch := await repository.chain(model, previous_seq, _BATCH):
         for event in batch:
             count += 1
-            if event.seq != previous_seq + 1:
-                return count, BrokenLink(name, event.seq, f"sequence jumps from {previous_seq}")
-            if event.prev_hash != previous_hash:
-                return count, BrokenLink(name, event.seq, "does not point at the previous event")
-            if event_hash(event, tenant_id) != event.hash:
-                return count, BrokenLink(name, event.seq, "content does not match its hash")
+            problem = _link_problem(key, event, tenant_id, previous_seq, previous_hash, keyed)
+            if problem is not None:
+                return count, BrokenLink(name, event.seq, problem)
+            keyed = keyed or event.mac_version == MAC_VERSION
             previous_hash, previous_seq = event.hash, event.seq
+    head = heads.get(name)
+    if head is not None and head.seq > previous_seq:
+        reason = f"the chain ends at event {previous_seq} but was exported up to {head.seq}"
+        return count, BrokenLink(name, previous_seq + 1, f"{reason}: its tail was deleted")
+    if head is not None and await repository.mac_at(model, head.seq) != head.mac:
+        return count, BrokenLink(name, head.seq, "differs from the head exported for it")
     return count, None
+
+
+def _link_problem(
+    key: bytes,
+    event: AuditEvent | PlatformAuditEvent,
+    tenant_id: uuid.UUID | None,
+    previous_seq: int,
+    previous_hash: str,
+    keyed: bool,
+) -> str | None:
+    if event.seq != previous_seq + 1:
+        return f"sequence jumps from {previous_seq}"
+    if event.prev_hash != previous_hash:
+        return "does not point at the previous event"
+    if event.mac_version == MAC_VERSION:
+        if not hmac.compare_digest(event_mac(key, event, tenant_id), event.hash):
+            return "its MAC is not the audit key's over its content (forged or rewritten)"
+        return None
+    if keyed:
+        return "an unkeyed event after the keyed chain began (forged)"
+    if legacy_hash(event, tenant_id) != event.hash:
+        return "content does not match its hash"
+    return None

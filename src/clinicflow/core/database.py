@@ -69,9 +69,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     )
 
 
+# Every session carries what audit appends need: the chain key (never stored in the database)
+# and where signed chain heads are exported.
+AUDIT_KEY_INFO = "audit_hmac_key"
+AUDIT_HEAD_FILE_INFO = "audit_head_file"
+
+
 def create_database(settings: Settings, *, url: str | None = None) -> Database:
     engine = create_engine(url or settings.database_url, pool_size=settings.database_pool_size)
-    return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
+    info = {
+        AUDIT_KEY_INFO: settings.audit_hmac_key.get_secret_value().encode(),
+        AUDIT_HEAD_FILE_INFO: settings.audit_head_file,
+    }
+    return Database(engine, async_sessionmaker(engine, expire_on_commit=False, info=info))
 
 
 AFTER_COMMIT_KEY = "after_commit"

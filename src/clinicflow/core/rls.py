@@ -9,7 +9,8 @@ from sqlalchemy.engine import Connection
 POLICY_NAME = "tenant_isolation"
 # Fails closed: never set, or left empty by an earlier transaction -> NULL, which matches nothing.
 TENANT_PREDICATE = "tenant_id = nullif(current_setting('app.tenant_id', true), '')::uuid"
-# The application may read and append to these, never rewrite them.
+# The application reads these and appends to them only through the audit_append_* functions
+# (which re-check the chain), never with a plain INSERT, UPDATE or DELETE.
 APPEND_ONLY_TABLES = ("audit_events", "platform_audit_events")
 
 
@@ -74,7 +75,7 @@ def ensure_app_role(connection: Connection, role: str, password: str | None) -> 
         f"GRANT USAGE ON SCHEMA public TO {quoted}",
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
         f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {quoted}",
-        f"REVOKE UPDATE, DELETE ON {', '.join(APPEND_ONLY_TABLES)} FROM {quoted}",
+        f"REVOKE INSERT, UPDATE, DELETE ON {', '.join(APPEND_ONLY_TABLES)} FROM {quoted}",
         f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {quoted}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
         f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {quoted}",

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Recognisable placeholders: refused in production, tolerated in development (`make run`).
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"  # noqa: S105
 DEFAULT_ENCRYPTION_KEYS = "dev:ZGV2LWluc2VjdXJlLWtleS0zMi1ieXRlcy1sb25nISE"
+DEFAULT_AUDIT_HMAC_KEY = "dev-insecure-audit-key-change-me-in-production"
 MIN_SECRET_LENGTH = 32
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/clinicflow.db"
 
@@ -39,6 +40,12 @@ class Settings(BaseSettings):
     # Keys that signed tokens before a rotation: still verified (by key id), never used to sign.
     previous_secret_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     encryption_keys: SecretStr = SecretStr(DEFAULT_ENCRYPTION_KEYS)
+    # Keys the audit chain's HMACs. Never stored in the database: whoever can write there but
+    # lacks this key cannot forge an event that `clinicflow audit verify` accepts.
+    audit_hmac_key: SecretStr = SecretStr(DEFAULT_AUDIT_HMAC_KEY)
+    # Signed chain heads are appended here after each commit (and logged); keep it apart from
+    # the database (another volume, shipped off the host). Empty: the log only.
+    audit_head_file: Path | None = Path("var/audit-heads.jsonl")
     jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
     jwt_issuer: str = "clinicflow"
     jwt_audience: str = "clinicflow-api"
@@ -89,6 +96,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("audit_head_file", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: object) -> object:
+        return None if value == "" else value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -153,6 +165,13 @@ class Settings(BaseSettings):
                     f"{MIN_SECRET_LENGTH} characters, never the development default): a weak one "
                     "would let anyone sign tokens that verify."
                 )
+        audit_key = self.audit_hmac_key.get_secret_value()
+        if audit_key == DEFAULT_AUDIT_HMAC_KEY or len(audit_key) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"AUDIT_HMAC_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
+                "characters in production (not stored in the database; keep it safe: the audit "
+                "trail verifies only with it)."
+            )
         if self.encryption_keys.get_secret_value() == DEFAULT_ENCRYPTION_KEYS:
             raise SettingsError(
                 "ENCRYPTION_KEYS must be set in production (`clinicflow records new-key KEY_ID`)."
