@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +25,7 @@ from clinicflow.core.settings import Settings, get_settings
 from clinicflow.finance.endpoints import router as finance_router
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
+from clinicflow.notifications.service import Outbox, Worker
 from clinicflow.patients.endpoints import router as patients_router
 from clinicflow.records.endpoints import router as records_router
 from clinicflow.system.endpoints import router as system_router
@@ -34,6 +36,23 @@ from clinicflow.users.endpoints import router as users_router
 API_PREFIX = "/api/v1"
 
 
+@asynccontextmanager
+async def in_process_worker(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """On the embedded SQLite default the server delivers its own messages, so `make run`
+    needs no second process; with PostgreSQL, `clinicflow worker` processes do it."""
+    if not settings.runs_worker_in_process:
+        yield
+        return
+    worker = Worker(app.state.database.sessionmaker, app.state.key_ring, app.state.mailer, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -42,10 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings)
         await ensure_first_admin(app.state.database, settings)
-        try:
-            yield
-        finally:
-            await app.state.database.dispose()
+        async with in_process_worker(app, settings):
+            try:
+                yield
+            finally:
+                await app.state.database.dispose()
 
     app = FastAPI(
         title="ClinicFlow",
@@ -61,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = mailer_from_settings(settings)
     app.state.rate_limiter = RateLimiter(settings)
     app.state.key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+    app.state.outbox = Outbox(app.state.key_ring, settings)
     install_error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

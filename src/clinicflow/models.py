@@ -7,6 +7,7 @@ from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
 from clinicflow.finance.models import FinancialEntry
 from clinicflow.invitations.models import Invitation
+from clinicflow.notifications.models import OutboxMessage
 from clinicflow.patients.models import Patient
 from clinicflow.records.models import MedicalRecord, RecordVersion
 from clinicflow.tenants.models import Membership, Plan, Tenant
@@ -24,6 +25,7 @@ __all__ = [
     "Invitation",
     "MedicalRecord",
     "Membership",
+    "OutboxMessage",
     "Patient",
     "Plan",
     "PlatformAuditEvent",

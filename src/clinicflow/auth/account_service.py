@@ -15,8 +15,7 @@ from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
-from clinicflow.notifications.delivery import send_after_commit
-from clinicflow.notifications.mailer import Mailer
+from clinicflow.notifications.service import Outbox
 from clinicflow.notifications.templates import password_reset_email, verify_email_email
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.service import add_member, create_tenant
@@ -32,12 +31,12 @@ VERIFY_HOURS = 48
 
 class AccountService:
     def __init__(
-        self, session: AsyncSession, settings: Settings, hasher: PasswordHasher, mailer: Mailer
+        self, session: AsyncSession, settings: Settings, hasher: PasswordHasher, outbox: Outbox
     ) -> None:
         self.session = session
         self.settings = settings
         self.hasher = hasher
-        self.mailer = mailer
+        self.outbox = outbox
         self.tokens = AccountTokenRepository(session)
         self.users = UserRepository(session)
 
@@ -51,7 +50,7 @@ class AccountService:
         message = password_reset_email(
             to=user.email, full_name=user.full_name, link=link, minutes_valid=RESET_MINUTES
         )
-        send_after_commit(self.session, self.mailer, message)
+        self.outbox.queue_email(self.session, message)
 
     async def reset_password(self, token: str, new_password: str) -> None:
         """Single use, 30 minutes; every session of the user ends. No automatic login."""
@@ -71,7 +70,7 @@ class AccountService:
         token = await self._issue(user, VERIFY, timedelta(hours=VERIFY_HOURS))
         link = f"{self.settings.frontend_url}/verify-email?token={token}"
         message = verify_email_email(to=user.email, full_name=user.full_name, link=link)
-        send_after_commit(self.session, self.mailer, message)
+        self.outbox.queue_email(self.session, message)
 
     async def verify_email(self, token: str) -> None:
         spent = await self.tokens.consume(hash_refresh_token(token), VERIFY, utcnow())

@@ -1,13 +1,16 @@
-"""Engine and the one request-scoped session: commit once on success, roll back on error."""
+"""Engine and the one request-scoped session: commit once on success, roll back on error.
+
+Messages to send are rows of the outbox written in this same transaction (see
+`clinicflow.notifications.service`), so a rolled-back request sends nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
@@ -55,26 +58,14 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
     return Database(engine, async_sessionmaker(engine, expire_on_commit=False))
 
 
-AFTER_COMMIT_KEY = "after_commit"
-AfterCommit = Callable[[], Awaitable[None]]
-
-
-def run_after_commit(session: AsyncSession, work: AfterCommit) -> None:
-    """Schedule work (e.g. sending an e-mail) for after the request's commit and response;
-    dropped if the transaction rolls back."""
-    session.info.setdefault(AFTER_COMMIT_KEY, []).append(work)
-
-
-async def _request_session(
-    request: Request, background: BackgroundTasks
-) -> AsyncIterator[AsyncSession]:
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.sessionmaker() as session:
         try:
             yield session
         except ClinicFlowError as error:
             if error.commit_changes:
-                await _commit(session, background)
+                await session.commit()
             else:
                 await session.rollback()
             raise
@@ -82,13 +73,7 @@ async def _request_session(
             await session.rollback()
             raise
         else:
-            await _commit(session, background)
-
-
-async def _commit(session: AsyncSession, background: BackgroundTasks) -> None:
-    await session.commit()
-    for work in session.info.pop(AFTER_COMMIT_KEY, []):
-        background.add_task(work)
+            await session.commit()
 
 
 # `scope="function"` closes the session before the response is sent, so a failed commit
