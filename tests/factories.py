@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from clinicflow.auth.service import AuthService
-from clinicflow.notifications.service import Worker
+from clinicflow.notifications.outbox import Worker
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member, create_tenant

@@ -56,7 +56,7 @@ def worker() -> None:
     from clinicflow.core.database import create_database
     from clinicflow.core.logging import configure_logging
     from clinicflow.notifications.delivery import mailer_from_settings
-    from clinicflow.notifications.service import Worker
+    from clinicflow.notifications.outbox import Worker
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)

@@ -25,13 +25,15 @@ from clinicflow.core.settings import Settings, get_settings
 from clinicflow.finance.endpoints import router as finance_router
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
-from clinicflow.notifications.service import Outbox, Worker
+from clinicflow.notifications.endpoints import router as notifications_router
+from clinicflow.notifications.outbox import Outbox, Worker
 from clinicflow.patients.endpoints import router as patients_router
 from clinicflow.records.endpoints import router as records_router
 from clinicflow.system.endpoints import router as system_router
 from clinicflow.tenants.admin_endpoints import router as platform_router
 from clinicflow.tenants.endpoints import router as tenant_router
 from clinicflow.users.endpoints import router as users_router
+from clinicflow.webhooks.endpoints import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         records_router,
         finance_router,
         platform_router,
+        notifications_router,
+        webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

@@ -23,10 +23,13 @@ from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate
 from clinicflow.audit import service as audit
 from clinicflow.auth.deps import Principal
 from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from clinicflow.notifications.outbox import Outbox
+from clinicflow.notifications.reminders import replan_reminder
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.tenants.settings_schema import weekly_hours
+from clinicflow.webhooks.service import emit
 
 Scope = Literal["one", "following", "all"]
 EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
@@ -37,9 +40,13 @@ _invalid = ValidationFailed.for_field
 
 
 class AppointmentService:
-    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+    def __init__(
+        self, session: AsyncSession, principal: Principal, outbox: Outbox | None = None
+    ) -> None:
+        """`outbox` carries reminders and webhook events; only readers may leave it out."""
         self.session = session
         self.principal = principal
+        self.outbox = outbox
         self.tenant_id = principal.require_tenant()
         self.appointments = AppointmentRepository(session)
 
@@ -64,6 +71,7 @@ class AppointmentService:
                 self.session, "appointment.overlap_allowed", actor=self.principal.actor,
                 subject_type="appointment", subject_id=appointment.id,
             )  # fmt: skip
+        await self._changed(appointment, "appointment.created")
         return appointment
 
     async def create_series(self, data: AppointmentCreate) -> list[Appointment]:
@@ -99,6 +107,7 @@ class AppointmentService:
             )  # fmt: skip
             await self._save_without_overlap(appointment)
             await self._record_change(appointment, None, Status.SCHEDULED, None)
+            await self._changed(appointment, "appointment.created")
             booked.append(appointment)
         return booked
 
@@ -166,6 +175,7 @@ class AppointmentService:
         for field, value in sent.items():
             setattr(appointment, field, value)
         await self._save_without_overlap(appointment)
+        await self._changed(appointment, "appointment.updated")
         return appointment
 
     async def change_status(
@@ -181,6 +191,10 @@ class AppointmentService:
         appointment.status = status
         await self._save_without_overlap(appointment)
         await self._record_change(appointment, current, status, reason)
+        event = (
+            "appointment.cancelled" if status == Status.CANCELLED else "appointment.status_changed"
+        )
+        await self._changed(appointment, event, previous_status=current.value)
         return appointment
 
     async def history(self, appointment_id: uuid.UUID) -> list[AppointmentStatusChange]:
@@ -199,9 +213,11 @@ class AppointmentService:
             )  # fmt: skip
             if clash is not None:
                 raise _overlap(clash.id, clash.start_at, clash.end_at)
-        self.appointments.add(appointment)
+        # begin_nested() flushes what is pending first, outside the savepoint: a new row is
+        # added only inside it, so losing the race rolls back the savepoint, not the request.
         try:
             async with self.session.begin_nested():
+                self.appointments.add(appointment)
                 await self.session.flush()
         except IntegrityError as error:
             if EXCLUSION_CONSTRAINT not in str(error.orig):
@@ -237,10 +253,31 @@ class AppointmentService:
             raise _invalid("professional_id", "The professional is not a member of this practice.")
         return requested
 
+    async def _changed(self, appointment: Appointment, event_type: str, **extra: str) -> None:
+        """Webhook event and reminder plan follow every change, in the same transaction."""
+        if self.outbox is None:
+            raise RuntimeError("AppointmentService needs the outbox to change appointments")
+        await replan_reminder(self.session, self.outbox, appointment)
+        await emit(self.session, self.outbox, event_type, {**_event_data(appointment), **extra})
+
     async def _default_minutes(self) -> int:
         tenant = await TenantRepository(self.session).get(self.tenant_id)
         minutes = (tenant.settings if tenant else {}).get("default_appointment_minutes")
         return int(minutes) if isinstance(minutes, int) else DEFAULT_MINUTES
+
+
+def _event_data(appointment: Appointment) -> dict[str, object]:
+    """What webhook receivers get; never the notes."""
+    return {
+        "id": str(appointment.id),
+        "patient_id": str(appointment.patient_id),
+        "professional_id": str(appointment.professional_id),
+        "start": appointment.start_at.isoformat(),
+        "end": appointment.end_at.isoformat(),
+        "status": appointment.status.value,
+        "location": appointment.location,
+        "series_id": str(appointment.series_id) if appointment.series_id else None,
+    }
 
 
 def _overlap(

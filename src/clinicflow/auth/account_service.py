@@ -15,7 +15,7 @@ from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
-from clinicflow.notifications.service import Outbox
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.notifications.templates import password_reset_email, verify_email_email
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.service import add_member, create_tenant

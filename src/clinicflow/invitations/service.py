@@ -19,7 +19,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.invitations.models import Invitation
 from clinicflow.invitations.repository import InvitationRepository
-from clinicflow.notifications.service import Outbox
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.notifications.templates import invitation_email
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.notifications.models import OutboxMessage, OutboxStatus
+from clinicflow.notifications.models import Notification, OutboxMessage, OutboxStatus
+
+REMINDER = "reminder"
 
 
 class OutboxRepository:
@@ -83,3 +86,80 @@ class OutboxRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(result, "rowcount", 0))
+
+    async def cancel_pending(self, message_id: uuid.UUID) -> bool:
+        """Drop a message no worker has taken yet; False when it is already on its way."""
+        result = await self.session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == message_id, OutboxMessage.status == OutboxStatus.PENDING)
+            .values(status=OutboxStatus.CANCELLED)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationFilters:
+    status: str | None = None
+    channel: str | None = None
+    kind: str | None = None
+    webhook_id: uuid.UUID | None = None
+
+
+class NotificationRepository:
+    """Tenant-scoped by `core.tenancy` (and RLS): only the session's practice is visible."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, notification: Notification) -> None:
+        self.session.add(notification)
+
+    async def get(self, notification_id: uuid.UUID) -> Notification | None:
+        return await self.session.scalar(
+            select(Notification).where(Notification.id == notification_id)
+        )
+
+    async def pending_reminders(self, appointment_id: uuid.UUID) -> list[Notification]:
+        statement = select(Notification).where(
+            Notification.appointment_id == appointment_id,
+            Notification.kind == REMINDER,
+            Notification.status == OutboxStatus.PENDING,
+        )
+        return list(await self.session.scalars(statement))
+
+    async def pending_for_webhook(self, webhook_id: uuid.UUID) -> list[Notification]:
+        statement = select(Notification).where(
+            Notification.webhook_id == webhook_id, Notification.status == OutboxStatus.PENDING
+        )
+        return list(await self.session.scalars(statement))
+
+    async def page(
+        self,
+        filters: NotificationFilters,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None,
+    ) -> list[Notification]:
+        """Newest first; one extra row tells whether there is a next page."""
+        statement = (
+            select(Notification)
+            .order_by(Notification.created_at.desc(), Notification.id.desc())
+            .limit(limit + 1)
+        )
+        for column, value in (
+            (Notification.status, filters.status),
+            (Notification.channel, filters.channel),
+            (Notification.kind, filters.kind),
+            (Notification.webhook_id, filters.webhook_id),
+        ):
+            if value is not None:
+                statement = statement.where(column == value)
+        if after:
+            created, last_id = after
+            statement = statement.where(
+                or_(
+                    Notification.created_at < created,
+                    and_(Notification.created_at == created, Notification.id < last_id),
+                )
+            )
+        return list(await self.session.scalars(statement))
