@@ -90,7 +90,11 @@ class WebhookService:
 
     async def ping(self, webhook_id: uuid.UUID) -> Notification:
         subscription = await self.get(webhook_id)
-        return self._queue(subscription, "webhook.ping", {"webhook_id": str(subscription.id)}, PING)
+        queued = self._queue(
+            subscription, "webhook.ping", {"webhook_id": str(subscription.id)}, PING
+        )
+        await self.session.flush()
+        return queued
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> list[Notification]:
         """One signed delivery per subscription listening to `event_type`, in this transaction."""
