@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
+from clinicflow.notifications import mailer as mailer_module
+from clinicflow.notifications import outbox as outbox_module
 from clinicflow.notifications.outbox import Worker
 from tests.factories import Member, deliver_outbox, make_member
 from tests.mailtools import Inbox, running_inbox
@@ -231,3 +233,40 @@ async def test_no_reminder_without_a_lead_time_or_an_email(
         headers=owner.headers,
     )
     assert await reminders(client, owner) == []
+
+
+class RecordingLogger:
+    """Stands in for the structlog loggers: every call, event and fields, as one string."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def __getattr__(self, level: str) -> Callable[..., None]:
+        def record(event: str, *args: object, **fields: object) -> None:
+            self.lines.append(f"{level} {event} {args} {fields}")
+
+        return record
+
+
+async def test_the_patient_text_never_reaches_the_logs(
+    client: httpx.AsyncClient, smtp_app: FastAPI, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = RecordingLogger()
+    monkeypatch.setattr(outbox_module, "logger", recorder)
+    monkeypatch.setattr(mailer_module, "_log", recorder)
+    owner = await make_member(smtp_app, role="owner")
+    patient_id = await patient(client, owner, "ana@example.com")
+    inbox.refuse_next = 1  # a failed attempt is logged, with its error, never its payload
+    await client.post(
+        NOTIFICATIONS,
+        json={"channel": "email", "patient_id": patient_id, "subject": "Results",
+              "text": "Confidential: your biopsy came back clear."},
+        headers=owner.headers,
+    )  # fmt: skip
+    while not inbox.messages:
+        await deliver_outbox(smtp_app)
+        await asyncio.sleep(0.5)
+    logged = "\n".join(recorder.lines)
+    assert "outbox.delivery_failed" in logged
+    assert "mail.sent" in logged
+    assert "biopsy" not in logged
