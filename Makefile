@@ -52,6 +52,9 @@ migrate: install
 seed: install
 	$(BIN)/clinicflow seed
 
+worker: install ## Deliver queued e-mails and webhooks (PostgreSQL; SQLite serve does it itself)
+	$(BIN)/clinicflow worker
+
 openapi: install
 	$(BIN)/clinicflow openapi --output openapi.json
 

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from clinicflow.auth.service import AuthService
 from clinicflow.core.models import utcnow
+from clinicflow.notifications.outbox import Worker
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member, create_tenant
@@ -93,3 +94,14 @@ async def make_api_key(
         await set_session_tenant(session, tenant_id)
         issued = await ApiKeyService(session).create(tenant_id, name, scopes, None, Actor())
     return issued.secret
+
+
+async def deliver_outbox(app: FastAPI) -> int:
+    """What `clinicflow worker` does, once, until nothing is due: the number delivered."""
+    worker = Worker(
+        app.state.database.sessionmaker, app.state.key_ring, app.state.mailer, app.state.settings
+    )
+    total = 0
+    while claimed := await worker.run_once():
+        total += claimed
+    return total

@@ -24,7 +24,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.invitations.models import Invitation
 from clinicflow.main import create_app
-from tests.factories import make_member, make_platform_admin, make_tenant
+from tests.factories import deliver_outbox, make_member, make_platform_admin, make_tenant
 
 NEW_PASSWORD = "a-fresh-passphrase-2026"
 
@@ -88,8 +88,17 @@ async def smtp_client(
     )
     app = create_app(smtp_settings)
     async with app.router.lifespan_context(app):
+
+        async def deliver_queued(response: httpx.Response) -> None:
+            """The worker's job, run after each response so the test can look at the inbox."""
+            await deliver_outbox(app)
+
         transport = httpx.ASGITransport(app=app, client=("203.0.113.20", 5000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            event_hooks={"response": [deliver_queued]},
+        ) as client:
             yield client
 
 

@@ -59,6 +59,12 @@ async def _invitation(client: httpx.AsyncClient, db: FastAPI, member: Member) ->
     return str(response.json()["id"])
 
 
+async def _webhook(client: httpx.AsyncClient, db: FastAPI, member: Member) -> str:
+    body = {"url": "http://127.0.0.1:9/hook", "events": ["patient.created"]}
+    response = await client.post("/api/v1/webhooks", json=body, headers=member.headers)
+    return str(response.json()["id"])
+
+
 async def _member(client: httpx.AsyncClient, db: FastAPI, member: Member) -> str:
     return str(member.user_id)
 
@@ -70,6 +76,7 @@ FACTORIES: dict[str, Factory] = {
     "entry_id": _entry,
     "key_id": _api_key,
     "invitation_id": _invitation,
+    "webhook_id": _webhook,
 }
 # Paths whose parameter means something else: platform admin routes, the caller's own sessions
 # (tested in test_auth), public invitation tokens, and members (a user id is not practice-owned).

@@ -111,6 +111,14 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/tenant/members"): P.MEMBERS_READ,
     ("PATCH", "/api/v1/tenant/members/{user_id}"): P.MEMBERS_MANAGE,
     ("DELETE", "/api/v1/tenant/members/{user_id}"): P.MEMBERS_MANAGE,
+    ("POST", "/api/v1/notifications"): P.NOTIFICATIONS_SEND,
+    ("GET", "/api/v1/notifications"): P.NOTIFICATIONS_SEND,
+    # No API-key scope holds integrations:manage: an agent's key cannot (re)route events.
+    ("POST", "/api/v1/webhooks"): P.INTEGRATIONS_MANAGE,
+    ("GET", "/api/v1/webhooks"): P.INTEGRATIONS_MANAGE,
+    ("DELETE", "/api/v1/webhooks/{webhook_id}"): P.INTEGRATIONS_MANAGE,
+    ("POST", "/api/v1/webhooks/{webhook_id}/ping"): P.INTEGRATIONS_MANAGE,
+    ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): P.INTEGRATIONS_MANAGE,
 }
 
 ROLES = ("anonymous", PLATFORM_ADMIN, "owner", "assistant", "viewer", "api_key")

@@ -8,7 +8,7 @@ import uuid
 import httpx
 from fastapi import FastAPI
 
-from tests.factories import make_member, make_platform_admin
+from tests.factories import deliver_outbox, make_member, make_platform_admin
 from tests.test_permission_matrix import ROUTE_RULES, ROUTES
 
 TENANTS, PLANS = "/api/v1/tenants", "/api/v1/plans"
@@ -84,6 +84,7 @@ async def test_plans_and_the_member_limit(client: httpx.AsyncClient, db: FastAPI
         headers=owner.headers,
     )
     assert invited.status_code == 201  # room for a second member when invited
+    await deliver_outbox(db)
     token = db.state.mailer.latest("third@example.com").text.split("token=")[1].split()[0]
     await make_member(db, role="assistant", tenant_id=owner.tenant_id)
     full = await client.post(

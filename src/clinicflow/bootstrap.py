@@ -16,6 +16,7 @@ from clinicflow.core.security import PasswordHasher, build_password_hasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.demo import fill_practice
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member, create_tenant
@@ -78,6 +79,7 @@ async def seed_demo(
     """Idempotent: practices that already exist are left as they are."""
     hasher = hasher_for(settings)
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+    outbox = Outbox(keys, settings)
     logins = [DemoLogin("platform_admin", DEMO_ADMIN_EMAIL, None)]
     async with database.sessionmaker() as session, session.begin():
         if await UserRepository(session).get_by_email(DEMO_ADMIN_EMAIL) is None:
@@ -87,7 +89,9 @@ async def seed_demo(
             )  # fmt: skip
         for name, zone, domain, people in DEMO_PRACTICES:
             progress(name)
-            logins += await _seed_practice(session, hasher, keys, name, zone, domain, people)
+            logins += await _seed_practice(
+                session, hasher, keys, outbox, name, zone, domain, people
+            )
     return logins
 
 
@@ -95,6 +99,7 @@ async def _seed_practice(
     session: AsyncSession,
     hasher: PasswordHasher,
     keys: KeyRing,
+    outbox: Outbox,
     name: str,
     zone: str,
     domain: str,
@@ -114,5 +119,5 @@ async def _seed_practice(
         user.email_verified_at = utcnow()  # demo addresses cannot receive the link
         await add_member(session, tenant, user, role)
     async with tenant_context(session, tenant.id):
-        await fill_practice(session, tenant, users[0].id, keys)
+        await fill_practice(session, tenant, users[0].id, keys, outbox)
     return logins

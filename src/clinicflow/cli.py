@@ -152,6 +152,37 @@ def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, reload:
     )
 
 
+@app.command()
+def worker() -> None:
+    """Deliver queued e-mails and webhooks; run as many as you like, on any machines."""
+    import signal
+
+    from clinicflow.core.crypto import KeyRing
+    from clinicflow.core.database import create_database
+    from clinicflow.core.logging import configure_logging
+    from clinicflow.notifications.delivery import mailer_from_settings
+    from clinicflow.notifications.outbox import Worker
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+
+    async def run() -> None:
+        database = create_database(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+        try:
+            await Worker(
+                database.sessionmaker, key_ring, mailer_from_settings(settings), settings
+            ).run(stop)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     """Apply migrations, then grant the application role (APP_DB_ROLE) on PostgreSQL."""

@@ -24,6 +24,7 @@ from clinicflow.core.crypto import KeyRing
 from clinicflow.finance.models import EntryKind
 from clinicflow.finance.schemas import EntryCreate
 from clinicflow.finance.service import FinanceService
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.patients.models import Patient
 from clinicflow.patients.schemas import PatientCreate
 from clinicflow.patients.service import PatientService
@@ -52,7 +53,7 @@ SESSION_FEE = Decimal("180.00")
 
 
 async def fill_practice(
-    session: AsyncSession, tenant: Tenant, owner_id: uuid.UUID, keys: KeyRing
+    session: AsyncSession, tenant: Tenant, owner_id: uuid.UUID, keys: KeyRing, outbox: Outbox
 ) -> None:
     """Call inside the practice's tenant scope, right after creating it and its owner."""
     owner = Principal(owner_id, None, tenant.id, "owner", ROLE_PERMISSIONS["owner"])
@@ -65,8 +66,10 @@ async def fill_practice(
         }),
         actor,
     )  # fmt: skip
-    patients = [await _patient(session, tenant, actor, row, n) for n, row in enumerate(PATIENTS)]
-    await _agenda(session, tenant, owner, patients)
+    patients = [
+        await _patient(session, tenant, actor, outbox, row, n) for n, row in enumerate(PATIENTS)
+    ]
+    await _agenda(session, tenant, owner, outbox, patients)
     records = RecordService(session, keys, tenant.id)
     await records.create(
         patients[0].id, "Intake: sleep problems for three months; no medication.", "intake", actor
@@ -82,6 +85,7 @@ async def _patient(
     session: AsyncSession,
     tenant: Tenant,
     actor: Actor,
+    outbox: Outbox,
     row: tuple[str, str | None, str | None, str],
     number: int,
 ) -> Patient:
@@ -92,16 +96,20 @@ async def _patient(
         notes="Prefers morning appointments." if number % 2 else None,
         custom_fields={"insurance": insurance, "first_visit": first_visit.isoformat()},
     )  # fmt: skip
-    return await PatientService(session, tenant.id).create(data, actor)
+    return await PatientService(session, tenant.id, outbox).create(data, actor)
 
 
 async def _agenda(
-    session: AsyncSession, tenant: Tenant, owner: Principal, patients: list[Patient]
+    session: AsyncSession,
+    tenant: Tenant,
+    owner: Principal,
+    outbox: Outbox,
+    patients: list[Patient],
 ) -> None:
     """Two weeks around today: two appointments per working day, in the practice's zone."""
     zone = ZoneInfo(tenant.timezone)
     today = datetime.now(zone).date()
-    service = AppointmentService(session, owner)
+    service = AppointmentService(session, owner, outbox)
     slot = 0
     for offset in range(-7, 8):
         day = today + timedelta(days=offset)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -30,14 +31,34 @@ from clinicflow.core.settings import Settings, get_settings
 from clinicflow.finance.endpoints import router as finance_router
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
+from clinicflow.notifications.endpoints import router as notifications_router
+from clinicflow.notifications.outbox import Outbox, Worker
 from clinicflow.patients.endpoints import router as patients_router
 from clinicflow.records.endpoints import router as records_router
 from clinicflow.system.endpoints import router as system_router
 from clinicflow.tenants.admin_endpoints import router as platform_router
 from clinicflow.tenants.endpoints import router as tenant_router
 from clinicflow.users.endpoints import router as users_router
+from clinicflow.webhooks.endpoints import router as webhooks_router
 
 API_PREFIX = "/api/v1"
+
+
+@asynccontextmanager
+async def in_process_worker(app: FastAPI, settings: Settings) -> AsyncIterator[None]:
+    """On the embedded SQLite default the server delivers its own messages, so `make run`
+    needs no second process; with PostgreSQL, `clinicflow worker` processes do it."""
+    if not settings.runs_worker_in_process:
+        yield
+        return
+    worker = Worker(app.state.database.sessionmaker, app.state.key_ring, app.state.mailer, settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,11 +71,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings)
         await ensure_first_admin(app.state.database, settings)
-        try:
-            async with mcp_running():
-                yield
-        finally:
-            await app.state.database.dispose()
+        async with in_process_worker(app, settings):
+            try:
+                async with mcp_running():
+                    yield
+            finally:
+                await app.state.database.dispose()
 
     app = FastAPI(
         title="ClinicFlow",
@@ -70,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.mailer = mailer_from_settings(settings)
     app.state.rate_limiter = RateLimiter(settings)
     app.state.key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+    app.state.outbox = Outbox(app.state.key_ring, settings)
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RejectControlCharacters)  # innermost: sees every input before a route
@@ -109,6 +132,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         records_router,
         finance_router,
         platform_router,
+        notifications_router,
+        webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
     return app

@@ -7,10 +7,12 @@ from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
 from clinicflow.finance.models import FinancialEntry
 from clinicflow.invitations.models import Invitation
+from clinicflow.notifications.models import Notification, OutboxMessage
 from clinicflow.patients.models import Patient
 from clinicflow.records.models import MedicalRecord, RecordVersion
 from clinicflow.tenants.models import Membership, Plan, Tenant
 from clinicflow.users.models import User
+from clinicflow.webhooks.models import WebhookSubscription
 
 __all__ = [
     "AccountToken",
@@ -24,6 +26,8 @@ __all__ = [
     "Invitation",
     "MedicalRecord",
     "Membership",
+    "Notification",
+    "OutboxMessage",
     "Patient",
     "Plan",
     "PlatformAuditEvent",
@@ -31,4 +35,5 @@ __all__ = [
     "RefreshToken",
     "Tenant",
     "User",
+    "WebhookSubscription",
 ]

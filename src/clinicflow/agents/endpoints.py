@@ -185,7 +185,7 @@ async def _run(
         await set_session_tenant(session, principal.require_tenant())
         tenant = await TenantRepository(session).get(principal.require_tenant())
         zone = ZoneInfo(tenant.timezone if tenant else "UTC")
-        result = await tool.run(Call(session, principal, zone), args)
+        result = await tool.run(Call(session, principal, zone, request.app.state.outbox), args)
     return _tool_result(result.model_dump(mode="json"))
 
 

@@ -40,6 +40,7 @@ from clinicflow.appointments.service import AppointmentService, availability
 from clinicflow.auth.deps import Principal
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.models import utcnow
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.patients.repository import PatientFilters
 from clinicflow.patients.schemas import PatientCreate
 from clinicflow.patients.service import PatientService
@@ -56,6 +57,7 @@ class Call:
     session: AsyncSession
     principal: Principal
     zone: ZoneInfo
+    outbox: Outbox  # webhook events and reminders follow a tool's changes as a REST call's do
 
     def local(self, moment: datetime) -> datetime:
         return moment.astimezone(self.zone)
@@ -93,11 +95,11 @@ def _appointment(call: Call, row: Appointment, names: dict[uuid.UUID, str]) -> A
 
 
 def _patients(call: Call) -> PatientService:
-    return PatientService(call.session, call.principal.require_tenant())
+    return PatientService(call.session, call.principal.require_tenant(), call.outbox)
 
 
 def _appointments(call: Call) -> AppointmentService:
-    return AppointmentService(call.session, call.principal)
+    return AppointmentService(call.session, call.principal, call.outbox)
 
 
 async def find_patient(call: Call, args: FindPatientInput) -> PatientMatches:

@@ -33,6 +33,7 @@ from clinicflow.core.pagination import (
     page_params,
 )
 from clinicflow.core.types import Instant
+from clinicflow.notifications.outbox import OutboxDep
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 availability_router = APIRouter(tags=["appointments"])
@@ -53,9 +54,9 @@ def _read(appointment: Appointment, principal: Principal) -> AppointmentRead:
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Book an appointment")
 async def create_appointment(
-    body: AppointmentCreate, principal: Writer, session: SessionDep
+    body: AppointmentCreate, principal: Writer, session: SessionDep, outbox: OutboxDep
 ) -> AppointmentRead | SeriesCreated:
-    service = AppointmentService(session, principal)
+    service = AppointmentService(session, principal, outbox)
     if body.recurrence is None:
         return _read(await service.create(body), principal)
     booked = await service.create_series(body)
@@ -102,9 +103,10 @@ async def update_appointment(
     body: AppointmentUpdate,
     principal: Writer,
     session: SessionDep,
+    outbox: OutboxDep,
     scope: ScopeQuery = "one",
 ) -> AppointmentRead:
-    updated = await AppointmentService(session, principal).update_scoped(
+    updated = await AppointmentService(session, principal, outbox).update_scoped(
         appointment_id, body, scope
     )
     return _read(updated, principal)
@@ -114,16 +116,24 @@ async def update_appointment(
     "/{appointment_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Cancel an appointment"
 )
 async def cancel_appointment(
-    appointment_id: uuid.UUID, principal: Writer, session: SessionDep, scope: ScopeQuery = "one"
+    appointment_id: uuid.UUID,
+    principal: Writer,
+    session: SessionDep,
+    outbox: OutboxDep,
+    scope: ScopeQuery = "one",
 ) -> None:
-    await AppointmentService(session, principal).cancel(appointment_id, scope)
+    await AppointmentService(session, principal, outbox).cancel(appointment_id, scope)
 
 
 @router.post("/{appointment_id}/status", summary="Move an appointment to another status")
 async def change_status(
-    appointment_id: uuid.UUID, body: StatusChange, principal: Writer, session: SessionDep
+    appointment_id: uuid.UUID,
+    body: StatusChange,
+    principal: Writer,
+    session: SessionDep,
+    outbox: OutboxDep,
 ) -> AppointmentRead:
-    service = AppointmentService(session, principal)
+    service = AppointmentService(session, principal, outbox)
     return _read(await service.change_status(appointment_id, body.status, body.reason), principal)
 
 

@@ -24,11 +24,14 @@ from clinicflow.audit import service as audit
 from clinicflow.auth.deps import Principal
 from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from clinicflow.core.models import new_id, utcnow
+from clinicflow.notifications.outbox import Outbox
+from clinicflow.notifications.reminders import replan_reminder
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.tenants.service import DEFAULT_MINUTES, sole_professional
 from clinicflow.tenants.settings_schema import weekly_hours
+from clinicflow.webhooks.service import emit
 
 Scope = Literal["one", "following", "all"]
 EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
@@ -40,9 +43,13 @@ _invalid = ValidationFailed.for_field
 
 
 class AppointmentService:
-    def __init__(self, session: AsyncSession, principal: Principal) -> None:
+    def __init__(
+        self, session: AsyncSession, principal: Principal, outbox: Outbox | None = None
+    ) -> None:
+        """`outbox` carries reminders and webhook events; only readers may leave it out."""
         self.session = session
         self.principal = principal
+        self.outbox = outbox
         self.tenant_id = principal.require_tenant()
         self.appointments = AppointmentRepository(session)
 
@@ -68,6 +75,7 @@ class AppointmentService:
                 self.session, "appointment.overlap_allowed", actor=self.principal.actor,
                 subject_type="appointment", subject_id=appointment.id,
             )  # fmt: skip
+        await self._changed(appointment, "appointment.created")
         return appointment
 
     async def create_series(self, data: AppointmentCreate) -> list[Appointment]:
@@ -103,6 +111,7 @@ class AppointmentService:
             )  # fmt: skip
             await self._save_without_overlap(appointment)
             await self._record_change(appointment, None, Status.SCHEDULED, None)
+            await self._changed(appointment, "appointment.created")
             booked.append(appointment)
         await audit.record(
             self.session, "appointment.series_booked", actor=self.principal.actor,
@@ -181,6 +190,7 @@ class AppointmentService:
                 "appointment.rescheduled", appointment,
                 start_from=moved_from.isoformat(), start_to=appointment.start_at.isoformat(),
             )  # fmt: skip
+        await self._changed(appointment, "appointment.updated")
         return appointment
 
     async def change_status(
@@ -199,6 +209,10 @@ class AppointmentService:
             "appointment.status_changed", appointment, from_status=current.value,
             to_status=status.value, reason=reason,
         )  # fmt: skip
+        event = (
+            "appointment.cancelled" if status == Status.CANCELLED else "appointment.status_changed"
+        )
+        await self._changed(appointment, event, previous_status=current.value)
         return appointment
 
     async def _audit(self, action: str, appointment: Appointment, **details: str | None) -> None:
@@ -322,6 +336,13 @@ class AppointmentService:
             raise _invalid("professional_id", "The professional is not a member of this practice.")
         return requested
 
+    async def _changed(self, appointment: Appointment, event_type: str, **extra: str) -> None:
+        """Webhook event and reminder plan follow every change, in the same transaction."""
+        if self.outbox is None:
+            raise RuntimeError("AppointmentService needs the outbox to change appointments")
+        await replan_reminder(self.session, self.outbox, appointment)
+        await emit(self.session, self.outbox, event_type, {**_event_data(appointment), **extra})
+
     async def default_minutes(self) -> int:
         tenant = await TenantRepository(self.session).get(self.tenant_id)
         minutes = (tenant.settings if tenant else {}).get("default_appointment_minutes")
@@ -335,6 +356,20 @@ class _Span(NamedTuple):
     professional_id: uuid.UUID
     start: datetime
     end: datetime
+
+
+def _event_data(appointment: Appointment) -> dict[str, object]:
+    """What webhook receivers get; never the notes."""
+    return {
+        "id": str(appointment.id),
+        "patient_id": str(appointment.patient_id),
+        "professional_id": str(appointment.professional_id),
+        "start": appointment.start_at.isoformat(),
+        "end": appointment.end_at.isoformat(),
+        "status": appointment.status.value,
+        "location": appointment.location,
+        "series_id": str(appointment.series_id) if appointment.series_id else None,
+    }
 
 
 def _overlap(

@@ -16,8 +16,7 @@ from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
-from clinicflow.notifications.delivery import send_after_commit
-from clinicflow.notifications.mailer import Mailer
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.notifications.templates import (
     password_changed_email,
     password_reset_email,
@@ -38,12 +37,12 @@ VERIFY_HOURS = 48
 
 class AccountService:
     def __init__(
-        self, session: AsyncSession, settings: Settings, hasher: PasswordHasher, mailer: Mailer
+        self, session: AsyncSession, settings: Settings, hasher: PasswordHasher, outbox: Outbox
     ) -> None:
         self.session = session
         self.settings = settings
         self.hasher = hasher
-        self.mailer = mailer
+        self.outbox = outbox
         self.tokens = AccountTokenRepository(session)
         self.users = UserRepository(session)
 
@@ -57,7 +56,7 @@ class AccountService:
         message = password_reset_email(
             to=user.email, full_name=user.full_name, link=link, minutes_valid=RESET_MINUTES
         )
-        send_after_commit(self.session, self.mailer, message)
+        self.outbox.queue_email(self.session, message)
 
     async def reset_password(self, token: str, new_password: str) -> None:
         """Single use, 30 minutes; every session of the user ends. No automatic login."""
@@ -77,7 +76,7 @@ class AccountService:
             to=user.email, full_name=user.full_name, suspended_keys=suspended,
             link=f"{self.settings.frontend_url}/settings/api-keys",
         )  # fmt: skip
-        send_after_commit(self.session, self.mailer, message)
+        self.outbox.queue_email(self.session, message)
 
     async def _suspend_api_keys(self, user: User) -> list[str]:
         """Whoever held the account before the reset (someone who pre-claimed the address, or
@@ -93,7 +92,7 @@ class AccountService:
         token = await self._issue(user, VERIFY, timedelta(hours=VERIFY_HOURS))
         link = f"{self.settings.frontend_url}/verify-email?token={token}"
         message = verify_email_email(to=user.email, full_name=user.full_name, link=link)
-        send_after_commit(self.session, self.mailer, message)
+        self.outbox.queue_email(self.session, message)
 
     async def verify_email(self, token: str) -> None:
         spent = await self.tokens.consume(hash_refresh_token(token), VERIFY, utcnow())
@@ -146,7 +145,7 @@ class AccountService:
             to=existing.email, full_name=existing.full_name,
             link=f"{self.settings.frontend_url}/forgot-password",
         )  # fmt: skip
-        send_after_commit(self.session, self.mailer, message)
+        self.outbox.queue_email(self.session, message)
         return user, tenant
 
     async def _issue(self, user: User, purpose: str, lifetime: timedelta) -> str:

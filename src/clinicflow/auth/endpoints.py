@@ -136,7 +136,7 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> MeResponse:
 
 def account_service(request: Request, session: SessionDep) -> AccountService:
     state = request.app.state
-    return AccountService(session, state.settings, state.password_hasher, state.mailer)
+    return AccountService(session, state.settings, state.password_hasher, state.outbox)
 
 
 AccountServiceDep = Annotated[AccountService, Depends(account_service)]

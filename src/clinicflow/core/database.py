@@ -1,4 +1,7 @@
-"""Engine and the one request-scoped session: commit once on success, roll back on error."""
+"""Engine and the one request-scoped session: commit once on success, roll back on error.
+
+Messages to send are rows of the outbox written in this same transaction (see
+`clinicflow.notifications.outbox`), so a rolled-back request sends nothing."""
 
 from __future__ import annotations
 

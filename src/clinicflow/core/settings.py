@@ -90,6 +90,16 @@ class Settings(BaseSettings):
     mail_from: str = "ClinicFlow <no-reply@clinicflow.local>"
     mail_outbox_dir: Path = Path("var/outbox")
 
+    # Durable outbox (clinicflow worker): a claim is a lease; an expired lease is retried.
+    outbox_lease_seconds: float = Field(default=60.0, gt=0)
+    outbox_max_attempts: int = Field(default=8, ge=1, le=50)
+    outbox_backoff_base_seconds: float = Field(default=5.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    worker_batch_size: int = Field(default=20, ge=1, le=500)
+    # None: run the worker inside `clinicflow serve` on the embedded SQLite database only.
+    worker_in_process: bool | None = None
+
     @field_validator("cors_origins", "previous_secret_keys", "trusted_proxies", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
@@ -185,6 +195,12 @@ class Settings(BaseSettings):
             if self.docs_enabled is not None
             else (self.environment != "production")
         )
+
+    @property
+    def runs_worker_in_process(self) -> bool:
+        if self.worker_in_process is not None:
+            return self.worker_in_process
+        return not self.is_postgres
 
     @property
     def is_postgres(self) -> bool:

@@ -30,7 +30,7 @@ TenantQuery = Annotated[uuid.UUID | None, Query(description="Platform admin: the
 
 def invitation_service(request: Request, session: SessionDep) -> InvitationService:
     state = request.app.state
-    return InvitationService(session, state.settings, state.password_hasher, state.mailer)
+    return InvitationService(session, state.settings, state.password_hasher, state.outbox)
 
 
 Service = Annotated[InvitationService, Depends(invitation_service)]

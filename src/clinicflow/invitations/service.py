@@ -19,8 +19,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.invitations.models import Invitation
 from clinicflow.invitations.repository import InvitationRepository
-from clinicflow.notifications.delivery import send_after_commit
-from clinicflow.notifications.mailer import Mailer
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.notifications.templates import break_glass_email, invitation_email
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
@@ -46,12 +45,12 @@ def _invalid_field(field: str, message: str) -> ValidationFailed:
 
 class InvitationService:
     def __init__(
-        self, session: AsyncSession, settings: Settings, hasher: PasswordHasher, mailer: Mailer
+        self, session: AsyncSession, settings: Settings, hasher: PasswordHasher, outbox: Outbox
     ) -> None:
         self.session = session
         self.settings = settings
         self.hasher = hasher
-        self.mailer = mailer
+        self.outbox = outbox
         self.invitations = InvitationRepository(session)
 
     async def target_tenant(self, principal: Principal, requested: uuid.UUID | None) -> Tenant:
@@ -111,7 +110,7 @@ class InvitationService:
                 to=owner.email, full_name=owner.full_name, role=role.value, reason=reason,
                 link=f"{self.settings.frontend_url}/settings/members",
             )  # fmt: skip
-            send_after_commit(self.session, self.mailer, message)
+            self.outbox.queue_email(self.session, message)
 
     async def invite(self, tenant: Tenant, email: str, role: Role, actor: Actor) -> Invitation:
         email = email.strip().lower()
@@ -141,7 +140,7 @@ class InvitationService:
             link=f"{self.settings.frontend_url}/invitations/accept?token={token}",
             expires_at=invitation.expires_at,
         )  # fmt: skip
-        send_after_commit(self.session, self.mailer, message)
+        self.outbox.queue_email(self.session, message)
         return invitation
 
     async def list_pending(self, tenant: Tenant) -> list[Invitation]:

@@ -1,22 +1,9 @@
-"""Choosing the mailer from settings, and sending account e-mails after the commit."""
+"""Choosing the mailer from settings."""
 
 from __future__ import annotations
 
-import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from clinicflow.core.database import run_after_commit
 from clinicflow.core.settings import Settings
-from clinicflow.notifications.mailer import (
-    EmailMessageSpec,
-    MailDeliveryError,
-    Mailer,
-    OutboxMailer,
-    SmtpConfig,
-    SmtpMailer,
-)
-
-logger = structlog.get_logger("clinicflow.mail")
+from clinicflow.notifications.mailer import Mailer, OutboxMailer, SmtpConfig, SmtpMailer
 
 
 def mailer_from_settings(settings: Settings) -> Mailer:
@@ -34,17 +21,3 @@ def mailer_from_settings(settings: Settings) -> Mailer:
             sender=settings.mail_from,
         )
     )
-
-
-def send_after_commit(session: AsyncSession, mailer: Mailer, message: EmailMessageSpec) -> None:
-    """Off the response path (so timing reveals nothing) and only if the transaction commits."""
-
-    async def deliver() -> None:
-        try:
-            await mailer.send(message)
-        except MailDeliveryError as error:
-            logger.error(
-                "mail_delivery_failed", to=message.to, subject=message.subject, error=str(error)
-            )
-
-    run_after_commit(session, deliver)

@@ -300,3 +300,39 @@ def _format_expiry(moment: datetime) -> str:
     """Spell the expiry out in UTC; a naive datetime is taken to be UTC already."""
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return f"{aware.day} {aware:%B %Y at %H:%M} UTC"
+
+
+def patient_email(*, to: str, practice: str, subject: str, text: str) -> EmailMessageSpec:
+    """A practice's own message to a patient: their text, escaped for the HTML part."""
+    paragraphs = "".join(
+        f"<p>{html.escape(block).replace(chr(10), '<br>')}</p>"
+        for block in text.split("\n\n")
+        if block.strip()
+    )
+    signature = html.escape(_one_line(practice))
+    return EmailMessageSpec(
+        to=to,
+        subject=_one_line(subject),
+        text=f"{text}\n\n-- \n{_one_line(practice)}\n",
+        html=(
+            '<!doctype html>\n<html lang="en">\n<body style="font-family: Arial, Helvetica, '
+            f'sans-serif; color: #1f2933; line-height: 1.5;">\n{paragraphs}\n'
+            f"<p>{signature}</p>\n</body>\n</html>\n"
+        ),
+    )
+
+
+def appointment_reminder(
+    *, to: str, patient_name: str, practice: str, starts: datetime, location: str | None
+) -> EmailMessageSpec:
+    """`starts` in the practice's time zone; spelled out with its offset."""
+    when = f"{starts:%A %d %B %Y at %H:%M} ({starts:%z})"
+    where = f"\nWhere: {_one_line(location)}" if location else ""
+    text = (
+        f"{_greeting(patient_name)}\n\nThis is a reminder of your appointment with "
+        f"{_one_line(practice)} on {when}.{where}\n\nIf you cannot come, please let us know."
+    )
+    return patient_email(
+        to=to, practice=practice, subject=f"Reminder: your appointment on {starts:%d %B}",
+        text=text,
+    )  # fmt: skip

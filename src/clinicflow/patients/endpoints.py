@@ -12,6 +12,7 @@ from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.notifications.outbox import Outbox, OutboxDep
 from clinicflow.patients.repository import PatientFilters
 from clinicflow.patients.schemas import PatientCreate, PatientList, PatientRead, PatientUpdate
 from clinicflow.patients.service import PatientService
@@ -24,15 +25,17 @@ Registrar = Annotated[Principal, Depends(require(Permission.PATIENTS_WRITE, veri
 Deleter = Annotated[Principal, Depends(require(Permission.PATIENTS_DELETE))]
 
 
-def _service(principal: Principal, session: SessionDep) -> PatientService:
-    return PatientService(session, principal.require_tenant())
+def _service(
+    principal: Principal, session: SessionDep, outbox: Outbox | None = None
+) -> PatientService:
+    return PatientService(session, principal.require_tenant(), outbox)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Register a patient")
 async def create_patient(
-    body: PatientCreate, principal: Registrar, session: SessionDep
+    body: PatientCreate, principal: Registrar, session: SessionDep, outbox: OutboxDep
 ) -> PatientRead:
-    patient = await _service(principal, session).create(body, principal.actor)
+    patient = await _service(principal, session, outbox).create(body, principal.actor)
     return PatientRead.model_validate(patient)
 
 
@@ -69,9 +72,13 @@ async def read_patient(
 
 @router.patch("/{patient_id}", summary="Update a patient (partial)")
 async def update_patient(
-    patient_id: uuid.UUID, body: PatientUpdate, principal: Writer, session: SessionDep
+    patient_id: uuid.UUID,
+    body: PatientUpdate,
+    principal: Writer,
+    session: SessionDep,
+    outbox: OutboxDep,
 ) -> PatientRead:
-    patient = await _service(principal, session).update(patient_id, body, principal.actor)
+    patient = await _service(principal, session, outbox).update(patient_id, body, principal.actor)
     return PatientRead.model_validate(patient)
 
 

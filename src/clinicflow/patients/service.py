@@ -10,6 +10,7 @@ from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.core.errors import NotFound, PlanLimitExceeded
 from clinicflow.core.models import utcnow
+from clinicflow.notifications.outbox import Outbox
 from clinicflow.patients import custom_fields
 from clinicflow.patients.models import Patient
 from clinicflow.patients.repository import PatientFilters, PatientRepository
@@ -17,12 +18,17 @@ from clinicflow.patients.schemas import PatientCreate, PatientUpdate
 from clinicflow.patients.search import search_text
 from clinicflow.tenants.models import Tenant
 from clinicflow.tenants.repository import TenantRepository
+from clinicflow.webhooks.service import emit
 
 
 class PatientService:
-    def __init__(self, session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    def __init__(
+        self, session: AsyncSession, tenant_id: uuid.UUID, outbox: Outbox | None = None
+    ) -> None:
+        """`outbox` carries the webhook events; only read-only callers may leave it out."""
         self.session = session
         self.tenant_id = tenant_id
+        self.outbox = outbox
         self.patients = PatientRepository(session)
 
     async def create(self, data: PatientCreate, actor: Actor) -> Patient:
@@ -42,6 +48,7 @@ class PatientService:
             self.session, "patient.created", actor=actor, subject_type="patient",
             subject_id=patient.id,
         )  # fmt: skip
+        await emit(self.session, self.outbox, "patient.created", _event_data(patient))
         return patient
 
     async def get(self, patient_id: uuid.UUID) -> Patient:
@@ -88,6 +95,7 @@ class PatientService:
             self.session, "patient.updated", actor=actor, subject_type="patient",
             subject_id=patient.id, details={"fields": sorted(changes.model_fields_set)},
         )  # fmt: skip
+        await emit(self.session, self.outbox, "patient.updated", _event_data(patient))
         return patient
 
     async def delete(self, patient_id: uuid.UUID, actor: Actor) -> None:
@@ -121,3 +129,15 @@ class PatientService:
                 f"The {plan.name} plan allows at most {plan.max_patients} patients.",
                 extra={"limit": "max_patients", "max": plan.max_patients},
             )
+
+
+def _event_data(patient: Patient) -> dict[str, object]:
+    """What webhook receivers get: contact details, never front-desk notes or documents."""
+    return {
+        "id": str(patient.id),
+        "full_name": patient.full_name,
+        "email": patient.email,
+        "phone": patient.phone,
+        "birth_date": patient.birth_date.isoformat() if patient.birth_date else None,
+        "active": patient.active,
+    }

@@ -54,7 +54,7 @@ async def create_tenant(
 ) -> TenantCreated:
     tenant = await service.create_tenant(body.name, body.timezone, body.plan_id)
     state = request.app.state
-    invitations = InvitationService(session, state.settings, state.password_hasher, state.mailer)
+    invitations = InvitationService(session, state.settings, state.password_hasher, state.outbox)
     invitation = await invitations.invite(tenant, body.owner_email, Role.OWNER, admin.actor)
     summary = _summary(await service.with_member_count(tenant)).model_dump()
     return TenantCreated(**summary, owner_invitation_id=invitation.id)

@@ -1,0 +1,71 @@
+"""/notifications: e-mail a patient or send a webhook event; the delivery history (SPEC §3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, Query, status
+
+from clinicflow.auth.deps import Principal, require
+from clinicflow.auth.permissions import Permission
+from clinicflow.core.database import SessionDep
+from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.notifications.models import Channel, OutboxStatus
+from clinicflow.notifications.outbox import OutboxDep
+from clinicflow.notifications.repository import NotificationFilters
+from clinicflow.notifications.schemas import (
+    NotificationCreate,
+    NotificationList,
+    NotificationRead,
+    NotificationsQueued,
+    PatientEmailCreate,
+)
+from clinicflow.notifications.service import NotificationService
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+Sender = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_SEND))]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Queue an e-mail to a patient, or a webhook event to the subscribed webhooks",
+)
+async def send_notification(
+    body: Annotated[NotificationCreate, Body()],
+    principal: Sender,
+    session: SessionDep,
+    outbox: OutboxDep,
+) -> NotificationsQueued:
+    service = NotificationService(session, outbox, principal.require_tenant())
+    if isinstance(body, PatientEmailCreate):
+        queued = [await service.email_patient(body)]
+    else:
+        queued = await service.send_event(body)
+    return NotificationsQueued(items=[NotificationRead.model_validate(n) for n in queued])
+
+
+@router.get("", summary="Notification history: status, attempts, last error (newest first)")
+async def list_notifications(
+    principal: Sender,
+    session: SessionDep,
+    outbox: OutboxDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    status_: Annotated[OutboxStatus | None, Query(alias="status")] = None,
+    channel: Channel | None = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    webhook_id: uuid.UUID | None = None,
+) -> NotificationList:
+    filters = NotificationFilters(status=status_, channel=channel, kind=kind, webhook_id=webhook_id)
+    rows, more = await NotificationService(session, outbox, principal.require_tenant()).page(
+        filters, page.limit, cursor_fields(page.cursor, datetime.fromisoformat, uuid.UUID)
+    )
+    last = rows[-1] if rows else None
+    return NotificationList(
+        items=[NotificationRead.model_validate(row) for row in rows],
+        next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)])
+        if more and last
+        else None,
+    )

@@ -1,0 +1,48 @@
+"""Appointment reminders: one per appointment, at the practice's lead time, re-planned when the
+appointment moves and dropped when it no longer happens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.appointments.models import Appointment, Status
+from clinicflow.core.models import utcnow
+from clinicflow.notifications.models import Channel, Notification
+from clinicflow.notifications.outbox import EMAIL, Outbox
+from clinicflow.notifications.repository import REMINDER, NotificationRepository
+from clinicflow.notifications.templates import appointment_reminder
+from clinicflow.patients.repository import PatientRepository
+from clinicflow.tenants.repository import TenantRepository
+
+ACTIVE = (Status.SCHEDULED, Status.CONFIRMED)
+
+
+async def replan_reminder(session: AsyncSession, outbox: Outbox, appointment: Appointment) -> None:
+    """Drop the pending reminder and queue the right one, if any is due to exist. Called after
+    every create, move or status change, so the outcome depends only on the current state."""
+    for pending in await NotificationRepository(session).pending_reminders(appointment.id):
+        await outbox.cancel(session, pending)
+    if appointment.status not in ACTIVE or appointment.start_at <= utcnow():
+        return
+    tenant = await TenantRepository(session).get(appointment.tenant_id)
+    lead = (tenant.settings or {}).get("reminder_lead_minutes") if tenant else None
+    patient = await PatientRepository(session).get(appointment.patient_id)
+    if tenant is None or not isinstance(lead, int) or patient is None or not patient.email:
+        return
+    zone = ZoneInfo(tenant.timezone or "UTC")
+    message = appointment_reminder(
+        to=patient.email, patient_name=patient.full_name, practice=tenant.name,
+        starts=appointment.start_at.astimezone(zone), location=appointment.location,
+    )  # fmt: skip
+    notification = Notification(
+        channel=Channel.EMAIL, kind=REMINDER, recipient=patient.email, subject=message.subject,
+        appointment_id=appointment.id, patient_id=patient.id,
+        scheduled_for=max(utcnow(), appointment.start_at - timedelta(minutes=lead)),
+    )  # fmt: skip
+    outbox.queue_for_tenant(
+        session, notification, EMAIL,
+        {"to": message.to, "subject": message.subject, "text": message.text, "html": message.html},
+    )  # fmt: skip

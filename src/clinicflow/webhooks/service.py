@@ -1,0 +1,146 @@
+"""Webhook subscriptions and the events the services emit to them."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.audit import service as audit
+from clinicflow.core.crypto import Ciphertext, associated_data
+from clinicflow.core.errors import NotFound, ValidationFailed
+from clinicflow.core.models import new_id, utcnow
+from clinicflow.core.tenancy import current_tenant
+from clinicflow.notifications.models import Channel, Notification, OutboxStatus
+from clinicflow.notifications.outbox import WEBHOOK, Outbox
+from clinicflow.notifications.repository import NotificationRepository
+from clinicflow.webhooks.delivery import UnsafeWebhookURL, require_safe_url
+from clinicflow.webhooks.models import WebhookSubscription
+from clinicflow.webhooks.repository import WebhookRepository
+
+EVENT = "webhook_event"
+PING = "webhook_ping"
+
+
+def _aad(subscription: WebhookSubscription) -> bytes:
+    return associated_data("webhooks", subscription.tenant_id, subscription.id)
+
+
+class WebhookService:
+    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
+        self.session = session
+        self.outbox = outbox
+        self.webhooks = WebhookRepository(session)
+
+    async def create(
+        self, url: str, events: list[str], secret: str | None, actor: audit.Actor
+    ) -> tuple[WebhookSubscription, str]:
+        """The secret is returned once; only its ciphertext is stored."""
+        try:
+            await require_safe_url(
+                url, allow_private=self.outbox.settings.environment != "production"
+            )
+        except UnsafeWebhookURL as error:
+            raise ValidationFailed.for_field("url", str(error)) from error
+        secret = secret or f"whsec_{secrets.token_urlsafe(32)}"
+        subscription = WebhookSubscription(
+            id=new_id(), tenant_id=current_tenant(self.session), url=url,
+            events=sorted(set(events)), created_by=actor.user_id, secret_key_id="", secret=b"",
+        )  # fmt: skip
+        sealed = self.outbox.key_ring.encrypt(secret, aad=_aad(subscription))
+        subscription.secret_key_id, subscription.secret = sealed.key_id, sealed.blob
+        self.webhooks.add(subscription)
+        await self.session.flush()
+        await audit.record(
+            self.session, "webhook.created", actor=actor, subject_type="webhook",
+            subject_id=subscription.id, details={"url": url, "events": subscription.events},
+        )  # fmt: skip
+        return subscription, secret
+
+    @property
+    def _allow_private(self) -> bool:
+        """Development and tests call receivers on localhost; production never may."""
+        return self.outbox.settings.environment != "production"
+
+    async def list_active(self) -> list[WebhookSubscription]:
+        return await self.webhooks.list_active()
+
+    async def get(self, webhook_id: uuid.UUID) -> WebhookSubscription:
+        subscription = await self.webhooks.get_active(webhook_id)
+        if subscription is None:
+            raise NotFound("No webhook with this id.")
+        return subscription
+
+    async def delete(self, webhook_id: uuid.UUID, actor: audit.Actor) -> None:
+        """Soft delete (the delivery log stays); deliveries not yet sent are dropped."""
+        subscription = await self.get(webhook_id)
+        subscription.deleted_at = utcnow()
+        for notification in await NotificationRepository(self.session).pending_for_webhook(
+            webhook_id
+        ):
+            await self.outbox.cancel(self.session, notification)
+        await self.session.flush()
+        await audit.record(
+            self.session, "webhook.deleted", actor=actor, subject_type="webhook",
+            subject_id=webhook_id,
+        )  # fmt: skip
+
+    async def ping(self, webhook_id: uuid.UUID) -> Notification:
+        subscription = await self.get(webhook_id)
+        queued = self._queue(
+            subscription, "webhook.ping", {"webhook_id": str(subscription.id)}, PING
+        )
+        await self.session.flush()
+        return queued
+
+    async def emit(self, event_type: str, data: dict[str, Any]) -> list[Notification]:
+        """One signed delivery per subscription listening to `event_type`, in this transaction."""
+        return [
+            self._queue(subscription, event_type, data, EVENT)
+            for subscription in await self.webhooks.list_active()
+            if event_type in subscription.events
+        ]
+
+    def _queue(
+        self, subscription: WebhookSubscription, event_type: str, data: dict[str, Any], kind: str
+    ) -> Notification:
+        event_id = new_id()
+        now = utcnow()
+        body = json.dumps(
+            {
+                "id": str(event_id),
+                "type": event_type,
+                "created_at": now.isoformat(),
+                "tenant_id": str(subscription.tenant_id),
+                "data": data,
+            },
+            separators=(",", ":"),
+            default=str,
+        )
+        secret = self.outbox.key_ring.decrypt(
+            Ciphertext(subscription.secret_key_id, subscription.secret), aad=_aad(subscription)
+        )
+        notification = Notification(
+            id=event_id, channel=Channel.WEBHOOK, kind=kind, recipient=subscription.url,
+            subject=None, event_type=event_type, webhook_id=subscription.id,
+            status=OutboxStatus.PENDING, scheduled_for=now,
+        )  # fmt: skip
+        payload = {
+            "url": subscription.url,
+            "secret": secret,
+            "body": body,
+            "event_id": str(event_id),
+        }
+        return self.outbox.queue_for_tenant(self.session, notification, WEBHOOK, payload)
+
+
+async def emit(
+    session: AsyncSession, outbox: Outbox | None, event_type: str, data: dict[str, Any]
+) -> None:
+    """What domain services call after a change (no-op for read-only callers without outbox)."""
+    if outbox is None:
+        raise RuntimeError(f"{event_type} emitted by a service built without an outbox")
+    await WebhookService(session, outbox).emit(event_type, data)

@@ -1,0 +1,199 @@
+"""The durable outbox: same-transaction queueing, leases, races between worker processes,
+retries with backoff, dead messages. Real PostgreSQL, real SMTP, real `clinicflow worker`s."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import Conflict
+from clinicflow.core.settings import Settings
+from clinicflow.main import create_app
+from clinicflow.notifications.mailer import EmailMessageSpec
+from clinicflow.notifications.models import OutboxMessage, OutboxStatus
+from tests.conftest import PgTestDatabase
+from tests.factories import deliver_outbox
+from tests.mailtools import Inbox, running_inbox, start_worker, stop
+
+
+@pytest.fixture
+def inbox() -> Iterator[Inbox]:
+    yield from running_inbox()
+
+
+@pytest.fixture
+async def smtp_app(inbox: Inbox, db: FastAPI, settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app delivering to the test's SMTP server, retrying fast, giving up after 3 tries."""
+    app = create_app(
+        settings.model_copy(
+            update={
+                "smtp_host": "127.0.0.1",
+                "smtp_port": inbox.port,
+                "smtp_tls": "none",
+                "outbox_max_attempts": 3,
+                "outbox_backoff_base_seconds": 0.01,
+                "outbox_backoff_max_seconds": 0.02,
+            }
+        )
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def spec(subject: str) -> EmailMessageSpec:
+    return EmailMessageSpec(
+        to="patient@example.com", subject=subject, text="private text", html="<p>private</p>"
+    )
+
+
+async def queue(app: FastAPI, *subjects: str) -> None:
+    async with app.state.database.sessionmaker() as session, session.begin():
+        for subject in subjects:
+            app.state.outbox.queue_email(session, spec(subject))
+
+
+async def rows(app: FastAPI) -> list[OutboxMessage]:
+    async with app.state.database.sessionmaker() as session:
+        return list(await session.scalars(select(OutboxMessage)))
+
+
+async def wait_until(condition: object, limit_seconds: float = 60.0) -> None:
+    """Poll an async predicate; the deadline only stops a broken test from hanging."""
+    deadline = asyncio.get_running_loop().time() + limit_seconds
+    while not await condition():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "condition never became true"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_request_that_fails_after_queueing_sends_nothing(
+    smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    @smtp_app.post("/test-only/queue-then-fail")
+    async def queue_then_fail(session: SessionDep) -> None:
+        smtp_app.state.outbox.queue_email(session, spec("never"))
+        await session.flush()
+        raise Conflict("the change was refused after the message was queued")
+
+    transport = httpx.ASGITransport(app=smtp_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        response = await client.post("/test-only/queue-then-fail")
+    assert response.status_code == 409
+    assert await rows(smtp_app) == []
+    assert await deliver_outbox(smtp_app) == 0
+    assert inbox.messages == []
+
+
+async def test_a_refused_message_is_retried_with_backoff_and_then_sent_once(
+    smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    inbox.refuse_next = 2
+    await queue(smtp_app, "third time lucky")
+    while inbox.messages == []:
+        await deliver_outbox(smtp_app)
+        await asyncio.sleep(0.01)  # the backoff: the retry is not due at once
+    await asyncio.sleep(0.1)
+    await deliver_outbox(smtp_app)
+    assert inbox.subjects() == ["third time lucky"]
+    assert inbox.refused == 2
+    [row] = await rows(smtp_app)
+    assert (row.status, row.attempts, row.sent_at is not None) == ("sent", 3, True)
+    assert row.last_error is not None
+    assert "451" in row.last_error
+
+
+async def test_a_message_that_always_fails_ends_dead_and_visible(
+    smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    inbox.refuse_next = 1000
+    await queue(smtp_app, "never accepted")
+    for _ in range(100):
+        await deliver_outbox(smtp_app)
+        [row] = await rows(smtp_app)
+        if row.status == OutboxStatus.DEAD:
+            break
+        await asyncio.sleep(0.01)
+    assert (row.status, row.attempts) == ("dead", 3)
+    assert row.last_error is not None
+    assert "451" in row.last_error
+    assert inbox.refused == 3
+    assert inbox.messages == []
+
+
+async def test_the_payload_is_encrypted_at_rest(
+    smtp_app: FastAPI, admin_engine: AsyncEngine
+) -> None:
+    await queue(smtp_app, "a subject nobody should read")
+    async with admin_engine.connect() as connection:
+        raw = (await connection.execute(select(OutboxMessage.payload))).scalar_one()
+    assert b"private text" not in raw
+    assert b"patient@example.com" not in raw
+
+
+async def test_a_worker_killed_after_claiming_loses_nothing(
+    smtp_app: FastAPI, inbox: Inbox, pg_database: PgTestDatabase, tmp_path: Path
+) -> None:
+    await queue(smtp_app, "survives a crash")
+    # A server that accepts connections and never greets: the first worker hangs mid-delivery.
+    with socket.socket() as black_hole:
+        black_hole.bind(("127.0.0.1", 0))
+        black_hole.listen(8)
+        stuck = start_worker(
+            pg_database.app_url, black_hole.getsockname()[1], tmp_path, outbox_lease_seconds="3"
+        )
+
+        async def claimed() -> bool:
+            return [row.status for row in await rows(smtp_app)] == ["sending"]
+
+        try:
+            await wait_until(claimed)
+        finally:
+            stuck.send_signal(signal.SIGKILL)
+            stuck.wait()
+    rescuer = start_worker(pg_database.app_url, inbox.port, tmp_path, outbox_lease_seconds="3")
+    try:
+
+        async def sent() -> bool:
+            return [row.status for row in await rows(smtp_app)] == ["sent"]
+
+        await wait_until(sent)
+    finally:
+        stop(rescuer)
+    assert inbox.subjects() == ["survives a crash"]
+    [row] = await rows(smtp_app)
+    assert row.attempts == 2  # the killed worker's claim, then the rescuer's
+
+
+async def test_two_worker_processes_deliver_200_messages_exactly_once(
+    smtp_app: FastAPI, inbox: Inbox, pg_database: PgTestDatabase, tmp_path: Path
+) -> None:
+    subjects = [f"message {number:03}" for number in range(200)]
+    await queue(smtp_app, *subjects)
+    workers = [
+        start_worker(pg_database.app_url, inbox.port, tmp_path, worker_batch_size="5")
+        for _ in range(2)
+    ]
+    try:
+
+        async def all_sent() -> bool:
+            async with smtp_app.state.database.sessionmaker() as session:
+                count = await session.scalar(
+                    select(func.count()).where(OutboxMessage.status == OutboxStatus.SENT)
+                )
+            return count == len(subjects)
+
+        await wait_until(all_sent, limit_seconds=120)
+    finally:
+        for worker in workers:
+            stop(worker)
+    assert sorted(inbox.subjects()) == subjects  # each once: no duplicate, none missing
+    assert {row.attempts for row in await rows(smtp_app)} == {1}

@@ -1,0 +1,289 @@
+"""Webhooks: signed deliveries a receiver can verify, retries with backoff, dead deliveries,
+encrypted secrets, the SSRF guard, and who may manage them."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from clinicflow.core.settings import Settings
+from clinicflow.main import create_app
+from clinicflow.notifications.outbox import Worker
+from clinicflow.webhooks.models import WebhookSubscription
+from tests.factories import Member, deliver_outbox, make_api_key, make_member
+from tests.mailtools import Receiver, running_receiver
+
+WEBHOOKS = "/api/v1/webhooks"
+ALL_EVENTS = [
+    "appointment.created",
+    "appointment.updated",
+    "appointment.cancelled",
+    "appointment.status_changed",
+    "patient.created",
+    "patient.updated",
+]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from running_receiver()
+
+
+@pytest.fixture
+async def fast_app(db: FastAPI, settings: Settings) -> AsyncIterator[FastAPI]:
+    """Retries after milliseconds instead of seconds, and gives up after 3 attempts."""
+    app = create_app(
+        settings.model_copy(
+            update={
+                "outbox_max_attempts": 3,
+                "outbox_backoff_base_seconds": 0.01,
+                "outbox_backoff_max_seconds": 0.02,
+            }
+        )
+    )
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def client(fast_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=fast_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield http
+
+
+async def subscribe(
+    client: httpx.AsyncClient, owner: Member, url: str, events: list[str] | None = None
+) -> dict[str, str]:
+    response = await client.post(
+        WEBHOOKS, json={"url": url, "events": events or ALL_EVENTS}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, str] = response.json()
+    return body
+
+
+async def deliver_until(app: FastAPI, done: object, rounds: int = 200) -> None:
+    """Run the worker (retries included) until `done()`; backoff here is milliseconds."""
+    for _ in range(rounds):
+        await deliver_outbox(app)
+        if done():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes) -> dict[str, object]:
+    """What a receiver does (SPEC §6): recompute the HMAC, refuse a stale timestamp."""
+    fields = dict(part.split("=", 1) for part in headers["X-ClinicFlow-Signature"].split(","))
+    expected = hmac.new(
+        secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256
+    ).hexdigest()
+    assert hmac.compare_digest(expected, fields["v1"])
+    assert abs(time.time() - int(fields["t"])) < 300
+    event: dict[str, object] = json.loads(body)
+    return event
+
+
+async def test_a_receiver_verifies_the_signature_of_each_event(
+    client: httpx.AsyncClient, fast_app: FastAPI, receiver: Receiver
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    hook = await subscribe(client, owner, receiver.url)
+    assert hook["secret"].startswith("whsec_")
+    patient = await client.post(
+        "/api/v1/patients",
+        json={"full_name": "Ana", "email": "ana@example.com"},
+        headers=owner.headers,
+    )
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={"patient_id": patient.json()["id"], "start": "2030-03-09T09:00:00-03:00"},
+        headers=owner.headers,
+    )
+    appointment = booked.json()["id"]
+    await client.patch(
+        f"/api/v1/appointments/{appointment}",
+        json={"start": "2030-03-09T10:00:00-03:00"},
+        headers=owner.headers,
+    )
+    await client.post(
+        f"/api/v1/appointments/{appointment}/status",
+        json={"status": "confirmed"},
+        headers=owner.headers,
+    )
+    await client.delete(f"/api/v1/appointments/{appointment}", headers=owner.headers)
+    await deliver_until(fast_app, lambda: len(receiver.requests) == 5)
+
+    events = [verify(hook["secret"], headers, body) for headers, body in receiver.requests]
+    assert sorted(str(event["type"]) for event in events) == sorted(
+        ["patient.created", "appointment.created", "appointment.updated",
+         "appointment.status_changed", "appointment.cancelled"]
+    )  # fmt: skip
+    for (headers, _), event in zip(receiver.requests, events, strict=True):
+        assert set(event) == {"id", "type", "created_at", "tenant_id", "data"}
+        assert headers["X-ClinicFlow-Event-ID"] == event["id"]
+        assert event["tenant_id"] == str(owner.tenant_id)
+    created = next(event for event in events if event["type"] == "patient.created")
+    assert created["data"]["email"] == "ana@example.com"  # type: ignore[index]
+    log = await client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=owner.headers)
+    assert [(item["status"], item["attempts"]) for item in log.json()["items"]] == [("sent", 1)] * 5
+
+
+async def test_a_receiver_failing_twice_gets_the_event_once_more_after_backoff(
+    client: httpx.AsyncClient, fast_app: FastAPI, receiver: Receiver
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    hook = await subscribe(client, owner, receiver.url, ["patient.created"])
+    receiver.fail_next = 2
+    await client.post("/api/v1/patients", json={"full_name": "Bo"}, headers=owner.headers)
+    await deliver_until(fast_app, lambda: receiver.requests)
+    await asyncio.sleep(0.1)
+    await deliver_outbox(fast_app)
+    assert receiver.failed == 2
+    assert len(receiver.requests) == 1  # delivered once, after two refusals
+    [item] = (
+        await client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=owner.headers)
+    ).json()["items"]
+    assert (item["status"], item["attempts"]) == ("sent", 3)
+    assert "HTTP 500" in item["last_error"]
+
+
+async def test_a_receiver_that_always_fails_ends_dead_and_visible(
+    client: httpx.AsyncClient, fast_app: FastAPI, receiver: Receiver
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    hook = await subscribe(client, owner, receiver.url, ["patient.created"])
+    receiver.fail_next = 1000
+    await client.post("/api/v1/patients", json={"full_name": "Cy"}, headers=owner.headers)
+
+    async def dead() -> list[dict[str, object]]:
+        listed = await client.get(
+            "/api/v1/notifications", params={"status": "dead"}, headers=owner.headers
+        )
+        items: list[dict[str, object]] = listed.json()["items"]
+        return items
+
+    for _ in range(100):
+        await deliver_outbox(fast_app)
+        if await dead():
+            break
+        await asyncio.sleep(0.01)
+    [item] = await dead()
+    assert (item["webhook_id"], item["attempts"], receiver.failed) == (hook["id"], 3, 3)
+    assert "HTTP 500" in str(item["last_error"])
+    assert receiver.requests == []
+
+
+async def test_the_secret_is_shown_once_and_stored_encrypted(
+    client: httpx.AsyncClient, fast_app: FastAPI, admin_engine: AsyncEngine
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    hook = await subscribe(client, owner, "http://127.0.0.1:9/hook")
+    listed = await client.get(WEBHOOKS, headers=owner.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [hook["id"]]
+    assert "secret" not in listed.json()["items"][0]
+    async with admin_engine.connect() as connection:
+        stored = (await connection.execute(select(WebhookSubscription.secret))).scalar_one()
+    assert hook["secret"].encode() not in stored
+    chosen = await client.post(
+        WEBHOOKS,
+        json={"url": "http://127.0.0.1:9/h", "events": ["patient.created"],
+              "secret": "my-own-secret-of-sixteen+"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert chosen.json()["secret"] == "my-own-secret-of-sixteen+"
+
+
+async def test_ping_and_delete(
+    client: httpx.AsyncClient, fast_app: FastAPI, receiver: Receiver
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    hook = await subscribe(client, owner, receiver.url, ["patient.created"])
+    ping = await client.post(f"{WEBHOOKS}/{hook['id']}/ping", headers=owner.headers)
+    assert ping.status_code == 202
+    await deliver_until(fast_app, lambda: receiver.requests)
+    assert verify(hook["secret"], *receiver.requests[0])["type"] == "webhook.ping"
+
+    receiver.fail_next = 1000
+    await client.post("/api/v1/patients", json={"full_name": "Di"}, headers=owner.headers)
+    deleted = await client.delete(f"{WEBHOOKS}/{hook['id']}", headers=owner.headers)
+    assert deleted.status_code == 204
+    assert await deliver_outbox(fast_app) == 0  # the queued delivery was dropped with it
+    assert receiver.failed == 0
+    assert (await client.get(WEBHOOKS, headers=owner.headers)).json()["items"] == []
+    gone = await client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=owner.headers)
+    assert gone.status_code == 404
+
+
+async def test_bad_subscriptions_are_refused_with_a_clear_problem(
+    client: httpx.AsyncClient, fast_app: FastAPI
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    for body in (
+        {"url": "ftp://example.com/x", "events": ["patient.created"]},
+        {"url": "https://example.com/x", "events": ["patient.deleted"]},
+        {"url": "https://example.com/x", "events": []},
+        {"url": "https://example.com/x", "events": ["patient.created"], "secret": "short"},
+    ):
+        response = await client.post(WEBHOOKS, json=body, headers=owner.headers)
+        assert response.status_code == 422, body
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get(WEBHOOKS, headers=owner.headers)).json()["items"] == []
+
+
+async def test_an_api_key_cannot_manage_webhooks(
+    client: httpx.AsyncClient, fast_app: FastAPI
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    every_scope = [
+        "patients:read", "patients:write", "appointments:read", "appointments:write",
+        "availability:read", "metrics:read",
+    ]  # fmt: skip
+    key = {"X-API-Key": await make_api_key(fast_app, owner.tenant_id, every_scope)}  # type: ignore[arg-type]
+    body = {"url": "https://example.com/hook", "events": ["patient.created"]}
+    assert (await client.post(WEBHOOKS, json=body, headers=key)).status_code == 403
+    assert (await client.get(WEBHOOKS, headers=key)).status_code == 403
+
+
+async def test_private_addresses_are_refused_in_production_at_save_and_at_delivery(
+    fast_app: FastAPI, settings: Settings, receiver: Receiver
+) -> None:
+    production = settings.model_copy(update={"environment": "production"})
+    app = create_app(production)
+    owner = await make_member(fast_app, role="owner")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+            for url in (receiver.url, "http://localhost/hook", "http://10.0.0.8/hook",
+                        "http://169.254.169.254/latest/meta-data"):  # fmt: skip
+                refused = await client.post(
+                    WEBHOOKS, json={"url": url, "events": ["patient.created"]},
+                    headers=owner.headers,
+                )  # fmt: skip
+                assert refused.status_code == 422, url
+                assert "private or internal" in refused.text
+
+    # Saved while allowed (development), then delivered by a production worker: refused.
+    transport = httpx.ASGITransport(app=fast_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        await subscribe(client, owner, receiver.url, ["patient.created"])
+        await client.post("/api/v1/patients", json={"full_name": "Ed"}, headers=owner.headers)
+        worker = Worker(
+            fast_app.state.database.sessionmaker, fast_app.state.key_ring,
+            fast_app.state.mailer, production,
+        )  # fmt: skip
+        await worker.run_once()
+        [item] = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
+    assert receiver.requests == []
+    assert "UnsafeWebhookURL" in item["last_error"]
