@@ -474,10 +474,6 @@ async def test_a_password_reset_suspends_the_api_keys_created_before_it(
     suspended = await smtp_client.get("/api/v1/patients", headers=key)
     assert suspended.status_code == 401
     assert "suspended" in suspended.json()["detail"]
-    for _ in range(100):
-        if "password was reset" in str(inbox.last_to("victim@example.com")["Subject"]):
-            break
-        await asyncio.sleep(0.05)
     notice = inbox.last_to("victim@example.com")
     assert "password was reset" in str(notice["Subject"])
     assert "attacker bot" in notice.get_payload(0).get_payload(decode=True).decode()

@@ -160,28 +160,16 @@ class Settings(BaseSettings):
     def _refuse_unsafe_production(self) -> Settings:
         if self.environment != "production":
             return self
-        secret = self.secret_key.get_secret_value()
-        if secret == DEFAULT_SECRET_KEY or len(secret) < MIN_SECRET_LENGTH:
-            raise SettingsError(
-                f"SECRET_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
-                "characters in production (e.g. `python -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))'`)."
-            )
-        for previous in self.previous_secret_keys:
-            value = previous.get_secret_value()
-            if value == DEFAULT_SECRET_KEY or len(value) < MIN_SECRET_LENGTH:
-                raise SettingsError(
-                    "PREVIOUS_SECRET_KEYS must hold only real former keys (at least "
-                    f"{MIN_SECRET_LENGTH} characters, never the development default): a weak one "
-                    "would let anyone sign tokens that verify."
-                )
-        audit_key = self.audit_hmac_key.get_secret_value()
-        if audit_key == DEFAULT_AUDIT_HMAC_KEY or len(audit_key) < MIN_SECRET_LENGTH:
-            raise SettingsError(
-                f"AUDIT_HMAC_KEY must be set to a random value of at least {MIN_SECRET_LENGTH} "
-                "characters in production (not stored in the database; keep it safe: the audit "
-                "trail verifies only with it)."
-            )
+        _require_strong(
+            "SECRET_KEY", self.secret_key, DEFAULT_SECRET_KEY,
+            "e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`",
+        )  # fmt: skip
+        for previous in self.previous_secret_keys:  # a weak one would sign tokens that verify
+            _require_strong("PREVIOUS_SECRET_KEYS", previous, DEFAULT_SECRET_KEY, "old keys only")
+        _require_strong(
+            "AUDIT_HMAC_KEY", self.audit_hmac_key, DEFAULT_AUDIT_HMAC_KEY,
+            "never stored in the database; keep it safe: the audit trail verifies only with it",
+        )  # fmt: skip
         if self.encryption_keys.get_secret_value() == DEFAULT_ENCRYPTION_KEYS:
             raise SettingsError(
                 "ENCRYPTION_KEYS must be set in production (`clinicflow records new-key KEY_ID`)."
@@ -209,6 +197,15 @@ class Settings(BaseSettings):
     @property
     def migrations_url(self) -> str:
         return self.migrations_database_url or self.database_url
+
+
+def _require_strong(name: str, value: SecretStr, default: str, hint: str) -> None:
+    secret = value.get_secret_value()
+    if secret == default or len(secret) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"{name} must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
+            f"in production ({hint})."
+        )
 
 
 @lru_cache
