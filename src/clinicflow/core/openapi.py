@@ -90,6 +90,8 @@ def document_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str,
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.update(_problem_schemas())
     for path, method, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            _drop_null_branch(parameter)
         responses = operation.setdefault("responses", {})
         for status in sorted(_generic_statuses(path, method, operation, api_prefix)):
             responses.setdefault(str(status), {"description": _GENERIC_DESCRIPTIONS[status]})
@@ -104,6 +106,18 @@ def document_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str,
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     return document
+
+
+def _drop_null_branch(parameter: dict[str, Any]) -> None:
+    """An optional parameter is absent, never "null": `X-Tenant-ID: null` is not a thing a
+    client may send, so the schema offers only the real type (FastAPI adds a null branch)."""
+    schema = parameter.get("schema", {})
+    options = schema.get("anyOf")
+    if options and {"type": "null"} in options:
+        rest = [option for option in options if option != {"type": "null"}]
+        if len(rest) == 1:
+            schema.pop("anyOf")
+            schema.update(rest[0])
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
