@@ -119,6 +119,14 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/v1/webhooks/{webhook_id}"): P.INTEGRATIONS_MANAGE,
     ("POST", "/api/v1/webhooks/{webhook_id}/ping"): P.INTEGRATIONS_MANAGE,
     ("GET", "/api/v1/webhooks/{webhook_id}/deliveries"): P.INTEGRATIONS_MANAGE,
+    ("PUT", "/api/v1/integrations/n8n"): P.INTEGRATIONS_MANAGE,
+    ("GET", "/api/v1/integrations/n8n"): P.INTEGRATIONS_MANAGE,
+    ("DELETE", "/api/v1/integrations/n8n"): P.INTEGRATIONS_MANAGE,
+    ("GET", "/api/v1/metrics/me"): P.METRICS_READ,
+    ("GET", "/api/v1/metrics/me/workflows"): P.METRICS_READ,
+    ("GET", "/api/v1/metrics/tenants"): P.PLATFORM_METRICS,
+    ("GET", "/api/v1/metrics/tenants/{tenant_id}"): P.PLATFORM_METRICS,
+    ("GET", "/api/v1/metrics/tenants/{tenant_id}/workflows"): P.PLATFORM_METRICS,
 }
 
 ROLES = ("anonymous", PLATFORM_ADMIN, "owner", "assistant", "viewer", "api_key")

@@ -29,6 +29,8 @@ from clinicflow.core.openapi import install_openapi
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.finance.endpoints import router as finance_router
+from clinicflow.integrations.cache import metrics_cache
+from clinicflow.integrations.endpoints import router as integrations_router
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
 from clinicflow.notifications.endpoints import router as notifications_router
@@ -93,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings)
     app.state.key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     app.state.outbox = Outbox(app.state.key_ring, settings)
+    app.state.metrics_cache = metrics_cache(settings)
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RejectControlCharacters)  # innermost: sees every input before a route
@@ -131,6 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         availability_router,
         records_router,
         finance_router,
+        integrations_router,
         platform_router,
         notifications_router,
         webhooks_router,

@@ -6,6 +6,7 @@ from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.core.models import Base
 from clinicflow.finance.models import FinancialEntry
+from clinicflow.integrations.models import N8nConnection
 from clinicflow.invitations.models import Invitation
 from clinicflow.notifications.models import Notification, OutboxMessage
 from clinicflow.patients.models import Patient
@@ -26,6 +27,7 @@ __all__ = [
     "Invitation",
     "MedicalRecord",
     "Membership",
+    "N8nConnection",
     "Notification",
     "OutboxMessage",
     "Patient",

@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     mail_from: str = "ClinicFlow <no-reply@clinicflow.local>"
     mail_outbox_dir: Path = Path("var/outbox")
 
+    # n8n automation metrics: how long to wait for n8n, how long figures are cached.
+    n8n_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    n8n_cache_seconds: float = Field(default=60.0, ge=1, le=86400)
+
     # Durable outbox (clinicflow worker): a claim is a lease; an expired lease is retried.
     outbox_lease_seconds: float = Field(default=60.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1, le=50)

@@ -1,0 +1,175 @@
+"""/integrations/n8n and the automation metrics: the practice's own and, for the platform
+admin, every practice's (SPEC §3 "Automation metrics")."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, status
+
+from clinicflow.auth.deps import Principal, require
+from clinicflow.auth.permissions import Permission
+from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import BadRequest, NotFound
+from clinicflow.core.openapi import problems
+from clinicflow.core.tenancy import tenant_context
+from clinicflow.core.types import Instant
+from clinicflow.integrations.n8n_client import N8nTimeout, N8nUnavailable
+from clinicflow.integrations.schemas import (
+    N8nConnect,
+    N8nConnectionRead,
+    PracticeMetrics,
+    TenantMetricsList,
+    WorkflowMetricsList,
+)
+from clinicflow.integrations.service import N8nService, Period
+from clinicflow.tenants.repository import TenantRepository
+
+router = APIRouter(tags=["automation metrics"])
+Manager = Annotated[Principal, Depends(require(Permission.INTEGRATIONS_MANAGE))]
+Reader = Annotated[Principal, Depends(require(Permission.METRICS_READ))]
+Platform = Annotated[Principal, Depends(require(Permission.PLATFORM_METRICS))]
+From = Annotated[Instant | None, Query(alias="from", description="Default: 30 days ago")]
+To = Annotated[Instant | None, Query(alias="to", description="Default: now")]
+Refresh = Annotated[bool, Query(description="Skip the cache and ask n8n now")]
+N8N_ERRORS = problems(N8nUnavailable, N8nTimeout, NotFound)
+MAX_PERIOD = timedelta(days=366)
+
+
+def _service(request: Request, session: SessionDep) -> N8nService:
+    state = request.app.state
+    return N8nService(session, state.key_ring, state.metrics_cache, state.settings)
+
+
+Service = Annotated[N8nService, Depends(_service)]
+
+
+def _period(start: datetime | None, end: datetime | None) -> Period:
+    label = "last-30-days" if start is None and end is None else None
+    end = end or datetime.now(UTC)
+    start = start or end - timedelta(days=30)
+    if not start < end or end - start > MAX_PERIOD:
+        raise BadRequest("'from' must be before 'to', at most 366 days apart.")
+    return Period(start, end, label or f"{start.isoformat()}/{end.isoformat()}")
+
+
+@router.put(
+    "/integrations/n8n",
+    summary="Connect the practice's n8n (checked now; the key is stored encrypted)",
+    responses=problems(NotFound),
+)
+async def connect_n8n(body: N8nConnect, principal: Manager, service: Service) -> N8nConnectionRead:
+    connection = await service.connect(body, principal.actor)
+    return N8nConnectionRead(
+        configured=True, base_url=connection.base_url, updated_at=connection.updated_at
+    )
+
+
+@router.get("/integrations/n8n", summary="The n8n connection (never its key)")
+async def read_n8n(principal: Manager, service: Service) -> N8nConnectionRead:
+    connection = await service.connection()
+    if connection is None:
+        return N8nConnectionRead(configured=False)
+    return N8nConnectionRead(
+        configured=True, base_url=connection.base_url, updated_at=connection.updated_at
+    )
+
+
+@router.delete(
+    "/integrations/n8n",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Forget the n8n connection",
+    responses=problems(NotFound),
+)
+async def disconnect_n8n(principal: Manager, service: Service) -> None:
+    await service.disconnect(principal.actor)
+
+
+@router.get("/metrics/me", summary="The practice's automation figures", responses=N8N_ERRORS)
+async def my_metrics(
+    principal: Reader,
+    service: Service,
+    start: From = None,
+    end: To = None,
+    refresh: Refresh = False,
+) -> PracticeMetrics:
+    period = _period(start, end)
+    totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
+    return PracticeMetrics(
+        tenant_id=principal.require_tenant(), start=period.start, end=period.end, totals=totals,
+        cached=cached,
+    )  # fmt: skip
+
+
+@router.get("/metrics/me/workflows", summary="Figures per workflow", responses=N8N_ERRORS)
+async def my_workflow_metrics(
+    principal: Reader,
+    service: Service,
+    start: From = None,
+    end: To = None,
+    refresh: Refresh = False,
+) -> WorkflowMetricsList:
+    _, items, cached = await service.workflow_metrics(_period(start, end), refresh=refresh)
+    return WorkflowMetricsList(tenant_id=principal.require_tenant(), items=items, cached=cached)
+
+
+@router.get("/metrics/tenants", summary="Every practice's automation figures (platform admin)")
+async def tenants_metrics(
+    admin: Platform, service: Service, session: SessionDep, start: From = None, end: To = None,
+    refresh: Refresh = False,
+) -> TenantMetricsList:  # fmt: skip
+    period = _period(start, end)
+    result = TenantMetricsList(items=[])
+    for tenant_id in await TenantRepository(session).all_ids():
+        async with tenant_context(session, tenant_id):
+            if await service.connection() is None:
+                continue
+            try:
+                totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
+            except (N8nUnavailable, N8nTimeout) as error:
+                result.unavailable[str(tenant_id)] = error.detail
+                continue
+        result.items.append(
+            PracticeMetrics(tenant_id=tenant_id, start=period.start, end=period.end, totals=totals,
+                            cached=cached)
+        )  # fmt: skip
+    return result
+
+
+async def _practice(session: SessionDep, tenant_id: uuid.UUID) -> uuid.UUID:
+    if await TenantRepository(session).get(tenant_id) is None:
+        raise NotFound("No practice with this id.")
+    return tenant_id
+
+
+@router.get(
+    "/metrics/tenants/{tenant_id}",
+    summary="One practice's figures (platform admin)",
+    responses=N8N_ERRORS,
+)
+async def tenant_metrics(
+    tenant_id: uuid.UUID, admin: Platform, service: Service, session: SessionDep,
+    start: From = None, end: To = None, refresh: Refresh = False,
+) -> PracticeMetrics:  # fmt: skip
+    period = _period(start, end)
+    async with tenant_context(session, await _practice(session, tenant_id)):
+        totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
+    return PracticeMetrics(
+        tenant_id=tenant_id, start=period.start, end=period.end, totals=totals, cached=cached
+    )
+
+
+@router.get(
+    "/metrics/tenants/{tenant_id}/workflows",
+    summary="One practice's figures per workflow (platform admin)",
+    responses=N8N_ERRORS,
+)
+async def tenant_workflow_metrics(
+    tenant_id: uuid.UUID, admin: Platform, service: Service, session: SessionDep,
+    start: From = None, end: To = None, refresh: Refresh = False,
+) -> WorkflowMetricsList:  # fmt: skip
+    async with tenant_context(session, await _practice(session, tenant_id)):
+        _, items, cached = await service.workflow_metrics(_period(start, end), refresh=refresh)
+    return WorkflowMetricsList(tenant_id=tenant_id, items=items, cached=cached)

@@ -1,0 +1,126 @@
+"""n8n connection and automation metrics of a practice."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.audit import service as audit
+from clinicflow.audit.service import Actor
+from clinicflow.core.crypto import Ciphertext, KeyRing, associated_data
+from clinicflow.core.errors import NotFound, ValidationFailed
+from clinicflow.core.models import utcnow
+from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import current_tenant
+from clinicflow.integrations import metrics
+from clinicflow.integrations.cache import MetricsCache
+from clinicflow.integrations.models import N8nConnection
+from clinicflow.integrations.n8n_client import N8nClient, N8nTimeout, N8nUnavailable, api_root
+from clinicflow.integrations.repository import N8nConnectionRepository
+from clinicflow.integrations.schemas import N8nConnect, WorkflowMetrics
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    start: datetime
+    end: datetime
+    # The default period ("the last 30 days") moves every second; its cached figures are the
+    # same for the cache's lifetime, so it is cached under one name.
+    cache_label: str
+
+
+def _aad(connection: N8nConnection) -> bytes:
+    return associated_data("n8n_connections", connection.tenant_id, connection.id)
+
+
+class N8nService:
+    """Works in the session's practice (core/tenancy); the platform admin switches practice."""
+
+    def __init__(
+        self, session: AsyncSession, keys: KeyRing, cache: MetricsCache, settings: Settings
+    ) -> None:
+        self.session = session
+        self.keys = keys
+        self.cache = cache
+        self.settings = settings
+        self.connections = N8nConnectionRepository(session)
+
+    async def connect(self, body: N8nConnect, actor: Actor) -> N8nConnection:
+        """Checked against n8n before it is saved: a wrong URL or key is a clear 4xx now,
+        not a 502 on the dashboard later."""
+        base_url = api_root(str(body.base_url))
+        try:
+            await self._client(base_url, body.api_key).workflows()
+        except (N8nUnavailable, N8nTimeout) as error:
+            raise ValidationFailed.for_field(
+                "base_url", f"n8n check failed: {error.detail}"
+            ) from error
+        connection = await self.connections.get() or N8nConnection(
+            tenant_id=current_tenant(self.session)
+        )
+        self.connections.add(connection)
+        connection.base_url = base_url
+        connection.updated_by = actor.user_id
+        connection.updated_at = utcnow()
+        connection.api_key_key_id, connection.api_key = "", b""
+        await self.session.flush()  # the id is part of what the key is sealed to
+        sealed = self.keys.encrypt(body.api_key, aad=_aad(connection))
+        connection.api_key_key_id, connection.api_key = sealed.key_id, sealed.blob
+        await self.session.flush()
+        await audit.record(
+            self.session, "integration.n8n_connected", actor=actor, subject_type="n8n",
+            subject_id=connection.id, details={"base_url": base_url},
+        )  # fmt: skip
+        return connection
+
+    async def connection(self) -> N8nConnection | None:
+        return await self.connections.get()
+
+    async def disconnect(self, actor: Actor) -> None:
+        connection = await self.connections.get()
+        if connection is None:
+            raise NotFound("No n8n connection is configured.")
+        await self.connections.delete(connection)
+        await audit.record(
+            self.session, "integration.n8n_disconnected", actor=actor, subject_type="n8n",
+            subject_id=connection.id,
+        )  # fmt: skip
+
+    async def workflow_metrics(
+        self, period: Period, *, refresh: bool
+    ) -> tuple[WorkflowMetrics, list[WorkflowMetrics], bool]:
+        """The practice's totals and each workflow's figures over the period, from the cache
+        unless `refresh`; the last value says whether the cache answered."""
+        connection = await self.connections.get()
+        if connection is None:
+            raise NotFound("No n8n connection is configured for this practice.")
+        start, end = period.start, period.end
+        key = f"n8n:{connection.tenant_id}:{period.cache_label}"
+        if not refresh and (cached := await self.cache.get(key)) is not None:
+            stored = json.loads(cached)
+            return (
+                WorkflowMetrics.model_validate(stored["totals"]),
+                [WorkflowMetrics.model_validate(item) for item in stored["workflows"]],
+                True,
+            )
+        client = self._client(connection.base_url, self._api_key(connection))
+        workflows = await client.workflows()
+        executions = await client.executions(since=start)
+        totals = metrics.figures(executions, start, end, "*", "All workflows")
+        figures = metrics.per_workflow(workflows, executions, start, end)
+        stored = {
+            "totals": totals.model_dump(mode="json"),
+            "workflows": [item.model_dump(mode="json") for item in figures],
+        }
+        await self.cache.put(key, json.dumps(stored))
+        return totals, figures, False
+
+    def _api_key(self, connection: N8nConnection) -> str:
+        sealed = Ciphertext(connection.api_key_key_id, connection.api_key)
+        return self.keys.decrypt(sealed, aad=_aad(connection))
+
+    def _client(self, base_url: str, api_key: str) -> N8nClient:
+        return N8nClient(base_url, api_key, timeout=self.settings.n8n_timeout_seconds)

@@ -1,0 +1,232 @@
+"""Automation metrics from a practice's n8n, against a fake n8n that speaks the public API's
+shape, served over real HTTP by the test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from clinicflow.core.settings import Settings
+from clinicflow.main import create_app
+from tests import services
+from tests.factories import Member, make_member, make_platform_admin
+from tests.served import free_port
+
+API_KEY = "n8n-api-key-of-the-practice"
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def _run(workflow: str, status: str, hours_ago: int, ms: int | None) -> dict[str, Any]:
+    started = NOW - timedelta(hours=hours_ago)
+    stopped = started + timedelta(milliseconds=ms) if ms is not None else None
+    return {
+        "id": f"{workflow}-{hours_ago}", "finished": status == "success", "mode": "webhook",
+        "startedAt": started.isoformat().replace("+00:00", "Z"),
+        "stoppedAt": stopped.isoformat().replace("+00:00", "Z") if stopped else None,
+        "workflowId": workflow, "status": status,
+    }  # fmt: skip
+
+
+# Newest first, as n8n answers; two pages of three, and one run before the period.
+EXECUTIONS = [
+    _run("w1", "success", 1, 1000),
+    _run("w2", "waiting", 2, None),
+    _run("w1", "error", 3, 2000),
+    _run("w2", "success", 4, 500),
+    _run("w1", "success", 5, 3000),
+    _run("w2", "canceled", 6, 100),
+    _run("w1", "success", 24 * 40, 50),  # 40 days ago: outside the default 30-day period
+]
+
+
+class FakeN8n:
+    def __init__(self) -> None:
+        self.mode = "ok"
+        self.requests = 0
+        self.app = Starlette(
+            routes=[
+                Route("/api/v1/workflows", self.workflows),
+                Route("/api/v1/executions", self.executions),
+            ]
+        )
+
+    async def _refused(self, request: Request) -> Response | None:
+        self.requests += 1
+        if request.headers.get("x-n8n-api-key") != API_KEY or self.mode == "401":
+            return JSONResponse({"message": "unauthorized"}, status_code=401)
+        if self.mode == "500":
+            return JSONResponse({"message": "boom"}, status_code=500)
+        if self.mode == "garbage":
+            return PlainTextResponse("<html>proxy error</html>")
+        if self.mode == "hang":
+            await asyncio.sleep(5)
+        return None
+
+    async def workflows(self, request: Request) -> Response:
+        refused = await self._refused(request)
+        return refused or JSONResponse(
+            {"data": [{"id": "w1", "name": "Lead intake", "active": True},
+                      {"id": "w2", "name": "Reminders", "active": True}],
+             "nextCursor": None}
+        )  # fmt: skip
+
+    async def executions(self, request: Request) -> Response:
+        refused = await self._refused(request)
+        if refused:
+            return refused
+        start = int(request.query_params.get("cursor") or 0)
+        page = EXECUTIONS[start : start + 3]
+        more = start + 3 < len(EXECUTIONS)
+        return JSONResponse({"data": page, "nextCursor": str(start + 3) if more else None})
+
+
+@pytest.fixture
+async def n8n() -> AsyncIterator[tuple[FakeN8n, str]]:
+    fake = FakeN8n()
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="error")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
+        await asyncio.sleep(0.02)
+    yield fake, f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@asynccontextmanager
+async def metrics_client(
+    settings: Settings, **overrides: object
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings.model_copy(update={"n8n_timeout_seconds": 1.0, **overrides}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield client
+
+
+async def _connect(client: httpx.AsyncClient, owner: Member, base_url: str) -> httpx.Response:
+    return await client.put(
+        "/api/v1/integrations/n8n", json={"base_url": base_url + "/api/v1", "api_key": API_KEY},
+        headers=owner.headers,
+    )  # fmt: skip
+
+
+def _expected(workflow_id: str, name: str, **figures: Any) -> dict[str, Any]:
+    return {"workflow_id": workflow_id, "name": name, **figures}
+
+
+async def test_figures_equal_hand_computed_ones_and_come_from_the_cache(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], admin_engine: AsyncEngine
+) -> None:
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    viewer = await make_member(db, role="viewer", tenant_id=owner.tenant_id)
+    async with metrics_client(settings) as client:
+        connected = await _connect(client, owner, base_url)
+        assert connected.status_code == 200, connected.text
+        assert connected.json()["base_url"] == base_url  # /api/v1 is accepted and trimmed
+        workflows = await client.get("/api/v1/metrics/me/workflows", headers=viewer.headers)
+        totals = await client.get("/api/v1/metrics/me", headers=viewer.headers)
+        asked = fake.requests
+        again = await client.get("/api/v1/metrics/me", headers=viewer.headers)
+        fresh = await client.get("/api/v1/metrics/me?refresh=true", headers=viewer.headers)
+        assert fresh.json()["cached"] is False
+    by_id = {item["workflow_id"]: item for item in workflows.json()["items"]}
+    w1, w2 = by_id["w1"], by_id["w2"]
+    assert (w1["executions"], w1["success"], w1["error"], w1["other"]) == (3, 2, 1, 0)
+    assert (w1["success_rate"], w1["error_rate"]) == (0.6667, 0.3333)
+    assert (w1["average_duration_ms"], w1["p95_duration_ms"]) == (2000.0, 3000.0)
+    assert (w2["executions"], w2["success"], w2["error"], w2["other"]) == (3, 1, 0, 2)
+    assert (w2["average_duration_ms"], w2["p95_duration_ms"]) == (300.0, 500.0)
+    assert w1["last_run_at"] == EXECUTIONS[0]["startedAt"]
+    total = totals.json()["totals"]
+    assert (total["executions"], total["success"], total["error"], total["other"]) == (6, 3, 1, 2)
+    assert (total["success_rate"], total["error_rate"]) == (0.5, 0.1667)
+    assert (total["average_duration_ms"], total["p95_duration_ms"]) == (1320.0, 3000.0)
+    assert again.json()["cached"] is True
+    assert again.json()["totals"] == total
+    assert fake.requests == asked + 4  # only the refresh asked: workflows, 3 execution pages
+    async with admin_engine.connect() as connection:
+        raw = (await connection.execute(text("SELECT api_key FROM n8n_connections"))).scalars()
+        assert all(API_KEY.encode() not in bytes(blob) for blob in raw)
+
+
+async def test_the_cache_is_shared_through_redis(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    shared = {"redis_url": services.redis_url()}
+    async with metrics_client(settings, **shared) as first:
+        assert (await _connect(first, owner, base_url)).status_code == 200
+        assert (await first.get("/api/v1/metrics/me", headers=owner.headers)).json()[
+            "cached"
+        ] is False
+    asked = fake.requests
+    async with metrics_client(settings, **shared) as second:  # another worker
+        answer = await second.get("/api/v1/metrics/me", headers=owner.headers)
+    assert answer.json()["cached"] is True
+    assert fake.requests == asked
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "words"),
+    [("401", 502, "refused the API key"), ("500", 502, "answered 500"),
+     ("garbage", 502, "not JSON"), ("hang", 504, "did not answer")],
+)  # fmt: skip
+async def test_a_broken_n8n_is_a_problem_that_names_the_cause(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], mode: str, status: int, words: str
+) -> None:
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        fake.mode = mode
+        answer = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+        refused = await _connect(client, owner, base_url)
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert words in answer.json()["detail"]
+    assert refused.status_code == 422  # a broken n8n is not saved
+    assert refused.json()["errors"][0]["field"] == "base_url"
+
+
+async def test_practices_see_only_their_own_and_the_platform_admin_sees_figures_only(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    _, base_url = n8n
+    owner = await make_member(db, role="owner")
+    stranger = await make_member(db, role="owner")
+    admin = await make_platform_admin(db)
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        theirs = await client.get("/api/v1/metrics/me", headers=stranger.headers)
+        config = await client.get("/api/v1/integrations/n8n", headers=stranger.headers)
+        every = await client.get("/api/v1/metrics/tenants", headers=admin.headers)
+        one = await client.get(
+            f"/api/v1/metrics/tenants/{owner.tenant_id}/workflows", headers=admin.headers
+        )
+        clinical = await client.get(
+            "/api/v1/patients", headers={**admin.headers, "X-Tenant-ID": str(owner.tenant_id)}
+        )
+    assert theirs.status_code == 404
+    assert config.json() == {"configured": False, "base_url": None, "updated_at": None}
+    assert [item["tenant_id"] for item in every.json()["items"]] == [str(owner.tenant_id)]
+    assert {item["workflow_id"] for item in one.json()["items"]} == {"w1", "w2"}
+    assert clinical.status_code == 403
