@@ -191,3 +191,54 @@ async def test_viewer_and_api_keys_cannot_export_and_bad_input_is_a_4xx(
     assert naive.status_code == 400
     assert naive.headers["content-type"].startswith("application/problem+json")
     assert "export.created" not in await audit_actions(db, owner.tenant_id)
+
+
+async def test_patient_export_holds_everything_and_records_only_for_the_owner(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    patient = await post(client, owner, "patients", {"full_name": "Joana Lima"})
+    someone_else = await post(client, owner, "patients", {"full_name": "Not Joana"})
+    body = {"patient_id": patient["id"], "start": "2026-03-09T13:00:00Z"}
+    booked = await post(client, owner, "appointments", body)
+    body = {"patient_id": someone_else["id"], "start": "2026-03-10T13:00:00Z"}
+    await post(client, owner, "appointments", body)
+    confirmed = await client.post(
+        f"/api/v1/appointments/{booked['id']}/status",
+        json={"status": "confirmed"},
+        headers=owner.headers,
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    entry = {"kind": "income", "amount": "150.00", "currency": "BRL", "due_date": "2026-03-09",
+             "patient_id": patient["id"]}  # fmt: skip
+    await post(client, owner, "financial-entries", entry)
+    await post(client, owner, f"patients/{patient['id']}/records", {"content": "anxiety, CBT"})
+    url = f"/api/v1/patients/{patient['id']}/export"
+
+    full = await client.get(url, params={"include_records": "true"}, headers=owner.headers)
+    assert full.status_code == 200, full.text
+    document = full.json()
+    assert document["patient"] == patient
+    assert [a["id"] for a in document["appointments"]] == [booked["id"]]
+    assert [(h["from_status"], h["to_status"]) for h in document["appointments"][0][
+        "status_history"]] == [(None, "scheduled"), ("scheduled", "confirmed")]  # fmt: skip
+    assert [e["amount"] for e in document["financial_entries"]] == ["150.00"]
+    records = document["medical_records"]["records"]
+    assert [r["versions"][0]["content"] for r in records] == ["anxiety, CBT"]
+
+    by_assistant = await client.get(url, headers=assistant.headers)
+    assert by_assistant.status_code == 200
+    assert by_assistant.json()["medical_records"] is None
+    assert "anxiety" not in by_assistant.text
+    asked = await client.get(url, params={"include_records": "true"}, headers=assistant.headers)
+    assert asked.status_code == 403
+
+    actions = await audit_actions(db, owner.tenant_id)
+    assert actions.count("patient.exported") == 2
+    assert actions.count("record.exported") == 1
+
+    other = await make_member(db, role="owner")
+    assert (await client.get(url, headers=other.headers)).status_code == 404
+    viewer = await make_member(db, role="viewer", tenant_id=owner.tenant_id)
+    assert (await client.get(url, headers=viewer.headers)).status_code == 403

@@ -81,6 +81,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/exports/patients"): P.EXPORTS_READ,
     ("GET", "/api/v1/exports/appointments"): P.EXPORTS_READ,
     ("GET", "/api/v1/exports/financial-entries"): P.EXPORTS_READ,
+    ("GET", "/api/v1/patients/{patient_id}/export"): P.EXPORTS_READ,
     ("GET", "/api/v1/financial-entries/summary"): P.FINANCE_READ,
     ("GET", "/api/v1/financial-entries/{entry_id}"): P.FINANCE_READ,
     ("PATCH", "/api/v1/financial-entries/{entry_id}"): P.FINANCE_WRITE,

@@ -21,6 +21,7 @@ from clinicflow.core.errors import install_error_handlers
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
+from clinicflow.exports.endpoints import portability_router
 from clinicflow.exports.endpoints import router as exports_router
 from clinicflow.finance.endpoints import router as finance_router
 from clinicflow.invitations.endpoints import router as invitations_router
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         records_router,
         finance_router,
         exports_router,
+        portability_router,
         platform_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])

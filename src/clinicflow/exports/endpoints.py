@@ -14,12 +14,14 @@ from clinicflow.appointments.repository import AppointmentFilters
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import Database, SessionDep
-from clinicflow.core.errors import BadRequest
+from clinicflow.core.errors import BadRequest, PermissionDenied
+from clinicflow.exports.portability import PatientDataExport, PatientExportService
 from clinicflow.exports.schemas import MEDIA_TYPES, ExportFormat
 from clinicflow.exports.service import Export, ExportService, stream_export
 from clinicflow.patients.repository import PatientFilters
 
 router = APIRouter(prefix="/exports", tags=["exports"])
+portability_router = APIRouter(tags=["exports"])
 Exporter = Annotated[Principal, Depends(require(Permission.EXPORTS_READ))]
 FormatQuery = Annotated[ExportFormat, Query(alias="format")]
 _FILE = {"description": "The file, streamed", "content": {t: {} for t in MEDIA_TYPES.values()}}
@@ -105,3 +107,20 @@ async def export_financial_entries(
     service = ExportService(session, principal.require_tenant())
     export = service.financial_entries(start, end)
     return await _send(request, service, principal, export, fmt, _given(start=start, end=end))
+
+
+@portability_router.get(
+    "/patients/{patient_id}/export",
+    summary="Everything held about one patient (access and portability requests; audited)",
+)
+async def export_patient(
+    patient_id: uuid.UUID,
+    request: Request,
+    principal: Exporter,
+    session: SessionDep,
+    include_records: bool = False,
+) -> PatientDataExport:
+    if include_records and Permission.RECORDS_READ not in principal.permissions:
+        raise PermissionDenied("Only the practice owner may export medical records.")
+    service = PatientExportService(session, request.app.state.key_ring, principal.require_tenant())
+    return await service.build(patient_id, principal.actor, include_records=include_records)

@@ -63,6 +63,14 @@ class EntryRepository:
         async for entry in rows:
             yield entry
 
+    async def for_patient(self, patient_id: uuid.UUID) -> list[FinancialEntry]:
+        statement = (
+            select(FinancialEntry)
+            .where(FinancialEntry.patient_id == patient_id, FinancialEntry.deleted_at.is_(None))
+            .order_by(FinancialEntry.due_date, FinancialEntry.id)
+        )
+        return list((await self.session.execute(statement)).scalars())
+
     async def touching_window(
         self, first_day: date, last_day: date, paid_from: datetime, paid_until: datetime
     ) -> list[FinancialEntry]:
