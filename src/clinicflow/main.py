@@ -17,12 +17,14 @@ from clinicflow.auth.endpoints import router as auth_router
 from clinicflow.bootstrap import ensure_first_admin, hasher_for
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import create_database
-from clinicflow.core.errors import install_error_handlers
+from clinicflow.core.errors import install_error_handlers, render_problems_under
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.exports.endpoints import portability_router
 from clinicflow.exports.endpoints import router as exports_router
+from clinicflow.fhir.endpoints import outcome_response
+from clinicflow.fhir.endpoints import router as fhir_router
 from clinicflow.finance.endpoints import router as finance_router
 from clinicflow.invitations.endpoints import router as invitations_router
 from clinicflow.notifications.delivery import mailer_from_settings
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings)
     app.state.key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     install_error_handlers(app)
+    render_problems_under(f"{API_PREFIX}/fhir/", outcome_response)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -94,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finance_router,
         exports_router,
         portability_router,
+        fhir_router,
         platform_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -99,6 +99,16 @@ class ServiceUnavailable(ClinicFlowError):
     slug = "service-unavailable"
 
 
+# An API area speaking another error format (FHIR's OperationOutcome) renders the same errors
+# its own way: (status, detail, headers) -> response, chosen by path prefix.
+ProblemRenderer = Callable[[int, str, Mapping[str, str] | None], Response]
+_RENDERERS: dict[str, ProblemRenderer] = {}
+
+
+def render_problems_under(path_prefix: str, renderer: ProblemRenderer) -> None:
+    _RENDERERS[path_prefix] = renderer
+
+
 def problem_response(
     status: int,
     title: str,
@@ -108,7 +118,11 @@ def problem_response(
     request: Request | None = None,
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
+    if request is not None:
+        for prefix, renderer in _RENDERERS.items():
+            if request.url.path.startswith(prefix):
+                return renderer(status, detail, headers)
     body: dict[str, Any] = {
         "type": f"urn:clinicflow:problem:{slug}",
         "title": title,
@@ -137,7 +151,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-async def _handle_clinicflow_error(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_clinicflow_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClinicFlowError)
     if exc.status_code >= 500:
         logger.error("request_failed", error=exc.slug, detail=exc.detail)
@@ -152,7 +166,7 @@ async def _handle_clinicflow_error(request: Request, exc: Exception) -> JSONResp
     )
 
 
-async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = _field_errors(exc)
     if any(error["type"] == "json_invalid" for error in errors):
@@ -165,7 +179,7 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     )  # fmt: skip
 
 
-async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
     title = titles.get(exc.status_code, "HTTP error")
@@ -182,7 +196,7 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     )
 
 
-async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
         500,
