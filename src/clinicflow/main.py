@@ -15,6 +15,7 @@ from clinicflow.appointments.endpoints import router as appointments_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
 from clinicflow.bootstrap import ensure_first_admin, hasher_for
+from clinicflow.calendar.endpoints import router as calendar_router
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import create_database
 from clinicflow.core.errors import install_error_handlers, render_problems_under
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exports_router,
         portability_router,
         fhir_router,
+        calendar_router,
         platform_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])

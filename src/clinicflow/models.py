@@ -4,6 +4,7 @@ from clinicflow.apikeys.models import ApiKey
 from clinicflow.appointments.models import Appointment, AppointmentStatusChange
 from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
+from clinicflow.calendar.models import CalendarToken
 from clinicflow.core.models import Base
 from clinicflow.finance.models import FinancialEntry
 from clinicflow.invitations.models import Invitation
@@ -20,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
+    "CalendarToken",
     "FinancialEntry",
     "Invitation",
     "MedicalRecord",

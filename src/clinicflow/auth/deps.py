@@ -157,6 +157,25 @@ async def get_caller(
 CallerPrincipal = Annotated[Principal, Depends(get_caller)]
 
 
+def _refuse_write_if_read_only(request: Request, principal: Principal) -> None:
+    if principal.tenant_read_only and request.method not in SAFE_METHODS:
+        raise TenantReadOnly(
+            "This practice is in read-only mode; changes are disabled until the platform "
+            "operator lifts it."
+        )
+
+
+async def get_member(request: Request, principal: CurrentPrincipal) -> Principal:
+    """A logged-in user acting inside a practice (no API key): their own per-member settings
+    such as a calendar feed. 423 for a write in a read-only tenant."""
+    principal.require_tenant()
+    _refuse_write_if_read_only(request, principal)
+    return principal
+
+
+MemberPrincipal = Annotated[Principal, Depends(get_member)]
+
+
 def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
     """`Depends(require(Permission.X[, Permission.Y]))`: 401 without credentials, 403 without
     any of the permissions, 423 for a write in a read-only tenant."""
@@ -165,11 +184,7 @@ def require(*permissions: Permission) -> Callable[..., Awaitable[Principal]]:
     async def dependency(request: Request, principal: CallerPrincipal) -> Principal:
         if principal.permissions.isdisjoint(permissions):
             raise PermissionDenied(f"This action needs the {names} permission.")
-        if principal.tenant_read_only and request.method not in SAFE_METHODS:
-            raise TenantReadOnly(
-                "This practice is in read-only mode; changes are disabled until the platform "
-                "operator lifts it."
-            )
+        _refuse_write_if_read_only(request, principal)
         return principal
 
     dependency.__name__ = "require_" + "_or_".join(p.name.lower() for p in permissions)
