@@ -97,6 +97,7 @@ async def test_appointments_xlsx_rows_equal_the_api_list_and_filters_apply(
     owner = await make_member(db, role="owner")
     assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
     patient = await post(client, owner, "patients", {"full_name": "=1+1"})
+    bell = await post(client, owner, "patients", {"full_name": "Bell \x07 Ringer"})
     booked = []
     for day in (9, 10, 11):
         body = {"patient_id": patient["id"], "start": f"2026-03-{day:02d}T13:00:00Z",
@@ -141,6 +142,11 @@ async def test_appointments_xlsx_rows_equal_the_api_list_and_filters_apply(
     sheet = workbook.active
     assert sheet is not None
     assert all(cell.data_type != "f" for row in sheet.iter_rows() for cell in row)
+    people = xlsx_rows(
+        await client.get(f"{EXPORTS}/patients", params={"format": "xlsx"}, headers=owner.headers)
+    )
+    names = {row["id"]: row["full_name"] for row in people}
+    assert names == {patient["id"]: "=1+1", bell["id"]: "Bell  Ringer"}
 
 
 async def test_financial_entries_are_exact_strings_in_csv_and_numbers_in_xlsx(

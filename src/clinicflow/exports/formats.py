@@ -13,6 +13,7 @@ from typing import IO
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 Row = list[object]
@@ -60,7 +61,8 @@ def _xlsx_cell(sheet: WriteOnlyWorksheet, value: object) -> object:
         return value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    cell = WriteOnlyCell(sheet, value=str(value))
+    # XML cannot carry most control characters; openpyxl would refuse the whole file.
+    cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", str(value)))
     cell.data_type = "s"  # openpyxl would otherwise store "=..." as a formula
     return cell
 
