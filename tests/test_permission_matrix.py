@@ -26,7 +26,8 @@ from tests.conftest import make_test_settings
 from tests.factories import make_api_key, make_member, make_platform_admin
 
 P = Permission
-Rule = Permission | frozenset[Permission] | Literal["public", "authenticated"]
+# "member": a logged-in user inside a practice (no API key, no platform admin outside one).
+Rule = Permission | frozenset[Permission] | Literal["public", "authenticated", "member"]
 INVITER = frozenset({P.MEMBERS_MANAGE, P.PLATFORM_USERS})  # owner in own practice, admin in any
 
 # (method, path) -> what the route demands.
@@ -79,6 +80,18 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("PATCH", "/api/v1/records/{record_id}"): P.RECORDS_WRITE,
     ("POST", "/api/v1/financial-entries"): P.FINANCE_WRITE,
     ("GET", "/api/v1/financial-entries"): P.FINANCE_READ,
+    ("GET", "/api/v1/exports/patients"): P.EXPORTS_READ,
+    ("GET", "/api/v1/exports/appointments"): P.EXPORTS_READ,
+    ("GET", "/api/v1/exports/financial-entries"): P.EXPORTS_READ,
+    ("GET", "/api/v1/patients/{patient_id}/export"): P.EXPORTS_READ,
+    ("GET", "/api/v1/fhir/metadata"): "public",
+    ("POST", "/api/v1/calendar/token"): "member",
+    ("DELETE", "/api/v1/calendar/token"): "member",
+    ("GET", "/api/v1/calendar.ics"): "public",
+    ("GET", "/api/v1/fhir/Patient"): P.PATIENTS_READ,
+    ("GET", "/api/v1/fhir/Patient/{patient_id}"): P.PATIENTS_READ,
+    ("GET", "/api/v1/fhir/Appointment"): P.APPOINTMENTS_READ,
+    ("GET", "/api/v1/fhir/Appointment/{appointment_id}"): P.APPOINTMENTS_READ,
     ("GET", "/api/v1/financial-entries/summary"): P.FINANCE_READ,
     ("GET", "/api/v1/financial-entries/{entry_id}"): P.FINANCE_READ,
     ("PATCH", "/api/v1/financial-entries/{entry_id}"): P.FINANCE_WRITE,
@@ -153,6 +166,8 @@ def expected(rule: Rule, role: str) -> Literal["allow", 401, 403]:
         return 401
     if rule == "authenticated":
         return 401 if role == "api_key" else "allow"  # user-only routes take no key
+    if rule == "member":
+        return 401 if role == "api_key" else 403 if role == PLATFORM_ADMIN else "allow"
     needed = rule if isinstance(rule, frozenset) else frozenset({rule})
     granted = API_KEY_SCOPES if role == "api_key" else ROLE_PERMISSIONS[role]
     return "allow" if needed & granted else 403

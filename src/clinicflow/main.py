@@ -20,14 +20,19 @@ from clinicflow.appointments.endpoints import router as appointments_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
 from clinicflow.bootstrap import ensure_first_admin, hasher_for
+from clinicflow.calendar.endpoints import router as calendar_router
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import create_database
-from clinicflow.core.errors import install_error_handlers
+from clinicflow.core.errors import install_error_handlers, render_problems_under
 from clinicflow.core.input_guard import RejectControlCharacters
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.openapi import install_openapi
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.settings import Settings, get_settings
+from clinicflow.exports.endpoints import portability_router
+from clinicflow.exports.endpoints import router as exports_router
+from clinicflow.fhir.endpoints import outcome_response
+from clinicflow.fhir.endpoints import router as fhir_router
 from clinicflow.finance.endpoints import router as finance_router
 from clinicflow.integrations.cache import metrics_cache
 from clinicflow.integrations.endpoints import router as integrations_router
@@ -99,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RejectControlCharacters)  # innermost: sees every input before a route
+    render_problems_under(f"{API_PREFIX}/fhir/", outcome_response)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -135,6 +141,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         records_router,
         finance_router,
         integrations_router,
+        exports_router,
+        portability_router,
+        fhir_router,
+        calendar_router,
         platform_router,
         notifications_router,
         webhooks_router,

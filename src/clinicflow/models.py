@@ -4,6 +4,7 @@ from clinicflow.apikeys.models import ApiKey
 from clinicflow.appointments.models import Appointment, AppointmentStatusChange
 from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
+from clinicflow.calendar.models import CalendarToken
 from clinicflow.core.models import Base
 from clinicflow.finance.models import FinancialEntry
 from clinicflow.integrations.models import N8nConnection
@@ -23,6 +24,7 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
+    "CalendarToken",
     "FinancialEntry",
     "Invitation",
     "MedicalRecord",

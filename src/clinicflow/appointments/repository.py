@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -108,6 +109,13 @@ class AppointmentRepository:
                 tuple_(Appointment.start_at, Appointment.id) > tuple_(start, last_id)
             )
         return list((await self.session.execute(statement)).scalars())
+
+    async def stream(self, filters: AppointmentFilters) -> AsyncIterator[Appointment]:
+        """Every matching appointment from a server-side cursor, in list order (for exports)."""
+        statement = _filtered(filters).order_by(Appointment.start_at, Appointment.id)
+        rows = await self.session.stream_scalars(statement.execution_options(yield_per=1000))
+        async for appointment in rows:
+            yield appointment
 
     async def history(self, appointment_id: uuid.UUID) -> list[AppointmentStatusChange]:
         statement = (

@@ -197,11 +197,26 @@ def authorize(principal: Principal, permissions: Iterable[Permission], *, writes
     if principal.permissions.isdisjoint(wanted):
         names = " or ".join(f"'{permission.value}'" for permission in wanted)
         raise PermissionDenied(f"This action needs the {names} permission.")
+    refuse_write_if_read_only(principal, writes=writes)
+
+
+def refuse_write_if_read_only(principal: Principal, *, writes: bool) -> None:
     if principal.tenant_read_only and writes:
         raise TenantReadOnly(
             "This practice is in read-only mode; changes are disabled until the platform "
             "operator lifts it."
         )
+
+
+async def get_member(request: Request, principal: CurrentPrincipal) -> Principal:
+    """A logged-in user acting inside a practice (no API key): their own per-member settings
+    such as a calendar feed. 423 for a write in a read-only tenant."""
+    principal.require_tenant()
+    refuse_write_if_read_only(principal, writes=request.method not in SAFE_METHODS)
+    return principal
+
+
+MemberPrincipal = Annotated[Principal, Depends(get_member)]
 
 
 def require(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -109,6 +109,16 @@ class ServiceUnavailable(ClinicFlowError):
     slug = "service-unavailable"
 
 
+# An API area speaking another error format (FHIR's OperationOutcome) renders the same errors
+# its own way: (status, detail, headers) -> response, chosen by path prefix.
+ProblemRenderer = Callable[[int, str, Mapping[str, str] | None], Response]
+_RENDERERS: dict[str, ProblemRenderer] = {}
+
+
+def render_problems_under(path_prefix: str, renderer: ProblemRenderer) -> None:
+    _RENDERERS[path_prefix] = renderer
+
+
 def problem_response(
     status: int,
     title: str,
@@ -118,7 +128,11 @@ def problem_response(
     request: Request | None = None,
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+) -> Response:
+    if request is not None:
+        for prefix, renderer in _RENDERERS.items():
+            if request.url.path.startswith(prefix):
+                return renderer(status, detail, headers)
     body: dict[str, Any] = {
         "type": f"urn:clinicflow:problem:{slug}",
         "title": title,
@@ -151,7 +165,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return errors
 
 
-async def _handle_clinicflow_error(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_clinicflow_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ClinicFlowError)
     if exc.status_code >= 500:
         logger.error("request_failed", error=exc.slug, detail=exc.detail)
@@ -169,7 +183,7 @@ async def _handle_clinicflow_error(request: Request, exc: Exception) -> JSONResp
 MAX_REPORTED_ERRORS = 20
 
 
-async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # A large malformed body can fail on every element: report the first ones, and how many
     # there were, instead of an answer many times the size of the request.
@@ -185,7 +199,7 @@ async def _handle_validation_error(request: Request, exc: Exception) -> JSONResp
     )  # fmt: skip
 
 
-async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     title = _HTTP_TITLES.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else title
@@ -217,7 +231,7 @@ def _allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
-async def _handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_integrity_error(request: Request, exc: Exception) -> Response:
     """A constraint the services did not foresee (two requests creating the same thing at
     once): the request changed nothing, and the client may retry or pick another value."""
     logger.warning("integrity_error", error_type=type(getattr(exc, "orig", exc)).__name__)
@@ -227,7 +241,7 @@ async def _handle_integrity_error(request: Request, exc: Exception) -> JSONRespo
     )  # fmt: skip
 
 
-async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_data_error(request: Request, exc: Exception) -> Response:
     """A value the database cannot hold (out of range, too long) that validation let through."""
     logger.warning("data_error", error_type=type(getattr(exc, "orig", exc)).__name__)
     return problem_response(
@@ -236,7 +250,7 @@ async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
     )  # fmt: skip
 
 
-async def _handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
         500,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import date, datetime
 
 from sqlalchemy import and_, or_, select, tuple_
@@ -42,6 +43,29 @@ class EntryRepository:
             statement = statement.where(
                 tuple_(FinancialEntry.due_date, FinancialEntry.id) > tuple_(due, last_id)
             )
+        return list((await self.session.execute(statement)).scalars())
+
+    async def stream(self, start: date | None, end: date | None) -> AsyncIterator[FinancialEntry]:
+        """Every matching entry from a server-side cursor, in list order (for exports)."""
+        statement = (
+            select(FinancialEntry)
+            .where(FinancialEntry.deleted_at.is_(None))
+            .order_by(FinancialEntry.due_date, FinancialEntry.id)
+        )
+        if start:
+            statement = statement.where(FinancialEntry.due_date >= start)
+        if end:
+            statement = statement.where(FinancialEntry.due_date <= end)
+        rows = await self.session.stream_scalars(statement.execution_options(yield_per=1000))
+        async for entry in rows:
+            yield entry
+
+    async def for_patient(self, patient_id: uuid.UUID) -> list[FinancialEntry]:
+        statement = (
+            select(FinancialEntry)
+            .where(FinancialEntry.patient_id == patient_id, FinancialEntry.deleted_at.is_(None))
+            .order_by(FinancialEntry.due_date, FinancialEntry.id)
+        )
         return list((await self.session.execute(statement)).scalars())
 
     async def touching_window(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -55,6 +56,13 @@ class PatientRepository:
                 tuple_(Patient.full_name, Patient.id) > tuple_(name, last_id)
             )
         return list((await self.session.execute(statement)).scalars())
+
+    async def stream(self, filters: PatientFilters) -> AsyncIterator[Patient]:
+        """Every matching patient from a server-side cursor, in list order (for exports)."""
+        statement = _filtered(filters).order_by(Patient.full_name, Patient.id)
+        rows = await self.session.stream_scalars(statement.execution_options(yield_per=1000))
+        async for patient in rows:
+            yield patient
 
 
 def _filtered(filters: PatientFilters) -> Select[Patient]:

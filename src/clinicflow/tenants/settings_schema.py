@@ -66,6 +66,9 @@ class TenantSettingsUpdate(PatchBody):
     session_fee: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     custom_patient_fields: list[CustomFieldDefinition] | None = None
+    calendar_show_patient_names: bool | None = Field(
+        default=None, description="Show patient names in members' calendar feeds"
+    )
 
     @field_validator("timezone")
     @classmethod

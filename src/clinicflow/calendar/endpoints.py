@@ -1,0 +1,57 @@
+"""/calendar: a member's private iCalendar feed of their agenda (SPEC §3, §6)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from clinicflow.auth.deps import MemberPrincipal
+from clinicflow.calendar.service import CalendarService
+from clinicflow.core.database import SessionDep
+
+router = APIRouter(tags=["calendar"])
+
+
+class CalendarTokenIssued(BaseModel):
+    token: str
+    url: str
+
+
+@router.post(
+    "/calendar/token",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create or rotate your calendar feed URL (the previous one stops working)",
+)
+async def issue_token(
+    request: Request, principal: MemberPrincipal, session: SessionDep
+) -> CalendarTokenIssued:
+    tenant_id = principal.require_tenant()
+    token = await CalendarService(session).issue(principal.require_user(), tenant_id,
+                                                 principal.actor)  # fmt: skip
+    url = str(request.url_for("calendar_feed").include_query_params(token=token))
+    return CalendarTokenIssued(token=token, url=url)
+
+
+@router.delete(
+    "/calendar/token", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke your feed URL"
+)
+async def revoke_token(principal: MemberPrincipal, session: SessionDep) -> None:
+    principal.require_tenant()
+    await CalendarService(session).revoke(principal.require_user(), principal.actor)
+
+
+@router.get(
+    "/calendar.ics",
+    name="calendar_feed",
+    summary="Your agenda as iCalendar (RFC 5545); the token is the credential",
+    responses={200: {"content": {"text/calendar": {}}}},
+)
+async def calendar_feed(
+    session: SessionDep, token: Annotated[str, Query(min_length=8, max_length=200)]
+) -> Response:
+    body = await CalendarService(session).feed(token)
+    return Response(body, media_type="text/calendar; charset=utf-8",
+                    headers={"Cache-Control": "private, max-age=300"})  # fmt: skip

@@ -1,0 +1,124 @@
+"""/exports: the practice's lists as CSV or XLSX files (SPEC §3), owner and assistant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from clinicflow.appointments.models import Status
+from clinicflow.appointments.repository import AppointmentFilters
+from clinicflow.auth.deps import Principal, require
+from clinicflow.auth.permissions import Permission
+from clinicflow.core.database import Database, SessionDep
+from clinicflow.core.errors import PermissionDenied
+from clinicflow.core.types import Instant
+from clinicflow.exports.portability import PatientDataExport, PatientExportService
+from clinicflow.exports.schemas import MEDIA_TYPES, ExportFormat
+from clinicflow.exports.service import Export, ExportService, stream_export
+from clinicflow.patients.repository import PatientFilters
+
+router = APIRouter(prefix="/exports", tags=["exports"])
+portability_router = APIRouter(tags=["exports"])
+Exporter = Annotated[Principal, Depends(require(Permission.EXPORTS_READ))]
+FormatQuery = Annotated[ExportFormat, Query(alias="format")]
+_FILE = {"description": "The file, streamed", "content": {t: {} for t in MEDIA_TYPES.values()}}
+
+
+async def _send(
+    request: Request,
+    service: ExportService,
+    principal: Principal,
+    export: Export,
+    fmt: ExportFormat,
+    filters: dict[str, Any],
+) -> StreamingResponse:
+    await service.audit(export, fmt, principal.actor, filters)
+    database: Database = request.app.state.database
+    body = stream_export(database.sessionmaker, service.tenant_id, export, fmt)
+    filename = f"{export.name}.{fmt.value}"
+    return StreamingResponse(
+        body,
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _given(**values: object) -> dict[str, Any]:
+    return {name: str(value) for name, value in values.items() if value is not None}
+
+
+@router.get("/patients", summary="Patients as CSV or XLSX", responses={200: _FILE})
+async def export_patients(
+    request: Request,
+    principal: Exporter,
+    session: SessionDep,
+    fmt: FormatQuery = ExportFormat.CSV,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    active: bool | None = None,
+    birth_date_from: date | None = None,
+    birth_date_to: date | None = None,
+) -> StreamingResponse:
+    service = ExportService(session, principal.require_tenant())
+    export = await service.patients(PatientFilters(q, active, birth_date_from, birth_date_to))
+    filters = _given(
+        q=q, active=active, birth_date_from=birth_date_from, birth_date_to=birth_date_to
+    )
+    return await _send(request, service, principal, export, fmt, filters)
+
+
+@router.get("/appointments", summary="Appointments as CSV or XLSX", responses={200: _FILE})
+async def export_appointments(
+    request: Request,
+    principal: Exporter,
+    session: SessionDep,
+    fmt: FormatQuery = ExportFormat.CSV,
+    start_from: Annotated[Instant | None, Query(alias="from")] = None,
+    start_to: Annotated[Instant | None, Query(alias="to")] = None,
+    patient_id: uuid.UUID | None = None,
+    professional_id: uuid.UUID | None = None,
+    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+) -> StreamingResponse:
+    service = ExportService(session, principal.require_tenant())
+    filters = AppointmentFilters(start_from, start_to, patient_id, professional_id, status_filter)
+    given = _given(
+        start_from=start_from, start_to=start_to, patient_id=patient_id,
+        professional_id=professional_id, status=status_filter,
+    )  # fmt: skip
+    return await _send(request, service, principal, service.appointments(filters), fmt, given)
+
+
+@router.get(
+    "/financial-entries", summary="Financial entries as CSV or XLSX", responses={200: _FILE}
+)
+async def export_financial_entries(
+    request: Request,
+    principal: Exporter,
+    session: SessionDep,
+    fmt: FormatQuery = ExportFormat.CSV,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+) -> StreamingResponse:
+    service = ExportService(session, principal.require_tenant())
+    export = service.financial_entries(start, end)
+    return await _send(request, service, principal, export, fmt, _given(start=start, end=end))
+
+
+@portability_router.get(
+    "/patients/{patient_id}/export",
+    summary="Everything held about one patient (access and portability requests; audited)",
+)
+async def export_patient(
+    patient_id: uuid.UUID,
+    request: Request,
+    principal: Exporter,
+    session: SessionDep,
+    include_records: bool = False,
+) -> PatientDataExport:
+    if include_records and Permission.RECORDS_READ not in principal.permissions:
+        raise PermissionDenied("Only the practice owner may export medical records.")
+    service = PatientExportService(session, request.app.state.key_ring, principal.require_tenant())
+    return await service.build(patient_id, principal.actor, include_records=include_records)

@@ -1,0 +1,127 @@
+"""/fhir: a FHIR R4 (R4B models) read API over patients and appointments, with the REST API's
+auth, permissions and tenant scope; errors as OperationOutcome."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from fhir.resources.R4B.resource import Resource
+
+from clinicflow.appointments.service import AppointmentService
+from clinicflow.auth.deps import Principal, require
+from clinicflow.auth.permissions import Permission
+from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import NotFound
+from clinicflow.core.pagination import cursor_fields, cursor_instant, decode_cursor, encode_cursor
+from clinicflow.fhir.resources import (
+    FHIR_MEDIA_TYPE,
+    appointment_resource,
+    capability_statement,
+    operation_outcome,
+    patient_resource,
+    searchset,
+)
+from clinicflow.fhir.search import appointment_filters, resource_id
+from clinicflow.patients.repository import PatientFilters
+from clinicflow.patients.service import PatientService
+
+router = APIRouter(prefix="/fhir", tags=["fhir"])
+PatientReader = Annotated[Principal, Depends(require(Permission.PATIENTS_READ))]
+AppointmentReader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
+Count = Annotated[int, Query(alias="_count", ge=1, le=200)]
+Cursor = Annotated[str | None, Query(alias="_cursor", max_length=500)]
+_FHIR: dict[str, Any] = {"content": {FHIR_MEDIA_TYPE: {}}}
+
+
+def fhir_response(resource: Resource, status: int = 200) -> Response:
+    return Response(resource.model_dump_json(), status_code=status, media_type=FHIR_MEDIA_TYPE)
+
+
+def outcome_response(status: int, detail: str, headers: Mapping[str, str] | None) -> Response:
+    response = fhir_response(operation_outcome(status, detail), status)
+    response.headers.update(headers or {})
+    return response
+
+
+def _base(request: Request) -> str:
+    return str(request.url_for("fhir_metadata")).removesuffix("/metadata")
+
+
+def _next(request: Request, values: list[object] | None) -> str | None:
+    return str(request.url.include_query_params(_cursor=encode_cursor(values))) if values else None
+
+
+@router.get(
+    "/metadata", name="fhir_metadata", summary="CapabilityStatement", responses={200: _FHIR}
+)
+async def metadata() -> Response:
+    return fhir_response(capability_statement(datetime.now(UTC)))
+
+
+@router.get("/Patient/{patient_id}", summary="FHIR Patient", responses={200: _FHIR})
+async def read_patient(patient_id: str, principal: PatientReader, session: SessionDep) -> Response:
+    wanted = resource_id(patient_id)
+    if wanted is None:
+        raise NotFound("Patient not found.")
+    patient = await PatientService(session, principal.require_tenant()).get(wanted)
+    return fhir_response(patient_resource(patient))
+
+
+@router.get("/Patient", summary="FHIR Patient search (searchset Bundle)", responses={200: _FHIR})
+async def search_patients(
+    request: Request,
+    principal: PatientReader,
+    session: SessionDep,
+    name: Annotated[str | None, Query(max_length=200)] = None,
+    birthdate: date | None = None,
+    count: Count = 50,
+    cursor: Cursor = None,
+) -> Response:
+    filters = PatientFilters(q=name, birth_date_from=birthdate, birth_date_to=birthdate)
+    after = cursor_fields(decode_cursor(cursor) if cursor else None, str, uuid.UUID)
+    patients, more = await PatientService(session, principal.require_tenant()).page(
+        filters, count, after
+    )
+    last = patients[-1] if patients and more else None
+    bundle = searchset(
+        _base(request), [patient_resource(p) for p in patients], str(request.url),
+        _next(request, [last.full_name, str(last.id)] if last else None),
+    )  # fmt: skip
+    return fhir_response(bundle)
+
+
+@router.get("/Appointment/{appointment_id}", summary="FHIR Appointment", responses={200: _FHIR})
+async def read_appointment(
+    appointment_id: str, principal: AppointmentReader, session: SessionDep
+) -> Response:
+    wanted = resource_id(appointment_id)
+    if wanted is None:
+        raise NotFound("No appointment with this id.")
+    appointment = await AppointmentService(session, principal).get(wanted)
+    return fhir_response(appointment_resource(appointment))
+
+
+@router.get("/Appointment", summary="FHIR Appointment search (searchset)", responses={200: _FHIR})
+async def search_appointments(
+    request: Request,
+    principal: AppointmentReader,
+    session: SessionDep,
+    date_values: Annotated[list[str], Query(alias="date", max_length=4)] = [],  # noqa: B006
+    patient: Annotated[str | None, Query(max_length=100)] = None,
+    count: Count = 50,
+    cursor: Cursor = None,
+) -> Response:
+    filters = appointment_filters(date_values, patient)
+    after = cursor_fields(decode_cursor(cursor) if cursor else None, cursor_instant, uuid.UUID)
+    rows, more = await AppointmentService(session, principal).page(filters, count, after)
+    last = rows[-1] if rows and more else None
+    bundle = searchset(
+        _base(request), [appointment_resource(a) for a in rows], str(request.url),
+        _next(request, [last.start_at.isoformat(), str(last.id)] if last else None),
+    )  # fmt: skip
+    return fhir_response(bundle)
