@@ -98,6 +98,7 @@ ROUTE_RULES: dict[tuple[str, str], Rule] = {
     ("DELETE", "/api/v1/financial-entries/{entry_id}"): P.FINANCE_WRITE,
     ("POST", "/api/v1/appointments/{appointment_id}/charge"): P.FINANCE_WRITE,
     ("GET", "/api/v1/users/me"): "authenticated",
+    ("GET", "/api/v1/users/me/practices"): "authenticated",
     ("PUT", "/api/v1/users/me"): "authenticated",
     ("POST", "/api/v1/users/me/change-password"): "authenticated",
     ("POST", "/api/v1/users"): P.PLATFORM_USERS,

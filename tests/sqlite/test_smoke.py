@@ -69,6 +69,8 @@ async def test_login_and_tenant_scoped_requests(client: httpx.AsyncClient, db: F
         f"/api/v1/tenant/members/{other.user_id}", json={"role": "viewer"}, headers=owner.headers
     )
     assert foreign.status_code == 404
+    practices = await client.get("/api/v1/users/me/practices", headers=owner.headers)
+    assert [p["tenant_id"] for p in practices.json()["items"]] == [str(owner.tenant_id)]
 
 
 async def test_the_mcp_receptionist_works_on_the_embedded_database(db: FastAPI) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.core.tenancy import ALL_TENANTS_OPTION
 from clinicflow.tenants.models import Membership, Plan, Role, Tenant
 from clinicflow.users.models import User
 
@@ -65,6 +66,21 @@ class MembershipRepository:
             .order_by(User.full_name, User.id)
         )
         return [(row[0], row[1]) for row in await self.session.execute(statement)]
+
+    async def practices_of(self, user_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+        """(tenant id, role) of every practice the user belongs to, across tenants: through
+        user_practices() on PostgreSQL (RLS allows no such query), the application scope's
+        all-tenants option on the embedded database."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            rows = await self.session.execute(
+                text("SELECT tenant_id, role FROM user_practices(:user_id)"), {"user_id": user_id}
+            )
+            return [(row.tenant_id, row.role) for row in rows]
+        statement = select(Membership.tenant_id, Membership.role).where(
+            Membership.user_id == user_id
+        )
+        rows = await self.session.execute(statement.execution_options(**{ALL_TENANTS_OPTION: True}))
+        return [(row.tenant_id, Role(row.role).value) for row in rows]
 
     async def owners_with_users(self) -> list[tuple[Membership, User]]:
         statement = (

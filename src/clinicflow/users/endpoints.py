@@ -14,12 +14,13 @@ from clinicflow.core.pagination import Page, PageParams, cursor_fields, encode_c
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.users.schemas import (
     ChangePasswordRequest,
+    PracticeMembershipList,
     UserCreate,
     UserRead,
     UserUpdate,
     UserUpdateMe,
 )
-from clinicflow.users.service import UserService, create_user
+from clinicflow.users.service import UserService, create_user, practices_of
 
 router = APIRouter(prefix="/users", tags=["users"])
 PlatformAdmin = Annotated[Principal, Depends(require(Permission.PLATFORM_USERS))]
@@ -35,6 +36,14 @@ UserServiceDep = Annotated[UserService, Depends(user_service)]
 @router.get("/me", summary="Your account")
 async def read_me(principal: CurrentPrincipal, service: UserServiceDep) -> UserRead:
     return UserRead.model_validate(await service.get(principal.require_user()))
+
+
+@router.get("/me/practices", summary="The practices you belong to, with your role in each")
+async def my_practices(
+    principal: CurrentPrincipal, service: UserServiceDep, session: SessionDep
+) -> PracticeMembershipList:
+    user = await service.get(principal.require_user())
+    return PracticeMembershipList(items=await practices_of(session, user))
 
 
 # Usernames are unique, so a taken one must be refused, which tells that it exists: a tight

@@ -50,3 +50,14 @@ class UserCreate(BaseModel):
 class UserUpdate(PatchBody):
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     is_active: bool | None = None
+
+
+class PracticeMembership(BaseModel):
+    tenant_id: uuid.UUID = Field(description="Send it as X-Tenant-ID to act in this practice")
+    name: str
+    role: str
+    is_default: bool = Field(description="Where a login lands without X-Tenant-ID")
+
+
+class PracticeMembershipList(BaseModel):
+    items: list[PracticeMembership]

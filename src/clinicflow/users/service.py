@@ -13,9 +13,10 @@ from clinicflow.core.errors import Conflict, NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher, password_problems
 from clinicflow.core.tenancy import tenant_context
+from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
-from clinicflow.users.schemas import UserUpdate, UserUpdateMe
+from clinicflow.users.schemas import PracticeMembership, UserUpdate, UserUpdateMe
 
 
 def require_acceptable_password(password: str, *, email: str, full_name: str) -> None:
@@ -50,6 +51,23 @@ async def create_user(
     repository.add(user)
     await session.flush()
     return user
+
+
+async def practices_of(session: AsyncSession, user: User) -> list[PracticeMembership]:
+    """Every practice the user belongs to, with role, so a client can pick X-Tenant-ID."""
+    memberships = await MembershipRepository(session).practices_of(user.id)
+    tenants = TenantRepository(session)
+    found = []
+    for tenant_id, role in memberships:
+        tenant = await tenants.get(tenant_id)
+        if tenant is not None:
+            found.append(
+                PracticeMembership(
+                    tenant_id=tenant_id, name=tenant.name, role=role,
+                    is_default=tenant_id == user.default_tenant_id,
+                )
+            )  # fmt: skip
+    return sorted(found, key=lambda practice: (practice.name, practice.tenant_id))
 
 
 class UserService:
