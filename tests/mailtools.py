@@ -4,6 +4,7 @@ processes to race them."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -44,6 +45,21 @@ class Inbox:
 
     def subjects(self) -> list[str]:
         return [str(message["Subject"]) for message in self.messages]
+
+    def last_to(self, address: str) -> Message:
+        found = [m for m in self.messages if address in str(m["To"])]
+        assert found, f"no e-mail to {address}"
+        return found[-1]
+
+    def link_token(self, address: str) -> str:
+        """The token of the link in the newest e-mail to `address`."""
+        message = self.last_to(address)
+        parts = [
+            p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart()
+        ]
+        tokens = {match for part in parts for match in re.findall(r"token=([\w-]+)", part)}
+        assert len(tokens) == 1, tokens  # text and HTML parts carry the same link
+        return tokens.pop()
 
 
 def running_inbox() -> Iterator[Inbox]:

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
-from email import message_from_bytes
-from email.message import Message
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from sqlalchemy import update
 
@@ -25,52 +20,14 @@ from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.invitations.models import Invitation
 from clinicflow.main import create_app
 from tests.factories import deliver_outbox, make_member, make_platform_admin, make_tenant
+from tests.mailtools import Inbox, running_inbox
 
 NEW_PASSWORD = "a-fresh-passphrase-2026"
 
 
-class Inbox:
-    """An aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-        self.port = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def last_to(self, address: str) -> Message:
-        found = [m for m in self.messages if address in str(m["To"])]
-        assert found, f"no e-mail to {address}"
-        return found[-1]
-
-    def link_token(self, address: str) -> str:
-        message = self.last_to(address)
-        parts = [
-            p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart()
-        ]
-        tokens = {match for part in parts for match in re.findall(r"token=([\w-]+)", part)}
-        assert len(tokens) == 1, tokens  # text and HTML parts carry the same link
-        return tokens.pop()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
-    handler = Inbox()
-    handler.port = _free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=handler.port)
-    controller.start()
-    try:
-        yield handler
-    finally:
-        controller.stop()
+    yield from running_inbox()
 
 
 @pytest.fixture
