@@ -205,12 +205,13 @@ def _cursor(values: list[Any]) -> str:
         ("/api/v1/patients", [{"nested": True}, str(uuid.uuid4())]),
     ],
 )
-async def test_a_forged_cursor_is_400(
+async def test_a_forged_cursor_names_no_page_404(
     client: httpx.AsyncClient, db: FastAPI, path: str, values: list[Any]
 ) -> None:
     owner = await make_member(db, role="owner")
     response = await client.get(path, params={"cursor": _cursor(values)}, headers=owner.headers)
-    assert response.status_code == 400, response.text
+    assert response.status_code == 404, response.text
+    assert response.json()["type"] == "urn:clinicflow:problem:unknown-cursor"
     assert "cursor" in response.json()["detail"]
 
 

@@ -135,7 +135,7 @@ async def test_another_practice_sees_none_of_ours_and_pages_are_cursored(
     filtered = await client.get(NOTIFICATIONS, params={"status": "sent"}, headers=owner.headers)
     assert filtered.json()["items"] == []
     bad = await client.get(NOTIFICATIONS, params={"cursor": "nonsense"}, headers=owner.headers)
-    assert bad.status_code == 400
+    assert bad.status_code == 404
 
 
 async def set_lead(client: httpx.AsyncClient, owner: Member, minutes: int) -> None:

@@ -12,6 +12,9 @@ from clinicflow.main import create_app
 from tests.conftest import make_test_settings
 
 PROBLEM_CONTENT = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+FHIR_ERROR_CONTENT = {
+    "application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}
+}
 METHODS = {"get", "post", "put", "patch", "delete"}
 
 
@@ -39,7 +42,8 @@ def test_every_error_response_is_a_problem_document(document: dict[str, Any]) ->
     for path, method, operation in operations(document):
         for status, response in operation["responses"].items():
             if int(status) >= 400:
-                assert response["content"] == PROBLEM_CONTENT, (method, path, status)
+                expected = FHIR_ERROR_CONTENT if "/fhir/" in path else PROBLEM_CONTENT
+                assert response["content"] == expected, (method, path, status)
                 assert response["description"], (method, path, status)
     assert "HTTPValidationError" not in document["components"]["schemas"]
 

@@ -28,6 +28,7 @@ from clinicflow.core.input_guard import RejectControlCharacters
 from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.openapi import install_openapi
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
+from clinicflow.core.routing import match_ids_as_uuids
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.exports.endpoints import portability_router
 from clinicflow.exports.endpoints import router as exports_router
@@ -150,4 +151,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
+    match_ids_as_uuids(app)
     return app

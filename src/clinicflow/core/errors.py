@@ -76,6 +76,14 @@ class NotFound(ClinicFlowError):
     slug = "not-found"
 
 
+class UnknownCursor(NotFound):
+    """A cursor that names no page of this list: malformed, forged, or from another list. The
+    URL with its cursor identifies a page, and there is no such page (hence 404, not 400)."""
+
+    title = "No such page"
+    slug = "unknown-cursor"
+
+
 class Conflict(ClinicFlowError):
     status_code = 409
     title = "Conflict"

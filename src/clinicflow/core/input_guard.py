@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinicflow.core.errors import PROBLEM_MEDIA_TYPE
+from clinicflow.core.errors import problem_response
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # \t \n \r allowed
@@ -37,7 +38,7 @@ class RejectControlCharacters:
             return
         found = _in_path_or_query(scope)
         if found is not None:
-            await _refuse(send, *found)
+            await _refuse(scope, send, *found)
             return
         content_type = _header(scope, b"content-type")
         if not content_type.startswith(("application/json", "application/x-www-form-urlencoded")):
@@ -46,7 +47,7 @@ class RejectControlCharacters:
         body, messages = await _read_body(receive)
         found = _in_body(body, content_type)
         if found is not None:
-            await _refuse(send, *found)
+            await _refuse(scope, send, *found)
             return
         await self.app(scope, _replay(messages, receive), send)
 
@@ -122,25 +123,18 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
     return replayed
 
 
-async def _refuse(send: Send, field: str, location: list[str]) -> None:
-    problem = {
-        "type": "urn:clinicflow:problem:validation-failed",
-        "title": "Validation failed",
-        "status": 422,
-        "detail": f"{field}: {_MESSAGE}",
-        "errors": [
-            {"field": field, "location": location, "message": _MESSAGE, "type": "control_character"}
-        ],
-    }
-    body = json.dumps(problem).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 422,
-            "headers": [
-                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+async def _refuse(scope: Scope, send: Send, field: str, location: list[str]) -> None:
+    error = {"field": field, "location": location, "message": _MESSAGE, "type": "control_character"}
+    response = problem_response(
+        422,
+        "Validation failed",
+        f"{field}: {_MESSAGE}",
+        slug="validation-failed",
+        request=Request(scope),
+        extra={"errors": [error]},
     )
-    await send({"type": "http.response.body", "body": body})
+    await response(scope, _no_body, send)
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}

@@ -20,6 +20,19 @@ from pydantic import BaseModel, ConfigDict, Field
 from clinicflow.core.errors import HTTP_PROBLEMS, PROBLEM_MEDIA_TYPE, ClinicFlowError
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_PROBLEM_ERROR = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+# FHIR clients expect an OperationOutcome, in FHIR's own media type, for every error.
+_FHIR_ERROR = {
+    "application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}
+}
+_BEARER = "BearerToken"
+_SCHEMA_REF_PREFIX = "#/components/schemas/"
+# What the input guard (core/input_guard.py) lets through: no control characters at all in
+# paths, queries and headers; tab, line feed and carriage return inside JSON text.
+_NO_CONTROL = "^[^\\u0000-\\u001f\\u007f]*$"
+_NO_CONTROL_IN_TEXT = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
+# Strings whose shape is already declared another way.
+_FORMED = frozenset({"format", "enum", "const", "pattern"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _GENERIC_DESCRIPTIONS = {
     400: "The request cannot be processed as sent.",
@@ -30,6 +43,28 @@ _GENERIC_DESCRIPTIONS = {
     422: "The input failed validation; `errors` names each field.",
     423: "The practice is in read-only mode; reads keep working.",
     429: "Rate limit reached; retry after `Retry-After` seconds.",
+}
+
+
+_OPERATION_OUTCOME: dict[str, Any] = {
+    "type": "object",
+    "description": "A FHIR R4 OperationOutcome: how the FHIR endpoints report an error.",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["severity", "code"],
+                "properties": {
+                    "severity": {"type": "string", "examples": ["error"]},
+                    "code": {"type": "string", "examples": ["not-found", "forbidden"]},
+                    "diagnostics": {"type": "string"},
+                },
+            },
+        },
+    },
 }
 
 
@@ -87,17 +122,22 @@ def install_openapi(app: FastAPI) -> None:
 
 
 def document_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str, Any]:
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
     schemas.update(_problem_schemas())
+    _declare_bearer_tokens(components)
     for path, method, operation in _operations(document):
         for parameter in operation.get("parameters", []):
             _drop_null_branch(parameter)
+            _forbid_control_characters(parameter.get("schema", {}), _NO_CONTROL)
+        _offer_bearer_tokens(operation)
         responses = operation.setdefault("responses", {})
         for status in sorted(_generic_statuses(path, method, operation, api_prefix)):
             responses.setdefault(str(status), {"description": _GENERIC_DESCRIPTIONS[status]})
+        error_content = _FHIR_ERROR if f"{api_prefix}v1/fhir/" in path else _PROBLEM_ERROR
         for status, response in responses.items():
             if int(status) >= 400:
-                response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF}}
+                response["content"] = error_content
                 response["description"] = response.get("description") or _describe(int(status))
         if "429" in responses:
             responses["429"]["headers"] = {
@@ -105,7 +145,69 @@ def document_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str,
             }
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    for name in _request_schema_names(document):
+        _forbid_control_characters(schemas[name], _NO_CONTROL_IN_TEXT)
     return document
+
+
+def _declare_bearer_tokens(components: dict[str, Any]) -> None:
+    """The access token is a plain `Authorization: Bearer` credential. The OAuth2 password
+    scheme stays for Swagger's Authorize button; the HTTP bearer scheme says what a client (or
+    a generated one) actually sends."""
+    components.setdefault("securitySchemes", {})[_BEARER] = {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from POST /api/v1/auth/login.",
+    }
+
+
+def _offer_bearer_tokens(operation: dict[str, Any]) -> None:
+    security = operation.get("security")
+    if security and {"OAuth2PasswordBearer": []} in security and {_BEARER: []} not in security:
+        security.insert(security.index({"OAuth2PasswordBearer": []}) + 1, {_BEARER: []})
+
+
+def _forbid_control_characters(schema: Any, pattern: str) -> None:
+    """The input guard refuses control characters in every string (422): say so in the schema
+    of every free-text input, so a schema-valid request is never refused for them."""
+    if isinstance(schema, list):
+        for item in schema:
+            _forbid_control_characters(item, pattern)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not _FORMED.intersection(schema):
+        schema["pattern"] = pattern
+    for key, value in schema.items():
+        if key in ("properties", "patternProperties"):
+            for item in value.values():
+                _forbid_control_characters(item, pattern)
+        elif key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+            _forbid_control_characters(value, pattern)
+
+
+def _request_schema_names(document: dict[str, Any]) -> set[str]:
+    """Component schemas a request body can contain, directly or through references."""
+    schemas = document["components"]["schemas"]
+    pending = [
+        body for _, _, operation in _operations(document)
+        if (body := operation.get("requestBody"))
+    ]  # fmt: skip
+    names: set[str] = set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            reference = node.get("$ref")
+            if isinstance(reference, str) and reference.startswith(_SCHEMA_REF_PREFIX):
+                name = reference.removeprefix(_SCHEMA_REF_PREFIX)
+                if name not in names:
+                    names.add(name)
+                    pending.append(schemas[name])
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return names
 
 
 def _drop_null_branch(parameter: dict[str, Any]) -> None:
@@ -157,7 +259,7 @@ def _problem_schemas() -> dict[str, Any]:
     problem["properties"]["type"]["examples"] = sorted(
         f"urn:clinicflow:problem:{slug}" for slug in _problem_slugs()
     )
-    return {"Problem": problem, **definitions}
+    return {"Problem": problem, "OperationOutcome": _OPERATION_OUTCOME, **definitions}
 
 
 def _problem_slugs() -> set[str]:

@@ -11,13 +11,19 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 
-from clinicflow.core.errors import BadRequest
+from clinicflow.core.errors import UnknownCursor
 from clinicflow.core.types import utc_in_range
 
 T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-_MALFORMED = "The cursor is malformed; use next_cursor from a previous page."
+_MALFORMED = "No page has this cursor; use next_cursor from a previous page of this list."
+# Cursors are unpadded base64url; the pattern lets a client (and its generator) tell.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
+CURSOR_DESCRIPTION = (
+    "Opaque: the `next_cursor` of the previous page of the same list, with the same filters. "
+    "A cursor that names no page answers 404 (`urn:clinicflow:problem:unknown-cursor`)."
+)
 
 
 class Page(BaseModel, Generic[T]):
@@ -30,10 +36,16 @@ class PageParams(BaseModel):
     cursor: list[Any] | None
 
 
-def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+async def page_params(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1-200).")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION),
+    ] = None,
 ) -> PageParams:
+    # async: a sync dependency would cost every list request a hop to the thread pool.
     return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
 
 
@@ -46,7 +58,7 @@ def cursor_fields(
     try:
         return tuple(parse(str(value)) for parse, value in zip(parsers, cursor, strict=True))
     except (ValueError, TypeError) as error:
-        raise BadRequest(_MALFORMED) from error
+        raise UnknownCursor(_MALFORMED) from error
 
 
 def cursor_instant(value: str) -> datetime:
@@ -75,11 +87,11 @@ def decode_cursor(cursor: str) -> list[Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError) as error:
-        raise BadRequest(_MALFORMED) from error
+        raise UnknownCursor(_MALFORMED) from error
     # Cursors are opaque, not trusted: only short scalars, and no control characters (a NUL
     # inside a name would reach the database from behind the input guard).
     if not isinstance(values, list) or not all(_plain_scalar(value) for value in values):
-        raise BadRequest(_MALFORMED)
+        raise UnknownCursor(_MALFORMED)
     return values
 
 

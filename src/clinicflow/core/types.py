@@ -34,12 +34,28 @@ def utc_in_range(value: datetime) -> datetime:
 Instant = Annotated[AwareDatetime, AfterValidator(utc_in_range)]
 
 
+def _null_only_where_clearable(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The schema says what the validator does: `null` only for clearable fields."""
+    clearable: frozenset[str] = getattr(model, "clearable", frozenset())
+    for name, field in schema.get("properties", {}).items():
+        options = field.get("anyOf")
+        if name in clearable or not options or {"type": "null"} not in options:
+            continue
+        rest = [option for option in options if option != {"type": "null"}]
+        field.pop("anyOf")
+        field.pop("default", None)
+        if len(rest) == 1:
+            field.update(rest[0])
+        else:
+            field["anyOf"] = rest
+
+
 class PatchBody(BaseModel):
     """A partial update: a field left out keeps its value, and `null` clears it only where an
     empty value makes sense (`clearable`). Elsewhere a null is a 422 naming the field, instead of
     a NOT NULL violation, or a stored null that breaks every later request."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_clearable)
     clearable: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")

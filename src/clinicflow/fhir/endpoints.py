@@ -17,7 +17,14 @@ from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import NotFound
-from clinicflow.core.pagination import cursor_fields, cursor_instant, decode_cursor, encode_cursor
+from clinicflow.core.pagination import (
+    CURSOR_DESCRIPTION,
+    CURSOR_PATTERN,
+    cursor_fields,
+    cursor_instant,
+    decode_cursor,
+    encode_cursor,
+)
 from clinicflow.fhir.resources import (
     FHIR_MEDIA_TYPE,
     appointment_resource,
@@ -34,7 +41,10 @@ router = APIRouter(prefix="/fhir", tags=["fhir"])
 PatientReader = Annotated[Principal, Depends(require(Permission.PATIENTS_READ))]
 AppointmentReader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
 Count = Annotated[int, Query(alias="_count", ge=1, le=200)]
-Cursor = Annotated[str | None, Query(alias="_cursor", max_length=500)]
+Cursor = Annotated[
+    str | None,
+    Query(alias="_cursor", max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION),
+]
 _FHIR: dict[str, Any] = {"content": {FHIR_MEDIA_TYPE: {}}}
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
+from starlette.convertors import Convertor, register_url_convertor
 
 from clinicflow.auth.deps import Principal, get_optional_principal, require
 from clinicflow.auth.permissions import Permission
@@ -19,7 +20,7 @@ from clinicflow.invitations.schemas import (
     InvitationPublic,
     InvitationRead,
 )
-from clinicflow.invitations.service import InvitationService
+from clinicflow.invitations.service import TOKEN_PREFIX, InvitationService
 
 router = APIRouter(prefix="/invitations", tags=["invitations"])
 Inviter = Annotated[
@@ -78,12 +79,29 @@ async def accept_invitation(
     )
 
 
+class _InvitationToken(Convertor[str]):
+    """Only `cfi_…` tokens reach the public route, so `/invitations/accept` and
+    `/invitations/{invitation_id}` never match it too."""
+
+    regex = f"{TOKEN_PREFIX}[A-Za-z0-9_-]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("invitation_token", _InvitationToken())
+TokenPath = Annotated[str, Path(pattern=f"^{TOKEN_PREFIX}[A-Za-z0-9_-]+$", max_length=200)]
+
+
 @router.get(
-    "/{token}",
+    "/{token:invitation_token}",
     summary="Public details of an invitation, from its token",
     dependencies=[Depends(limit_public("public_links"))],
 )
-async def read_invitation(token: str, service: Service) -> InvitationPublic:
+async def read_invitation(token: TokenPath, service: Service) -> InvitationPublic:
     invitation, tenant = await service.details(token)
     return InvitationPublic(
         tenant_name=tenant.name,
