@@ -166,15 +166,20 @@ async def test_bad_bookings_are_4xx_and_store_nothing(
         {"duration_minutes": 0},
         {"duration_minutes": 10_000},
         {"end": "2026-03-09T10:00:00-03:00"},  # end and duration both given
+    ]
+    # A reference to something the practice does not have is a 404 naming the field.
+    missing = [
         {"patient_id": foreign_patient},
         {"patient_id": str(uuid.uuid4())},
         {"professional_id": str(stranger.user_id)},
     ]
-    for changes in cases:
+    for changes, status in [(case, 422) for case in cases] + [(case, 404) for case in missing]:
         payload = {"patient_id": patient, "start": NINE, "duration_minutes": 50, **changes}
         payload = {key: value for key, value in payload.items() if value is not None}
         response = await client.post(APPOINTMENTS, json=payload, headers=owner.headers)
-        assert response.status_code == 422, (changes, response.text)
+        assert response.status_code == status, (changes, response.text)
+        if status == 404:
+            assert response.json()["errors"][0]["field"] == next(iter(changes))
     assert await count_rows(db, owner.tenant_id) == 0
 
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from clinicflow.appointments.availability import free_slots
+from clinicflow.appointments.availability import free_slots, searched_window
 from tests.factories import make_member
 
 NEW_YORK, SAO_PAULO = ZoneInfo("America/New_York"), ZoneInfo("America/Sao_Paulo")
@@ -73,13 +73,19 @@ def test_busy_time_blocks_only_the_slots_it_touches() -> None:
     ("duration", "window"),
     [
         (timedelta(0), (utc(2026, 3, 9), utc(2026, 3, 10))),
-        (HOUR, (utc(2026, 3, 10), utc(2026, 3, 9))),
         (HOUR, (utc(2026, 1, 1), utc(2026, 6, 1))),
     ],
 )
 def test_bad_windows_are_refused(duration: timedelta, window: tuple[datetime, datetime]) -> None:
     with pytest.raises(ValueError):  # noqa: PT011
         free_slots(zone=SAO_PAULO, hours={}, busy=[], window=window, duration=duration)
+
+
+def test_an_inverted_window_is_empty_and_a_long_one_is_cut_to_62_days() -> None:
+    inverted = (utc(2026, 3, 10), utc(2026, 3, 9))
+    assert free_slots(zone=SAO_PAULO, hours={}, busy=[], window=inverted, duration=HOUR) == []
+    assert searched_window(*inverted) == (utc(2026, 3, 10), utc(2026, 3, 10))
+    assert searched_window(utc(2026, 1, 1), utc(2026, 6, 1)) == (utc(2026, 1, 1), utc(2026, 3, 4))
 
 
 async def test_availability_api_in_the_practice_zone(

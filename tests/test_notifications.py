@@ -96,15 +96,15 @@ async def test_bad_requests_queue_nothing(
     other = await make_member(smtp_app, role="owner")
     no_email = await patient(client, owner, None)
     theirs = await patient(client, other, "theirs@example.com")
-    for body in (
-        {"channel": "email", "patient_id": no_email, "subject": "s", "text": "t"},
-        {"channel": "email", "patient_id": theirs, "subject": "s", "text": "t"},
-        {"channel": "email", "patient_id": theirs, "subject": "", "text": "t"},
-        {"channel": "sms", "patient_id": theirs, "subject": "s", "text": "t"},
-        {"channel": "webhook", "event_type": "patient.exploded"},
+    for body, status in (
+        ({"channel": "email", "patient_id": no_email, "subject": "s", "text": "t"}, 409),
+        ({"channel": "email", "patient_id": theirs, "subject": "s", "text": "t"}, 404),
+        ({"channel": "email", "patient_id": theirs, "subject": "", "text": "t"}, 422),
+        ({"channel": "sms", "patient_id": theirs, "subject": "s", "text": "t"}, 422),
+        ({"channel": "webhook", "event_type": "patient.exploded"}, 422),
     ):
         response = await client.post(NOTIFICATIONS, json=body, headers=owner.headers)
-        assert response.status_code == 422, (body, response.text)
+        assert response.status_code == status, (body, response.text)
     assert (await client.get(NOTIFICATIONS, headers=owner.headers)).json()["items"] == []
     assert await deliver_outbox(smtp_app) == 0
 

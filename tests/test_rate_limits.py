@@ -139,7 +139,7 @@ async def test_made_up_api_keys_on_a_public_route_still_spend_the_ip_budget(
             ).status_code
             for _ in range(8)
         ]
-    assert statuses == [400] * 5 + [429] * 3
+    assert statuses == [404] * 5 + [429] * 3
 
 
 async def test_a_verified_caller_spends_its_own_budget_not_its_ips(

@@ -16,6 +16,12 @@ Interval = tuple[datetime, datetime]
 MAX_WINDOW = timedelta(days=62)
 
 
+def searched_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The window actually searched: at most MAX_WINDOW from `start` (a client asks again from
+    where it stopped); an inverted window is empty rather than an error."""
+    return start, max(start, min(end, start + MAX_WINDOW))
+
+
 def free_slots(
     *,
     zone: ZoneInfo,
@@ -29,7 +35,7 @@ def free_slots(
     if duration <= timedelta(0):
         raise ValueError("duration must be positive")
     if end <= start:
-        raise ValueError("'to' must be after 'from'")
+        return []  # an empty window has no free slot
     if end - start > MAX_WINDOW:
         raise ValueError(f"the window may span at most {MAX_WINDOW.days} days")
     blocked = sorted((b.astimezone(UTC), e.astimezone(UTC)) for b, e in busy)

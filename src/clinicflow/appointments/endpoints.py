@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
 
+from clinicflow.appointments.availability import searched_window
 from clinicflow.appointments.models import Appointment, Status
 from clinicflow.appointments.repository import AppointmentFilters
 from clinicflow.appointments.schemas import (
@@ -162,4 +163,5 @@ async def get_availability(
         professional_id=professional,
         duration_minutes=duration,
         slots=[Slot(start=slot_start, end=slot_end) for slot_start, slot_end in slots],
+        searched_until=searched_window(start, end)[1],
     )

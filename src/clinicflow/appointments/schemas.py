@@ -129,3 +129,8 @@ class Availability(BaseModel):
     professional_id: uuid.UUID
     duration_minutes: int
     slots: list[Slot]
+    searched_until: datetime = Field(
+        description="The end of the window searched: `to`, or 62 days after `from` when the "
+        "window asked for is longer (ask again from here for more); `from` when `to` is not "
+        "after it (an empty window)."
+    )

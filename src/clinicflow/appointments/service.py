@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.appointments.availability import free_slots
+from clinicflow.appointments.availability import free_slots, searched_window
 from clinicflow.appointments.models import (
     TRANSITIONS,
     Appointment,
@@ -22,7 +22,13 @@ from clinicflow.appointments.repository import AppointmentFilters, AppointmentRe
 from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate, check_span
 from clinicflow.audit import service as audit
 from clinicflow.auth.deps import Principal
-from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from clinicflow.core.errors import (
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ReferenceNotFound,
+    ValidationFailed,
+)
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.notifications.outbox import Outbox
 from clinicflow.notifications.reminders import replan_reminder
@@ -55,7 +61,7 @@ class AppointmentService:
 
     async def create(self, data: AppointmentCreate) -> Appointment:
         if await PatientRepository(self.session).get(data.patient_id) is None:
-            raise _invalid("patient_id", "No patient with this id in this practice.")
+            raise ReferenceNotFound("patient_id", "No patient with this id in this practice.")
         professional = await self.professional_for(data.professional_id)
         start = data.start.astimezone(UTC)  # stored and answered in UTC, whatever the offset sent
         minutes = data.duration_minutes or await self.default_minutes()
@@ -82,7 +88,7 @@ class AppointmentService:
         """All occurrences or none: one conflict stores nothing and names itself."""
         assert data.recurrence is not None
         if await PatientRepository(self.session).get(data.patient_id) is None:
-            raise _invalid("patient_id", "No patient with this id in this practice.")
+            raise ReferenceNotFound("patient_id", "No patient with this id in this practice.")
         if data.allow_overlap:
             raise _invalid("allow_overlap", "A recurring series cannot overlap on purpose.")
         professional = await self.professional_for(data.professional_id)
@@ -333,7 +339,9 @@ class AppointmentService:
                 )
             return only
         if await MembershipRepository(self.session).get_for_user(requested) is None:
-            raise _invalid("professional_id", "The professional is not a member of this practice.")
+            raise ReferenceNotFound(
+                "professional_id", "The professional is not a member of this practice."
+            )
         return requested
 
     async def _changed(self, appointment: Appointment, event_type: str, **extra: str) -> None:
@@ -398,8 +406,7 @@ async def availability(
     tenant = await TenantRepository(session).get(service.tenant_id)
     if tenant is None:
         raise NotFound("Practice not found.")
-    try:
-        slots = await service.free_slots(professional, window, timedelta(minutes=minutes))
-    except ValueError as error:
-        raise _invalid("to", str(error)) from error
+    slots = await service.free_slots(
+        professional, searched_window(*window), timedelta(minutes=minutes)
+    )
     return tenant.timezone, professional, slots

@@ -11,7 +11,7 @@ from clinicflow.audit import service as audit
 from clinicflow.auth.models import AccountToken
 from clinicflow.auth.repository import AccountTokenRepository, AuthRepository
 from clinicflow.auth.tokens import hash_refresh_token, new_opaque_token
-from clinicflow.core.errors import BadRequest, PermissionDenied
+from clinicflow.core.errors import NotFound, PermissionDenied
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
@@ -63,7 +63,7 @@ class AccountService:
         spent = await self.tokens.consume(hash_refresh_token(token), RESET, utcnow())
         user = await self.users.get(spent.user_id) if spent else None
         if spent is None or user is None:
-            raise BadRequest("The reset link is invalid, expired or already used.")
+            raise NotFound("The reset link is invalid, expired or already used.")
         require_acceptable_password(new_password, email=user.email, full_name=user.full_name)
         user.password_hash = await self.hasher.hash(new_password)
         user.password_changed_at = utcnow()
@@ -98,7 +98,7 @@ class AccountService:
         spent = await self.tokens.consume(hash_refresh_token(token), VERIFY, utcnow())
         user = await self.users.get(spent.user_id) if spent else None
         if spent is None or user is None:
-            raise BadRequest("The verification link is invalid, expired or already used.")
+            raise NotFound("The verification link is invalid, expired or already used.")
         user.email_verified_at = user.email_verified_at or utcnow()
         await self._audit(user, "user.email_verified")
 

@@ -7,12 +7,12 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from clinicflow.core.security import MAX_PASSWORD_LENGTH
+from clinicflow.core.security import GivenPassword, NewPassword
 
 
 class LoginRequest(BaseModel):
     username: str = Field(min_length=1, max_length=320, description="E-mail or username")
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    password: GivenPassword
 
 
 class RefreshRequest(BaseModel):
@@ -56,7 +56,7 @@ class RegisterRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    password: NewPassword
     full_name: str = Field(min_length=1, max_length=200)
     practice_name: str = Field(min_length=1, max_length=200)
 
@@ -67,7 +67,7 @@ class ForgotPasswordRequest(BaseModel):
 
 class ResetPasswordRequest(BaseModel):
     token: str = Field(min_length=1, max_length=200)
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    new_password: NewPassword
 
 
 class VerifyEmailRequest(BaseModel):

@@ -76,6 +76,23 @@ class NotFound(ClinicFlowError):
     slug = "not-found"
 
 
+class ReferenceNotFound(NotFound):
+    """The body names a resource (a patient_id, an appointment_id…) this practice does not
+    have: 404 like the resource's own URL would answer, with the field named."""
+
+    title = "Referenced resource not found"
+    slug = "reference-not-found"
+
+    def __init__(self, field: str, detail: str) -> None:
+        error = {
+            "field": field,
+            "location": ["body", field],
+            "message": detail,
+            "type": "not_found",
+        }
+        super().__init__(detail, extra={"errors": [{**error, "type": "not_found"}]})
+
+
 class UnknownCursor(NotFound):
     """A cursor that names no page of this list: malformed, forged, or from another list. The
     URL with its cursor identifies a page, and there is no such page (hence 404, not 400)."""

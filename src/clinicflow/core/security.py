@@ -6,13 +6,38 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Annotated
 
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
+from pydantic import Field
 from zxcvbn import zxcvbn
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
+# `format: password` marks a secret in the OpenAPI document (clients mask it); a new one has
+# its real bounds there, while the guessability check (zxcvbn) can only be described.
+NewPassword = Annotated[
+    str,
+    Field(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=MAX_PASSWORD_LENGTH,
+        json_schema_extra={"format": "password"},
+        description=(
+            f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters, no composition rules; "
+            "a common or easily guessed password is refused (422, `weak_password`)."
+        ),
+    ),
+]
+GivenPassword = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_PASSWORD_LENGTH * 4,
+        json_schema_extra={"format": "password"},
+        description="The account's current password.",
+    ),
+]
 # zxcvbn refuses longer input; the first 72 characters are plenty to judge guessability.
 _STRENGTH_WINDOW = 72
 _MIN_STRENGTH_SCORE = 2  # zxcvbn 0-4; below 2 is "too guessable" or "very guessable"

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.appointments.repository import AppointmentRepository
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
-from clinicflow.core.errors import BadRequest, NotFound, ValidationFailed
+from clinicflow.core.errors import Conflict, NotFound, ReferenceNotFound, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.finance.models import EntryKind, FinancialEntry
 from clinicflow.finance.repository import EntryRepository
@@ -21,9 +21,6 @@ from clinicflow.finance.summary import summarise
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Tenant
 from clinicflow.tenants.repository import TenantRepository
-
-MAX_SUMMARY_DAYS = 366
-
 
 _invalid = ValidationFailed.for_field
 
@@ -86,8 +83,8 @@ class FinanceService:
         return rows[:limit], len(rows) > limit
 
     async def summary(self, first_day: date, last_day: date) -> list[CurrencySummary]:
-        if last_day < first_day or (last_day - first_day).days > MAX_SUMMARY_DAYS:
-            raise BadRequest(f"'to' must be on or after 'from', at most {MAX_SUMMARY_DAYS} days.")
+        if last_day < first_day:
+            return []  # an empty period: nothing received, nothing due
         zone = ZoneInfo((await self._tenant()).timezone)
         paid_from = datetime.combine(first_day, time.min, zone)
         paid_until = datetime.combine(last_day + timedelta(days=1), time.min, zone)
@@ -103,7 +100,7 @@ class FinanceService:
         try:
             fee = Decimal(str(settings["session_fee"]))
         except (KeyError, InvalidOperation) as error:
-            raise BadRequest(
+            raise Conflict(
                 "Set the practice's session_fee before charging appointments."
             ) from error
         entry = FinancialEntry(
@@ -118,9 +115,11 @@ class FinanceService:
         self, patient_id: uuid.UUID | None, appointment_id: uuid.UUID | None
     ) -> None:
         if patient_id and await PatientRepository(self.session).get(patient_id) is None:
-            raise _invalid("patient_id", "No patient with this id in this practice.")
+            raise ReferenceNotFound("patient_id", "No patient with this id in this practice.")
         if appointment_id and await AppointmentRepository(self.session).get(appointment_id) is None:
-            raise _invalid("appointment_id", "No appointment with this id in this practice.")
+            raise ReferenceNotFound(
+                "appointment_id", "No appointment with this id in this practice."
+            )
 
     async def _tenant(self) -> Tenant:
         tenant = await TenantRepository(self.session).get(self.tenant_id)

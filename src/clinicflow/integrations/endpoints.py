@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import BadRequest, NotFound
+from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.core.types import Instant
@@ -50,8 +50,9 @@ def _period(start: datetime | None, end: datetime | None) -> Period:
     label = "last-30-days" if start is None and end is None else None
     end = end or datetime.now(UTC)
     start = start or end - timedelta(days=30)
-    if not start < end or end - start > MAX_PERIOD:
-        raise BadRequest("'from' must be before 'to', at most 366 days apart.")
+    # A longer period is cut to the 366 days ending at `to`, an inverted one is empty; the
+    # response's `period` says which was used.
+    start = min(max(start, end - MAX_PERIOD), end)
     return Period(start, end, label or f"{start.isoformat()}/{end.isoformat()}")
 
 

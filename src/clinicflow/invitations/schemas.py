@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from clinicflow.core.security import MAX_PASSWORD_LENGTH
+from clinicflow.core.security import NewPassword
 from clinicflow.tenants.models import Role
 
 
@@ -53,7 +53,7 @@ class InvitationAccept(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     token: str = Field(min_length=1, max_length=200)
-    password: str | None = Field(default=None, max_length=MAX_PASSWORD_LENGTH * 4)
+    password: NewPassword | None = None
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.core.errors import ValidationFailed
+from clinicflow.core.errors import Conflict, ReferenceNotFound
 from clinicflow.core.models import utcnow
 from clinicflow.notifications.models import Channel, Notification
 from clinicflow.notifications.outbox import EMAIL, Outbox
@@ -31,11 +31,9 @@ class NotificationService:
     async def email_patient(self, data: PatientEmailCreate) -> Notification:
         patient = await PatientRepository(self.session).get(data.patient_id)
         if patient is None:
-            raise ValidationFailed.for_field(
-                "patient_id", "No patient with this id in this practice."
-            )
+            raise ReferenceNotFound("patient_id", "No patient with this id in this practice.")
         if not patient.email:
-            raise ValidationFailed.for_field("patient_id", "This patient has no e-mail address.")
+            raise Conflict("This patient has no e-mail address.")
         tenant = await TenantRepository(self.session).get(self.tenant_id)
         message = patient_email(
             to=patient.email, practice=tenant.name if tenant else "", subject=data.subject,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from clinicflow.core.security import MAX_PASSWORD_LENGTH
+from clinicflow.core.security import GivenPassword, NewPassword
 from clinicflow.core.types import PatchBody
 
 _USERNAME = r"^[a-zA-Z0-9._-]{3,64}$"
@@ -34,15 +34,15 @@ class UserUpdateMe(PatchBody):
 
 
 class ChangePasswordRequest(BaseModel):
-    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
-    new_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    current_password: GivenPassword
+    new_password: NewPassword
 
 
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     email: EmailStr
-    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH * 4)
+    password: NewPassword
     full_name: str = Field(min_length=1, max_length=200)
     is_platform_admin: bool = False
 

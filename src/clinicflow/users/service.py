@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.auth.repository import AuthRepository
-from clinicflow.core.errors import Conflict, NotFound, ValidationFailed
+from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher, password_problems
 from clinicflow.core.tenancy import tenant_context
@@ -102,11 +102,8 @@ class UserService:
         """Verifies the current password; every other session of the user is revoked."""
         user = await self.get(user_id)
         if not (await self.hasher.verify(current, user.password_hash)).valid:
-            raise ValidationFailed(
-                "The current password is incorrect.",
-                errors=[{"field": "current_password", "message": "Incorrect password.",
-                         "type": "invalid_password"}],
-            )  # fmt: skip
+            # 403, not 422: the input is well formed; the credential it re-presents is wrong.
+            raise PermissionDenied("The current password is incorrect.")
         require_acceptable_password(new, email=user.email, full_name=user.full_name)
         user.password_hash = await self.hasher.hash(new)
         user.password_changed_at = utcnow()
