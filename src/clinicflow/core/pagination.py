@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from clinicflow.core.errors import BadRequest
 from clinicflow.core.types import utc_in_range
@@ -18,11 +18,12 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 _MALFORMED = "The cursor is malformed; use next_cursor from a previous page."
+NEXT_CURSOR = "Pass as `cursor` to get the next page; null on the last page."
 
 
 class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+    items: list[T] = Field(description="This page's items, in the list's order.")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
 
 class PageParams(BaseModel):
@@ -31,8 +32,16 @@ class PageParams(BaseModel):
 
 
 def page_params(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="Items per page (1-200, default 50).")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=512,
+            description="Opaque: the `next_cursor` of the previous page; omit for the first page.",
+        ),
+    ] = None,
 ) -> PageParams:
     return PageParams(limit=limit, cursor=decode_cursor(cursor) if cursor else None)
 

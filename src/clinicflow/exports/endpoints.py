@@ -51,7 +51,7 @@ def _given(**values: object) -> dict[str, Any]:
     return {name: str(value) for name, value in values.items() if value is not None}
 
 
-@router.get("/patients", summary="Patients as CSV or XLSX", responses={200: _FILE})
+@router.get("/patients", summary="Export patients as CSV or XLSX", responses={200: _FILE})
 async def export_patients(
     request: Request,
     principal: Exporter,
@@ -62,6 +62,9 @@ async def export_patients(
     birth_date_from: date | None = None,
     birth_date_to: date | None = None,
 ) -> StreamingResponse:
+    """Owner or assistant. The patients matching the same filters as GET /patients, streamed as a
+    file (`format=csv` or `xlsx`) with Content-Disposition attachment. Audited with the
+    filters used."""
     service = ExportService(session, principal.require_tenant())
     export = await service.patients(PatientFilters(q, active, birth_date_from, birth_date_to))
     filters = _given(
@@ -70,7 +73,7 @@ async def export_patients(
     return await _send(request, service, principal, export, fmt, filters)
 
 
-@router.get("/appointments", summary="Appointments as CSV or XLSX", responses={200: _FILE})
+@router.get("/appointments", summary="Export appointments as CSV or XLSX", responses={200: _FILE})
 async def export_appointments(
     request: Request,
     principal: Exporter,
@@ -82,6 +85,8 @@ async def export_appointments(
     professional_id: uuid.UUID | None = None,
     status_filter: Annotated[Status | None, Query(alias="status")] = None,
 ) -> StreamingResponse:
+    """Owner or assistant. The appointments matching the same filters as GET /appointments,
+    streamed as a file (`format=csv` or `xlsx`). Audited with the filters used."""
     service = ExportService(session, principal.require_tenant())
     filters = AppointmentFilters(start_from, start_to, patient_id, professional_id, status_filter)
     given = _given(
@@ -92,7 +97,7 @@ async def export_appointments(
 
 
 @router.get(
-    "/financial-entries", summary="Financial entries as CSV or XLSX", responses={200: _FILE}
+    "/financial-entries", summary="Export financial entries as CSV or XLSX", responses={200: _FILE}
 )
 async def export_financial_entries(
     request: Request,
@@ -102,6 +107,8 @@ async def export_financial_entries(
     start: Annotated[date | None, Query(alias="from")] = None,
     end: Annotated[date | None, Query(alias="to")] = None,
 ) -> StreamingResponse:
+    """Owner or assistant. Entries with a due date in `from`..`to` (both optional), streamed as a
+    file (`format=csv` or `xlsx`); amounts as exact decimals. Audited with the filters used."""
     service = ExportService(session, principal.require_tenant())
     export = service.financial_entries(start, end)
     return await _send(request, service, principal, export, fmt, _given(start=start, end=end))
@@ -109,7 +116,7 @@ async def export_financial_entries(
 
 @portability_router.get(
     "/patients/{patient_id}/export",
-    summary="Everything held about one patient (access and portability requests; audited)",
+    summary="Export everything held about one patient",
 )
 async def export_patient(
     patient_id: uuid.UUID,
@@ -118,6 +125,10 @@ async def export_patient(
     session: SessionDep,
     include_records: bool = False,
 ) -> PatientDataExport:
+    """Owner or assistant. One JSON document with the patient, their appointments with status
+    history and their financial entries, for access and portability requests (LGPD/GDPR).
+    `include_records=true` adds the medical records, owner only (403 otherwise). 404 for an
+    unknown patient. Audited as patient.exported."""
     if include_records and Permission.RECORDS_READ not in principal.permissions:
         raise PermissionDenied("Only the practice owner may export medical records.")
     service = PatientExportService(session, request.app.state.key_ring, principal.require_tenant())
