@@ -41,6 +41,8 @@ ScopeQuery = Annotated[
     Scope, Query(description="For a series: this occurrence, this and following, or all")
 ]
 Reader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
+STARTS_FROM = "Starting at or after this instant (ISO 8601 with offset)."
+STARTS_BEFORE = "Starting before this instant (ISO 8601 with offset)."
 Writer = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_WRITE))]
 
 
@@ -81,11 +83,15 @@ async def list_appointments(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    start_from: Annotated[Instant | None, Query(alias="from")] = None,
-    start_to: Annotated[Instant | None, Query(alias="to")] = None,
-    patient_id: uuid.UUID | None = None,
-    professional_id: uuid.UUID | None = None,
-    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    start_from: Annotated[Instant | None, Query(alias="from", description=STARTS_FROM)] = None,
+    start_to: Annotated[Instant | None, Query(alias="to", description=STARTS_BEFORE)] = None,
+    patient_id: Annotated[uuid.UUID | None, Query(description="Only this patient's.")] = None,
+    professional_id: Annotated[
+        uuid.UUID | None, Query(description="Only this professional's.")
+    ] = None,
+    status_filter: Annotated[
+        Status | None, Query(alias="status", description="Only appointments in this status.")
+    ] = None,
 ) -> AppointmentList:
     """Owner, assistant or viewer, or an API key with `appointments:read`. Ordered by start time;
     filter by start range (`from`, `to`), patient, professional and status. Cursor-paginated
@@ -182,10 +188,17 @@ async def status_history(
 async def get_availability(
     principal: Annotated[Principal, Depends(require(Permission.AVAILABILITY_READ))],
     session: SessionDep,
-    start: Annotated[Instant, Query(alias="from")],
-    end: Annotated[Instant, Query(alias="to")],
-    duration: Annotated[int, Query(ge=5, le=720, description="Minutes")] = 50,
-    professional_id: uuid.UUID | None = None,
+    start: Annotated[
+        Instant, Query(alias="from", description="Window start (ISO 8601 with offset).")
+    ],
+    end: Annotated[Instant, Query(alias="to", description="Window end (ISO 8601 with offset).")],
+    duration: Annotated[
+        int, Query(ge=5, le=720, description="Slot length in minutes (5-720).")
+    ] = 50,
+    professional_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Whose agenda; default: you if owner, else the only professional."),
+    ] = None,
 ) -> Availability:
     """Owner, assistant or viewer, or an API key with `availability:read`. Free slots of
     `duration` minutes between `from` and `to`: the practice's working hours (in its time

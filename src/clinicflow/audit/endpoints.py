@@ -31,7 +31,10 @@ async def list_audit_events(
     principal: AuditReader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="Only this action, e.g. auth.login_failed."),
+    ] = None,
 ) -> AuditEventPage:
     """Owner: the practice's events; platform admin: the platform's events. Newest first; filter
     by `action` (e.g. auth.login_failed, record.read). Each event carries the hash chaining it

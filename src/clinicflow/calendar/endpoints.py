@@ -57,7 +57,11 @@ async def revoke_token(principal: MemberPrincipal, session: SessionDep) -> None:
     responses={200: {"content": {"text/calendar": {}}}},
 )
 async def calendar_feed(
-    session: SessionDep, token: Annotated[str, Query(min_length=8, max_length=200)]
+    session: SessionDep,
+    token: Annotated[
+        str,
+        Query(min_length=8, max_length=200, description="The token from POST /calendar/token."),
+    ],
 ) -> Response:
     """Public; the `token` from POST /calendar/token is the credential. The member's appointments
     from 90 days ago to a year ahead as `text/calendar` (RFC 5545), in the practice's time

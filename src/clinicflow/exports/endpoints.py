@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
+from clinicflow.appointments.endpoints import STARTS_BEFORE, STARTS_FROM
 from clinicflow.appointments.models import Status
 from clinicflow.appointments.repository import AppointmentFilters
 from clinicflow.auth.deps import Principal, require
@@ -24,7 +25,9 @@ from clinicflow.patients.repository import PatientFilters
 router = APIRouter(prefix="/exports", tags=["exports"])
 portability_router = APIRouter(tags=["exports"])
 Exporter = Annotated[Principal, Depends(require(Permission.EXPORTS_READ))]
-FormatQuery = Annotated[ExportFormat, Query(alias="format")]
+FormatQuery = Annotated[
+    ExportFormat, Query(alias="format", description="File format: csv (default) or xlsx.")
+]
 _FILE = {"description": "The file, streamed", "content": {t: {} for t in MEDIA_TYPES.values()}}
 
 
@@ -57,10 +60,18 @@ async def export_patients(
     principal: Exporter,
     session: SessionDep,
     fmt: FormatQuery = ExportFormat.CSV,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    active: bool | None = None,
-    birth_date_from: date | None = None,
-    birth_date_to: date | None = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
+    ] = None,
+    active: Annotated[
+        bool | None, Query(description="Only active (true) or inactive (false) patients.")
+    ] = None,
+    birth_date_from: Annotated[
+        date | None, Query(description="Born on or after this date (YYYY-MM-DD).")
+    ] = None,
+    birth_date_to: Annotated[
+        date | None, Query(description="Born on or before this date (YYYY-MM-DD).")
+    ] = None,
 ) -> StreamingResponse:
     """Owner or assistant. The patients matching the same filters as GET /patients, streamed as a
     file (`format=csv` or `xlsx`) with Content-Disposition attachment. Audited with the
@@ -79,11 +90,15 @@ async def export_appointments(
     principal: Exporter,
     session: SessionDep,
     fmt: FormatQuery = ExportFormat.CSV,
-    start_from: Annotated[Instant | None, Query(alias="from")] = None,
-    start_to: Annotated[Instant | None, Query(alias="to")] = None,
-    patient_id: uuid.UUID | None = None,
-    professional_id: uuid.UUID | None = None,
-    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    start_from: Annotated[Instant | None, Query(alias="from", description=STARTS_FROM)] = None,
+    start_to: Annotated[Instant | None, Query(alias="to", description=STARTS_BEFORE)] = None,
+    patient_id: Annotated[uuid.UUID | None, Query(description="Only this patient's.")] = None,
+    professional_id: Annotated[
+        uuid.UUID | None, Query(description="Only this professional's.")
+    ] = None,
+    status_filter: Annotated[
+        Status | None, Query(alias="status", description="Only appointments in this status.")
+    ] = None,
 ) -> StreamingResponse:
     """Owner or assistant. The appointments matching the same filters as GET /appointments,
     streamed as a file (`format=csv` or `xlsx`). Audited with the filters used."""
@@ -104,8 +119,12 @@ async def export_financial_entries(
     principal: Exporter,
     session: SessionDep,
     fmt: FormatQuery = ExportFormat.CSV,
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[
+        date | None, Query(alias="from", description="Due on or after this date (YYYY-MM-DD).")
+    ] = None,
+    end: Annotated[
+        date | None, Query(alias="to", description="Due on or before this date (YYYY-MM-DD).")
+    ] = None,
 ) -> StreamingResponse:
     """Owner or assistant. Entries with a due date in `from`..`to` (both optional), streamed as a
     file (`format=csv` or `xlsx`); amounts as exact decimals. Audited with the filters used."""
@@ -123,7 +142,9 @@ async def export_patient(
     request: Request,
     principal: Exporter,
     session: SessionDep,
-    include_records: bool = False,
+    include_records: Annotated[
+        bool, Query(description="Add the medical records (owner only; 403 otherwise).")
+    ] = False,
 ) -> PatientDataExport:
     """Owner or assistant. One JSON document with the patient, their appointments with status
     history and their financial entries, for access and portability requests (LGPD/GDPR).

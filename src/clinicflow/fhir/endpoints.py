@@ -33,8 +33,11 @@ from clinicflow.patients.service import PatientService
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 PatientReader = Annotated[Principal, Depends(require(Permission.PATIENTS_READ))]
 AppointmentReader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
-Count = Annotated[int, Query(alias="_count", ge=1, le=200)]
-Cursor = Annotated[str | None, Query(alias="_cursor", max_length=500)]
+Count = Annotated[int, Query(alias="_count", ge=1, le=200, description="Entries per page.")]
+Cursor = Annotated[
+    str | None,
+    Query(alias="_cursor", max_length=500, description="From the Bundle's `next` link."),
+]
 _FHIR: dict[str, Any] = {"content": {FHIR_MEDIA_TYPE: {}}}
 
 
@@ -85,8 +88,10 @@ async def search_patients(
     request: Request,
     principal: PatientReader,
     session: SessionDep,
-    name: Annotated[str | None, Query(max_length=200)] = None,
-    birthdate: date | None = None,
+    name: Annotated[
+        str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
+    ] = None,
+    birthdate: Annotated[date | None, Query(description="Exact birth date (YYYY-MM-DD).")] = None,
     count: Count = 50,
     cursor: Cursor = None,
 ) -> Response:
@@ -127,8 +132,13 @@ async def search_appointments(
     request: Request,
     principal: AppointmentReader,
     session: SessionDep,
-    date_values: Annotated[list[str], Query(alias="date", max_length=4)] = [],  # noqa: B006
-    patient: Annotated[str | None, Query(max_length=100)] = None,
+    date_values: Annotated[
+        list[str],
+        Query(alias="date", max_length=4, description="e.g. ge2026-01-01; repeat for a range."),
+    ] = [],  # noqa: B006
+    patient: Annotated[
+        str | None, Query(max_length=100, description="Patient/{id} or the bare id.")
+    ] = None,
     count: Count = 50,
     cursor: Cursor = None,
 ) -> Response:

@@ -42,8 +42,12 @@ async def list_entries(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[
+        date | None, Query(alias="from", description="Due on or after this date (YYYY-MM-DD).")
+    ] = None,
+    end: Annotated[
+        date | None, Query(alias="to", description="Due on or before this date (YYYY-MM-DD).")
+    ] = None,
 ) -> EntryList:
     """Owner or assistant. Ordered by due date; filter by a due-date range (`from`, `to`).
     Cursor-paginated (`limit`, `cursor`; follow `next_cursor`). Deleted entries never appear."""
@@ -63,8 +67,8 @@ async def list_entries(
 async def summary(
     principal: Reader,
     session: SessionDep,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[date, Query(alias="from", description="First day (YYYY-MM-DD).")],
+    end: Annotated[date, Query(alias="to", description="Last day, inclusive (YYYY-MM-DD).")],
 ) -> Summary:
     """Owner or assistant. Per currency, for due dates and payments in `from`..`to` (inclusive,
     the practice's time zone): received, outstanding, overdue, expenses paid, and received by

@@ -57,10 +57,20 @@ async def list_notifications(
     session: SessionDep,
     outbox: OutboxDep,
     page: Annotated[PageParams, Depends(page_params)],
-    status_: Annotated[OutboxStatus | None, Query(alias="status")] = None,
-    channel: Channel | None = None,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
-    webhook_id: uuid.UUID | None = None,
+    status_: Annotated[
+        OutboxStatus | None, Query(alias="status", description="Only in this delivery status.")
+    ] = None,
+    channel: Annotated[Channel | None, Query(description="Only e-mails or webhooks.")] = None,
+    kind: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="Only this kind: reminder, patient_email, webhook_event, webhook_ping.",
+        ),
+    ] = None,
+    webhook_id: Annotated[
+        uuid.UUID | None, Query(description="Only deliveries to this webhook.")
+    ] = None,
 ) -> NotificationList:
     """Owner or assistant. E-mails, reminders and webhook deliveries, newest first, with status,
     attempts and last error; filter by status, channel, kind and webhook. Cursor-paginated

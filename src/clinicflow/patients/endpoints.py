@@ -50,11 +50,17 @@ async def list_patients(
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     q: Annotated[
-        str | None, Query(max_length=200, description="Name, e-mail, phone or document")
+        str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
     ] = None,
-    active: bool | None = None,
-    birth_date_from: date | None = None,
-    birth_date_to: date | None = None,
+    active: Annotated[
+        bool | None, Query(description="Only active (true) or inactive (false) patients.")
+    ] = None,
+    birth_date_from: Annotated[
+        date | None, Query(description="Born on or after this date (YYYY-MM-DD).")
+    ] = None,
+    birth_date_to: Annotated[
+        date | None, Query(description="Born on or before this date (YYYY-MM-DD).")
+    ] = None,
 ) -> PatientList:
     """Owner or assistant, or an API key with `patients:read`. Ordered by name; `q` matches name,
     e-mail, phone or document; filter by `active` and a birth-date range. Cursor-paginated

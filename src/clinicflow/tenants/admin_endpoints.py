@@ -68,7 +68,7 @@ async def list_tenants(
     admin: Admin,
     service: Service,
     page: Annotated[PageParams, Depends(page_params)],
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Matches the name.")] = None,
 ) -> TenantPage:
     """Platform admin only. Every practice with its member count, plan and read-only flag; `q`
     searches the name. Cursor-paginated (`limit`, `cursor`; follow `next_cursor`)."""
