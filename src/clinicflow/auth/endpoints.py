@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Form, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from clinicflow.auth.account_service import AccountService
 from clinicflow.auth.deps import CurrentPrincipal
@@ -50,8 +50,34 @@ LimiterDep = Annotated[RateLimiter, Depends(rate_limiter)]
 
 
 class RegisterResponse(BaseModel):
-    user: UserRead
-    tenant: TenantRead
+    user: UserRead = Field(description="Your new account.")
+    tenant: TenantRead = Field(description="Your new practice, with you as owner.")
+
+
+class PasswordForm(OAuth2PasswordRequestForm):
+    """FastAPI's OAuth2 password form, the same fields, described for client generators."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[
+            str | None, Form(pattern="^password$", description="`password`, or leave it out.")
+        ] = None,
+        username: Annotated[str, Form(description="The account's username or e-mail address.")],
+        password: Annotated[
+            str,
+            Form(json_schema_extra={"format": "password"}, description="The account's password."),
+        ],
+        scope: Annotated[str, Form(description="Ignored: permissions come from the role.")] = "",
+        client_id: Annotated[str | None, Form(description="Ignored.")] = None,
+        client_secret: Annotated[
+            str | None, Form(json_schema_extra={"format": "password"}, description="Ignored.")
+        ] = None,
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type, username=username, password=password, scope=scope,
+            client_id=client_id, client_secret=client_secret,
+        )  # fmt: skip
 
 
 def _tokens(pair: TokenPair) -> TokenResponse:
@@ -78,7 +104,7 @@ async def login(
 
 @router.post("/token", summary="Log in with the OAuth2 password form")
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[PasswordForm, Depends()],
     service: AuthServiceDep,
     limiter: LimiterDep,
     request: Request,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from clinicflow.auth.deps import MemberPrincipal
 from clinicflow.calendar.service import CalendarService
@@ -16,8 +16,8 @@ router = APIRouter(tags=["calendar"])
 
 
 class CalendarTokenIssued(BaseModel):
-    token: str
-    url: str
+    token: str = Field(description="The feed's secret token; anyone with it can read the feed.")
+    url: str = Field(description="The feed URL to subscribe to in a calendar app.")
 
 
 @router.post(

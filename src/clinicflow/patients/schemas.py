@@ -140,4 +140,6 @@ class PatientRead(BaseModel):
 
 class PatientList(BaseModel):
     items: list[PatientRead] = Field(description="This page's patients, ordered by name.")
-    next_cursor: str | None = None
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` to get the next page; null on the last page."
+    )
