@@ -32,18 +32,24 @@ def _created(issued: IssuedKey) -> ApiKeyCreated:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Issue a key (secret shown once)")
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Issue an API key")
 async def create_api_key(
     body: ApiKeyCreate, principal: KeyIssuer, session: SessionDep
 ) -> ApiKeyCreated:
+    """Owner only, with a verified e-mail. A key for a chatbot or n8n, sent as `X-API-Key`,
+    limited to its `scopes` and optionally expiring. The secret (`key`) is in this answer
+    only; store it now. 402 when the plan has no API access; 423 when read-only. Answers 201;
+    audited as api_key.created."""
     issued = await ApiKeyService(session).create(
         principal.require_tenant(), body.name, body.scopes, body.expires_at, principal.actor
     )
     return _created(issued)
 
 
-@router.get("", summary="The practice's keys (redacted)")
+@router.get("", summary="List the practice's API keys")
 async def list_api_keys(principal: KeyManager, session: SessionDep) -> ApiKeyList:
+    """Owner only. Active keys, redacted: name, prefix, scopes, expiry, last use and whether a
+    key is suspended. Secrets are never shown again. Not paginated."""
     return ApiKeyList(
         items=[ApiKeyRead.model_validate(key) for key in await ApiKeyService(session).list_active()]
     )
@@ -52,11 +58,14 @@ async def list_api_keys(principal: KeyManager, session: SessionDep) -> ApiKeyLis
 @router.post(
     "/{key_id}/rotate",
     status_code=status.HTTP_201_CREATED,
-    summary="New secret; the old one works for a grace period you choose (0 = now)",
+    summary="Rotate an API key's secret",
 )
 async def rotate_api_key(
     key_id: uuid.UUID, body: ApiKeyRotate, principal: KeyManager, session: SessionDep
 ) -> ApiKeyCreated:
+    """Owner only. Issues a new secret for the key (shown once in this answer); the old secret
+    keeps working for `grace_seconds` (0: stops now). 404 for an unknown key; 423 when read-
+    only. Answers 201; audited as api_key.rotated."""
     return _created(
         await ApiKeyService(session).rotate(key_id, body.grace_seconds, principal.actor)
     )
@@ -64,15 +73,20 @@ async def rotate_api_key(
 
 @router.post(
     "/{key_id}/confirm",
-    summary="Confirm a key suspended by a password reset, so it works again",
+    summary="Reactivate a suspended API key",
     responses=problems(NotFound),
 )
 async def confirm_api_key(
     key_id: uuid.UUID, principal: KeyManager, session: SessionDep
 ) -> ApiKeyRead:
+    """Owner only. A key whose creator's password was reset, or who was demoted or removed, is
+    suspended (401 at use) until an owner confirms it here. Returns the key; audited as
+    api_key.confirmed. 404 for an unknown key."""
     return ApiKeyRead.model_validate(await ApiKeyService(session).confirm(key_id, principal.actor))
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a key")
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
 async def revoke_api_key(key_id: uuid.UUID, principal: KeyManager, session: SessionDep) -> None:
+    """Owner only. The key stops working at once. 404 for an unknown key; 423 when read-only.
+    Answers 204; audited as api_key.revoked."""
     await ApiKeyService(session).revoke(key_id, principal.actor)

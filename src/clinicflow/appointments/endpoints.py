@@ -42,6 +42,8 @@ ScopeQuery = Annotated[
     Scope, Query(description="For a series: this occurrence, this and following, or all")
 ]
 Reader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
+STARTS_FROM = "Starting at or after this instant (ISO 8601 with offset)."
+STARTS_BEFORE = "Starting before this instant (ISO 8601 with offset)."
 Writer = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_WRITE))]
 
 
@@ -53,10 +55,20 @@ def _read(appointment: Appointment, principal: Principal) -> AppointmentRead:
     return shown
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Book an appointment")
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Book an appointment or a recurring series"
+)
 async def create_appointment(
     body: AppointmentCreate, principal: Writer, session: SessionDep, outbox: OutboxDep
 ) -> AppointmentRead | SeriesCreated:
+    """Owner or assistant, or an API key with `appointments:write`. Give `end` or
+    `duration_minutes` (default: the practice's appointment length). `professional_id`
+    defaults to the caller when an owner, else the practice's only professional. 409 when the
+    professional already has an appointment then: the problem names
+    `conflicting_appointment_id` and offers `nearby_free_slots`; an owner may book a
+    deliberate overlap with `allow_overlap` (audited). With `recurrence` the whole weekly
+    series is booked or none of it (201 with `series_id` and `items`). 423 when read-only.
+    Sends appointment.created webhooks and plans reminders."""
     service = AppointmentService(session, principal, outbox)
     if body.recurrence is None:
         return _read(await service.create(body), principal)
@@ -67,17 +79,25 @@ async def create_appointment(
     )
 
 
-@router.get("", summary="The agenda, by start time")
+@router.get("", summary="List appointments")
 async def list_appointments(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    start_from: Annotated[Instant | None, Query(alias="from")] = None,
-    start_to: Annotated[Instant | None, Query(alias="to")] = None,
-    patient_id: uuid.UUID | None = None,
-    professional_id: uuid.UUID | None = None,
-    status_filter: Annotated[Status | None, Query(alias="status")] = None,
+    start_from: Annotated[Instant | None, Query(alias="from", description=STARTS_FROM)] = None,
+    start_to: Annotated[Instant | None, Query(alias="to", description=STARTS_BEFORE)] = None,
+    patient_id: Annotated[uuid.UUID | None, Query(description="Only this patient's.")] = None,
+    professional_id: Annotated[
+        uuid.UUID | None, Query(description="Only this professional's.")
+    ] = None,
+    status_filter: Annotated[
+        Status | None, Query(alias="status", description="Only appointments in this status.")
+    ] = None,
 ) -> AppointmentList:
+    """Owner, assistant or viewer, or an API key with `appointments:read`. Ordered by start time;
+    filter by start range (`from`, `to`), patient, professional and status. Cursor-paginated
+    (`limit`, `cursor`; follow `next_cursor`). Callers without patient access (viewers) get
+    `notes` as null."""
     filters = AppointmentFilters(start_from, start_to, patient_id, professional_id, status_filter)
     rows, more = await AppointmentService(session, principal).page(
         filters, page.limit, cursor_fields(page.cursor, cursor_instant, uuid.UUID)
@@ -91,10 +111,12 @@ async def list_appointments(
     )
 
 
-@router.get("/{appointment_id}", summary="One appointment")
+@router.get("/{appointment_id}", summary="Get an appointment")
 async def read_appointment(
     appointment_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> AppointmentRead:
+    """Owner, assistant or viewer, or an API key with `appointments:read`. One appointment by id;
+    `notes` is null for callers without patient access. 404 for an unknown id."""
     return _read(await AppointmentService(session, principal).get(appointment_id), principal)
 
 
@@ -107,6 +129,11 @@ async def update_appointment(
     outbox: OutboxDep,
     scope: ScopeQuery = "one",
 ) -> AppointmentRead:
+    """Owner or assistant, or an API key with `appointments:write`. Partial: `start`, `end`,
+    `location`, `notes`. Moving keeps the length unless `end` is sent; only scheduled or
+    confirmed appointments move (409 otherwise). For a series, `scope` applies the shift to
+    this occurrence, this and following, or all. 409 naming `conflicting_appointment_id` on an
+    overlap; 423 when read-only. Audited (appointment.rescheduled); sends appointment.updated."""
     updated = await AppointmentService(session, principal, outbox).update_scoped(
         appointment_id, body, scope
     )
@@ -123,10 +150,14 @@ async def cancel_appointment(
     outbox: OutboxDep,
     scope: ScopeQuery = "one",
 ) -> None:
+    """Owner or assistant, or an API key with `appointments:write`. Sets the status to cancelled
+    (the appointment is kept, with its history); for a series, `scope` cancels this
+    occurrence, this and following, or all. 423 when read-only. Answers 204; sends the
+    appointment.cancelled webhook."""
     await AppointmentService(session, principal, outbox).cancel(appointment_id, scope)
 
 
-@router.post("/{appointment_id}/status", summary="Move an appointment to another status")
+@router.post("/{appointment_id}/status", summary="Change an appointment's status")
 async def change_status(
     appointment_id: uuid.UUID,
     body: StatusChange,
@@ -134,27 +165,48 @@ async def change_status(
     session: SessionDep,
     outbox: OutboxDep,
 ) -> AppointmentRead:
+    """Owner or assistant, or an API key with `appointments:write`. Allowed moves: scheduled ->
+    confirmed/arrived/cancelled/no_show, confirmed -> arrived/cancelled/no_show, arrived ->
+    completed/cancelled; completed, cancelled and no_show are final (409 otherwise). The
+    change and `reason` go to the status history; audited; sends appointment.status_changed
+    (or .cancelled). Returns the appointment."""
     service = AppointmentService(session, principal, outbox)
     return _read(await service.change_status(appointment_id, body.status, body.reason), principal)
 
 
-@router.get("/{appointment_id}/history", summary="Status history: who, when, from, to")
+@router.get("/{appointment_id}/history", summary="Get an appointment's status history")
 async def status_history(
     appointment_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> StatusHistory:
+    """Owner, assistant or viewer, or an API key with `appointments:read`. Every status change of
+    the appointment, oldest first: from, to, when, by which member or API key, and the reason.
+    Not paginated."""
     changes = await AppointmentService(session, principal).history(appointment_id)
     return StatusHistory(items=[StatusChangeRead.model_validate(change) for change in changes])
 
 
-@availability_router.get("/availability", summary="Free slots in the practice's time zone")
+@availability_router.get("/availability", summary="Find free appointment slots")
 async def get_availability(
     principal: Annotated[Principal, Depends(require(Permission.AVAILABILITY_READ))],
     session: SessionDep,
-    start: Annotated[Instant, Query(alias="from")],
-    end: Annotated[Instant, Query(alias="to")],
-    duration: Annotated[int, Query(ge=5, le=720, description="Minutes")] = 50,
-    professional_id: uuid.UUID | None = None,
+    start: Annotated[
+        Instant, Query(alias="from", description="Window start (ISO 8601 with offset).")
+    ],
+    end: Annotated[Instant, Query(alias="to", description="Window end (ISO 8601 with offset).")],
+    duration: Annotated[
+        int, Query(ge=5, le=720, description="Slot length in minutes (5-720).")
+    ] = 50,
+    professional_id: Annotated[
+        uuid.UUID | None,
+        Query(description="Whose agenda; default: you if owner, else the only professional."),
+    ] = None,
 ) -> Availability:
+    """Owner, assistant or viewer, or an API key with `availability:read`. Free slots of
+    `duration` minutes between `from` and `to`: the practice's working hours (in its time
+    zone) minus the professional's active appointments. `professional_id` defaults as for
+    booking (409 when the practice has several and none is given). A window longer than 62
+    days is cut to 62 days (`searched_until` says where the search stopped); a reversed one is
+    empty."""
     zone, professional, slots = await availability(
         session, principal, (start, end), duration, professional_id
     )

@@ -16,9 +16,25 @@ MIN_MINUTES, MAX_MINUTES = 5, 720
 class Recurrence(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    interval_weeks: int = Field(ge=1, le=52)
-    count: int | None = Field(default=None, ge=1, le=104)
-    until: date | None = None
+    interval_weeks: int = Field(
+        ge=1,
+        le=52,
+        description="Weeks between occurrences: 1 weekly, 2 fortnightly... (1-52).",
+        examples=[1],
+    )
+    count: int | None = Field(
+        default=None,
+        ge=1,
+        le=104,
+        description="How many occurrences, the first included (1-104). Give count or until, not "
+        "both.",
+        examples=[10],
+    )
+    until: date | None = Field(
+        default=None,
+        description="Last day an occurrence may fall on (YYYY-MM-DD). Give count or until, not "
+        "both.",
+    )
 
     @model_validator(mode="after")
     def _count_or_until(self) -> Recurrence:
@@ -28,17 +44,63 @@ class Recurrence(BaseModel):
 
 
 class AppointmentCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # "end or duration_minutes, not both", said in the schema too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "not": {
+                "required": ["end", "duration_minutes"],
+                "properties": {"end": {"type": "string"}, "duration_minutes": {"type": "integer"}},
+            }
+        },
+    )
 
-    patient_id: uuid.UUID
-    start: Instant = Field(description="ISO 8601 with an offset")
-    end: Instant | None = None
-    duration_minutes: int | None = Field(default=None, ge=MIN_MINUTES, le=MAX_MINUTES)
-    professional_id: uuid.UUID | None = Field(default=None, description="Default: you, if owner")
-    location: str | None = Field(default=None, max_length=300)
-    notes: str | None = Field(default=None, max_length=5000)
-    allow_overlap: bool = False
-    recurrence: Recurrence | None = None
+    patient_id: uuid.UUID = Field(
+        description="The patient (from GET /patients or POST /patients).",
+        examples=["0190f3c2-7a4e-7b1c-9d2e-3f4a5b6c7d8e"],
+    )
+    start: Instant = Field(
+        description="Start, ISO 8601 with an offset; stored and answered in UTC.",
+        examples=["2026-12-01T14:00:00-03:00"],
+    )
+    end: Instant | None = Field(
+        default=None,
+        description="End, ISO 8601 with an offset; 5-720 minutes after start. Give end or "
+        "duration_minutes, not both.",
+    )
+    duration_minutes: int | None = Field(
+        default=None,
+        ge=MIN_MINUTES,
+        le=MAX_MINUTES,
+        description="Length in minutes (5-720); default: the practice's appointment length.",
+        examples=[50],
+    )
+    professional_id: uuid.UUID | None = Field(
+        default=None,
+        description="Who the appointment is with (GET /tenant/professionals); default: you if you"
+        " are an owner, else the practice's only professional.",
+    )
+    location: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Room, address or video link.",
+        examples=["Room 2"],
+    )
+    notes: str | None = Field(
+        default=None,
+        max_length=5000,
+        description="Front-desk notes; hidden from viewers.",
+        examples=["First consultation."],
+    )
+    allow_overlap: bool = Field(
+        default=False,
+        description="Owner only: book even though the professional has another appointment then "
+        "(audited). Not for a series.",
+    )
+    recurrence: Recurrence | None = Field(
+        default=None,
+        description="Book a weekly series in one request, all or nothing.",
+    )
 
     @model_validator(mode="after")
     def _end_or_duration(self) -> AppointmentCreate:
@@ -52,59 +114,95 @@ class AppointmentCreate(BaseModel):
 class AppointmentUpdate(PatchBody):
     clearable = frozenset({"location", "notes"})
 
-    start: Instant | None = None
-    end: Instant | None = None
-    location: str | None = Field(default=None, max_length=300)
-    notes: str | None = Field(default=None, max_length=5000)
+    start: Instant | None = Field(
+        default=None,
+        description="New start (ISO 8601 with offset); the length is kept unless end is sent.",
+        examples=["2026-12-02T15:00:00-03:00"],
+    )
+    end: Instant | None = Field(default=None, description="New end (ISO 8601 with offset).")
+    location: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Room, address or video link; null clears it.",
+        examples=["Room 3"],
+    )
+    notes: str | None = Field(
+        default=None,
+        max_length=5000,
+        description="Front-desk notes; null clears them.",
+        examples=["Moved at the patient's request."],
+    )
 
 
 class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    status: Status
-    reason: str | None = Field(default=None, max_length=500)
+    status: Status = Field(
+        description="The new status; it must be an allowed move from the current one.",
+        examples=["confirmed"],
+    )
+    reason: str | None = Field(
+        default=None,
+        max_length=500,
+        description="Why, kept in the status history.",
+        examples=["Confirmed by phone."],
+    )
 
 
 class AppointmentRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: uuid.UUID
-    patient_id: uuid.UUID
-    professional_id: uuid.UUID
-    start: datetime = Field(validation_alias="start_at")
-    end: datetime = Field(validation_alias="end_at")
-    status: Status
-    location: str | None
-    notes: str | None
-    allow_overlap: bool
-    series_id: uuid.UUID | None
-    created_at: datetime
+    id: uuid.UUID = Field(description="Appointment id.")
+    patient_id: uuid.UUID = Field(description="The patient.")
+    professional_id: uuid.UUID = Field(
+        description="The professional (a practice owner) the appointment is with.",
+    )
+    start: datetime = Field(validation_alias="start_at", description="Start, in UTC.")
+    end: datetime = Field(validation_alias="end_at", description="End, in UTC.")
+    status: Status = Field(description="Current status.")
+    location: str | None = Field(description="Room, address or video link.")
+    notes: str | None = Field(
+        description="Front-desk notes; null for callers without patient access.",
+    )
+    allow_overlap: bool = Field(description="True when booked as a deliberate overlap.")
+    series_id: uuid.UUID | None = Field(
+        description="The recurring series this is an occurrence of; null for a single appointment.",
+    )
+    created_at: datetime = Field(description="When it was booked.")
 
 
 class SeriesCreated(BaseModel):
-    series_id: uuid.UUID
-    items: list[AppointmentRead]
+    series_id: uuid.UUID = Field(description="The series id shared by every occurrence.")
+    items: list[AppointmentRead] = Field(description="Every occurrence booked, by start time.")
 
 
 class AppointmentList(BaseModel):
-    items: list[AppointmentRead]
-    next_cursor: str | None = None
+    items: list[AppointmentRead] = Field(description="This page's appointments, by start time.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` to get the next page; null on the last page.",
+    )
 
 
 class StatusChangeRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    from_status: Status | None
-    to_status: Status
+    from_status: Status | None = Field(
+        description="The status before; null for the initial booking.",
+    )
+    to_status: Status = Field(description="The status after.")
     changed_by: uuid.UUID | None = Field(description="The member who made the change")
     changed_by_api_key_id: uuid.UUID | None = Field(description="Or the API key (bots, n8n)")
-    changed_at: datetime
-    reason: str | None
+    changed_at: datetime = Field(description="When.")
+    reason: str | None = Field(description="Why, as given.")
 
 
 class StatusHistory(BaseModel):
-    items: list[StatusChangeRead]
-    next_cursor: str | None = None
+    items: list[StatusChangeRead] = Field(description="Every status change, oldest first.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Always null: the whole list is in one answer.",
+    )
 
 
 def _check_span(start: datetime, end: datetime) -> None:
@@ -120,15 +218,15 @@ def check_span(start: datetime, end: datetime) -> None:
 
 
 class Slot(BaseModel):
-    start: datetime
-    end: datetime
+    start: datetime = Field(description="Slot start (UTC).")
+    end: datetime = Field(description="Slot end (UTC).")
 
 
 class Availability(BaseModel):
-    timezone: str
-    professional_id: uuid.UUID
-    duration_minutes: int
-    slots: list[Slot]
+    timezone: str = Field(description="The practice's IANA time zone the working hours are in.")
+    professional_id: uuid.UUID = Field(description="Whose agenda the slots are free in.")
+    duration_minutes: int = Field(description="The slot length asked for.")
+    slots: list[Slot] = Field(description="Free slots, by start time.")
     searched_until: datetime = Field(
         description="The end of the window searched: `to`, or 62 days after `from` when the "
         "window asked for is longer (ask again from here for more); `from` when `to` is not "

@@ -331,8 +331,7 @@ class AppointmentService:
                 return self.principal.user_id
             only = await sole_professional(self.session)
             if only is None:
-                raise _invalid(
-                    "professional_id",
+                raise Conflict(
                     "Say which professional the appointment is with: this practice has no "
                     "single default (GET /tenant/professionals or the list_professionals tool "
                     "lists them).",

@@ -26,13 +26,20 @@ AuditReader = Annotated[
 ]
 
 
-@router.get("", summary="Audit trail, newest first")
+@router.get("", summary="List audit events")
 async def list_audit_events(
     principal: AuditReader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[
+        str | None,
+        Query(max_length=64, description="Only this action, e.g. auth.login_failed."),
+    ] = None,
 ) -> AuditEventPage:
+    """Owner: the practice's events; platform admin: the platform's events. Newest first; filter
+    by `action` (e.g. auth.login_failed, record.read). Each event carries the hash chaining it
+    to the previous one (tamper evidence). Cursor-paginated (`limit`, `cursor`; follow
+    `next_cursor`)."""
     model = PlatformAuditEvent if principal.is_platform_admin else AuditEvent
     before = (cursor_fields(page.cursor, cursor_sequence) or (None,))[0]
     rows = await AuditRepository(session).page(model, page.limit, before, action)

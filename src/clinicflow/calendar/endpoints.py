@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from clinicflow.auth.deps import MemberPrincipal
 from clinicflow.calendar.service import CalendarService
@@ -16,18 +16,21 @@ router = APIRouter(tags=["calendar"])
 
 
 class CalendarTokenIssued(BaseModel):
-    token: str
-    url: str
+    token: str = Field(description="The feed's secret token; anyone with it can read the feed.")
+    url: str = Field(description="The feed URL to subscribe to in a calendar app.")
 
 
 @router.post(
     "/calendar/token",
     status_code=status.HTTP_201_CREATED,
-    summary="Create or rotate your calendar feed URL (the previous one stops working)",
+    summary="Create or rotate your calendar feed URL",
 )
 async def issue_token(
     request: Request, principal: MemberPrincipal, session: SessionDep
 ) -> CalendarTokenIssued:
+    """Logged-in member (bearer token; not an API key). Returns a secret token and the feed URL
+    of the member's own agenda for a calendar app; the previous token stops working. 423 when
+    read-only. Answers 201; audited as calendar_token.issued."""
     tenant_id = principal.require_tenant()
     token = await CalendarService(session).issue(principal.require_user(), tenant_id,
                                                  principal.actor)  # fmt: skip
@@ -36,9 +39,13 @@ async def issue_token(
 
 
 @router.delete(
-    "/calendar/token", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke your feed URL"
+    "/calendar/token",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke your calendar feed URL",
 )
 async def revoke_token(principal: MemberPrincipal, session: SessionDep) -> None:
+    """Logged-in member (bearer token). The feed URL stops working. 404 when there is none; 423
+    when read-only. Answers 204; audited as calendar_token.revoked."""
     principal.require_tenant()
     await CalendarService(session).revoke(principal.require_user(), principal.actor)
 
@@ -46,12 +53,20 @@ async def revoke_token(principal: MemberPrincipal, session: SessionDep) -> None:
 @router.get(
     "/calendar.ics",
     name="calendar_feed",
-    summary="Your agenda as iCalendar (RFC 5545); the token is the credential",
+    summary="Get your agenda as an iCalendar feed",
     responses={200: {"content": {"text/calendar": {}}}},
 )
 async def calendar_feed(
-    session: SessionDep, token: Annotated[str, Query(min_length=8, max_length=200)]
+    session: SessionDep,
+    token: Annotated[
+        str,
+        Query(min_length=8, max_length=200, description="The token from POST /calendar/token."),
+    ],
 ) -> Response:
+    """Public; the `token` from POST /calendar/token is the credential. The member's appointments
+    from 90 days ago to a year ahead as `text/calendar` (RFC 5545), in the practice's time
+    zone; patient names only when the practice enables `calendar_show_patient_names`. 404 for
+    an invalid or revoked token."""
     body = await CalendarService(session).feed(token)
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300"})  # fmt: skip

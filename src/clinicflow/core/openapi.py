@@ -73,7 +73,7 @@ class FieldError(BaseModel):
     location: list[str] | None = Field(
         default=None, description="Where the input was: body, query, path or header."
     )
-    message: str
+    message: str = Field(description="What is wrong with it.")
     type: str = Field(description="Machine-readable error kind, e.g. `missing`, `uuid_parsing`.")
     position: int | None = Field(
         default=None, description="For malformed JSON: the byte offset where parsing failed."
@@ -87,8 +87,8 @@ class Problem(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(description="A URN naming the kind of problem.")
-    title: str
-    status: int
+    title: str = Field(description="A short summary of the kind of problem.")
+    status: int = Field(description="The HTTP status code.")
     detail: str = Field(description="What went wrong, in words a person can act on.")
     instance: str | None = Field(default=None, description="The request path.")
     errors: list[FieldError] | None = Field(

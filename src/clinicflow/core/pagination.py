@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from clinicflow.core.errors import UnknownCursor
 from clinicflow.core.types import utc_in_range
@@ -24,11 +24,12 @@ CURSOR_DESCRIPTION = (
     "Opaque: the `next_cursor` of the previous page of the same list, with the same filters. "
     "A cursor that names no page answers 404 (`urn:clinicflow:problem:unknown-cursor`)."
 )
+NEXT_CURSOR = "Pass as `cursor` to get the next page; null on the last page."
 
 
 class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
+    items: list[T] = Field(description="This page's items, in the list's order.")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
 
 class PageParams(BaseModel):

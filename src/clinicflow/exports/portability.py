@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
@@ -27,18 +27,25 @@ from clinicflow.records.service import RecordService
 class AppointmentWithHistory(AppointmentRead):
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
-    status_history: list[StatusChangeRead]
+    status_history: list[StatusChangeRead] = Field(description="Every status change, oldest first.")
 
 
 class PatientDataExport(BaseModel):
     """Each section is filled by one repository call; a new kind of data about a patient (e.g.
     notifications) is one more field and one more call in `PatientExportService.build`."""
 
-    exported_at: datetime
-    patient: PatientRead
-    appointments: list[AppointmentWithHistory]
-    financial_entries: list[EntryRead]
-    medical_records: PatientRecordsExport | None = None
+    exported_at: datetime = Field(description="When the export was made.")
+    patient: PatientRead = Field(description="The patient's data.")
+    appointments: list[AppointmentWithHistory] = Field(
+        description="Every appointment of the patient, with its status history."
+    )
+    financial_entries: list[EntryRead] = Field(
+        description="Every financial entry about the patient."
+    )
+    medical_records: PatientRecordsExport | None = Field(
+        default=None,
+        description="The medical records with all versions; only with include_records=true.",
+    )
 
 
 class PatientExportService:

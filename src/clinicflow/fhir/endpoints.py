@@ -40,7 +40,7 @@ from clinicflow.patients.service import PatientService
 router = APIRouter(prefix="/fhir", tags=["fhir"])
 PatientReader = Annotated[Principal, Depends(require(Permission.PATIENTS_READ))]
 AppointmentReader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
-Count = Annotated[int, Query(alias="_count", ge=1, le=200)]
+Count = Annotated[int, Query(alias="_count", ge=1, le=200, description="Entries per page.")]
 Cursor = Annotated[
     str | None,
     Query(alias="_cursor", max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION),
@@ -67,14 +67,22 @@ def _next(request: Request, values: list[object] | None) -> str | None:
 
 
 @router.get(
-    "/metadata", name="fhir_metadata", summary="CapabilityStatement", responses={200: _FHIR}
+    "/metadata",
+    name="fhir_metadata",
+    summary="Get the FHIR CapabilityStatement",
+    responses={200: _FHIR},
 )
 async def metadata() -> Response:
+    """Public. The FHIR R4 CapabilityStatement of this server: the read and search interactions
+    offered for Patient and Appointment, as `application/fhir+json`."""
     return fhir_response(capability_statement(datetime.now(UTC)))
 
 
-@router.get("/Patient/{patient_id}", summary="FHIR Patient", responses={200: _FHIR})
+@router.get("/Patient/{patient_id}", summary="Read a FHIR Patient", responses={200: _FHIR})
 async def read_patient(patient_id: str, principal: PatientReader, session: SessionDep) -> Response:
+    """Owner or assistant, or an API key with `patients:read`. The patient as a FHIR R4 Patient
+    resource (`application/fhir+json`). Errors are OperationOutcome resources; 404 for an
+    unknown id."""
     wanted = resource_id(patient_id)
     if wanted is None:
         raise NotFound("Patient not found.")
@@ -82,16 +90,21 @@ async def read_patient(patient_id: str, principal: PatientReader, session: Sessi
     return fhir_response(patient_resource(patient))
 
 
-@router.get("/Patient", summary="FHIR Patient search (searchset Bundle)", responses={200: _FHIR})
+@router.get("/Patient", summary="Search FHIR Patients", responses={200: _FHIR})
 async def search_patients(
     request: Request,
     principal: PatientReader,
     session: SessionDep,
-    name: Annotated[str | None, Query(max_length=200)] = None,
-    birthdate: date | None = None,
+    name: Annotated[
+        str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
+    ] = None,
+    birthdate: Annotated[date | None, Query(description="Exact birth date (YYYY-MM-DD).")] = None,
     count: Count = 50,
     cursor: Cursor = None,
 ) -> Response:
+    """Owner or assistant, or an API key with `patients:read`. A searchset Bundle of Patient
+    resources by `name` and `birthdate`; `_count` per page and the Bundle's `next` link (with
+    `_cursor`) for the next page."""
     filters = PatientFilters(q=name, birth_date_from=birthdate, birth_date_to=birthdate)
     after = cursor_fields(decode_cursor(cursor) if cursor else None, str, uuid.UUID)
     patients, more = await PatientService(session, principal.require_tenant()).page(
@@ -105,10 +118,15 @@ async def search_patients(
     return fhir_response(bundle)
 
 
-@router.get("/Appointment/{appointment_id}", summary="FHIR Appointment", responses={200: _FHIR})
+@router.get(
+    "/Appointment/{appointment_id}", summary="Read a FHIR Appointment", responses={200: _FHIR}
+)
 async def read_appointment(
     appointment_id: str, principal: AppointmentReader, session: SessionDep
 ) -> Response:
+    """Owner, assistant or viewer, or an API key with `appointments:read`. The appointment as a
+    FHIR R4 Appointment resource. Errors are OperationOutcome resources; 404 for an unknown
+    id."""
     wanted = resource_id(appointment_id)
     if wanted is None:
         raise NotFound("No appointment with this id.")
@@ -116,16 +134,24 @@ async def read_appointment(
     return fhir_response(appointment_resource(appointment))
 
 
-@router.get("/Appointment", summary="FHIR Appointment search (searchset)", responses={200: _FHIR})
+@router.get("/Appointment", summary="Search FHIR Appointments", responses={200: _FHIR})
 async def search_appointments(
     request: Request,
     principal: AppointmentReader,
     session: SessionDep,
-    date_values: Annotated[list[str], Query(alias="date", max_length=4)] = [],  # noqa: B006
-    patient: Annotated[str | None, Query(max_length=100)] = None,
+    date_values: Annotated[
+        list[str],
+        Query(alias="date", max_length=4, description="e.g. ge2026-01-01; repeat for a range."),
+    ] = [],  # noqa: B006
+    patient: Annotated[
+        str | None, Query(max_length=100, description="Patient/{id} or the bare id.")
+    ] = None,
     count: Count = 50,
     cursor: Cursor = None,
 ) -> Response:
+    """Owner, assistant or viewer, or an API key with `appointments:read`. A searchset Bundle of
+    Appointment resources by `date` (with FHIR prefixes such as ge/lt, up to 4) and `patient`;
+    `_count` per page and the Bundle's `next` link for the next page."""
     filters = appointment_filters(date_values, patient)
     after = cursor_fields(decode_cursor(cursor) if cursor else None, cursor_instant, uuid.UUID)
     rows, more = await AppointmentService(session, principal).page(filters, count, after)

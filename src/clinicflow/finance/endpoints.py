@@ -25,20 +25,32 @@ def _service(principal: Principal, session: SessionDep) -> FinanceService:
 
 
 @router.post(
-    "/financial-entries", status_code=status.HTTP_201_CREATED, summary="Record income or an expense"
+    "/financial-entries",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record an income or expense entry",
 )
 async def create_entry(body: EntryCreate, principal: Writer, session: SessionDep) -> EntryRead:
+    """Owner or assistant (never API keys). `amount` is a decimal string with at most 2 places
+    (e.g. "150.00"), `currency` an ISO 4217 code (default BRL). `patient_id` and
+    `appointment_id` must be of this practice (404 naming the field). 423 when read-only.
+    Answers 201; audited as finance.entry_created."""
     return EntryRead.model_validate(await _service(principal, session).create(body))
 
 
-@router.get("/financial-entries", summary="Entries by due date")
+@router.get("/financial-entries", summary="List financial entries")
 async def list_entries(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    start: Annotated[date | None, Query(alias="from")] = None,
-    end: Annotated[date | None, Query(alias="to")] = None,
+    start: Annotated[
+        date | None, Query(alias="from", description="Due on or after this date (YYYY-MM-DD).")
+    ] = None,
+    end: Annotated[
+        date | None, Query(alias="to", description="Due on or before this date (YYYY-MM-DD).")
+    ] = None,
 ) -> EntryList:
+    """Owner or assistant. Ordered by due date; filter by a due-date range (`from`, `to`).
+    Cursor-paginated (`limit`, `cursor`; follow `next_cursor`). Deleted entries never appear."""
     rows, more = await _service(principal, session).page(
         start, end, page.limit, cursor_fields(page.cursor, date.fromisoformat, uuid.UUID)
     )
@@ -51,48 +63,59 @@ async def list_entries(
     )
 
 
-@router.get(
-    "/financial-entries/summary", summary="Received, outstanding, overdue, by method and category"
-)
+@router.get("/financial-entries/summary", summary="Summarise finances over a period")
 async def summary(
     principal: Reader,
     session: SessionDep,
-    start: Annotated[date, Query(alias="from")],
-    end: Annotated[date, Query(alias="to")],
+    start: Annotated[date, Query(alias="from", description="First day (YYYY-MM-DD).")],
+    end: Annotated[date, Query(alias="to", description="Last day, inclusive (YYYY-MM-DD).")],
 ) -> Summary:
+    """Owner or assistant. Per currency, for due dates and payments in `from`..`to` (inclusive,
+    the practice's time zone): received, outstanding, overdue, expenses paid, and received by
+    payment method and by category. Amounts are decimal strings. A reversed period is empty."""
     currencies = await _service(principal, session).summary(start, end)
     return Summary(start=start, end=end, currencies=currencies)
 
 
-@router.get("/financial-entries/{entry_id}", summary="One entry")
+@router.get("/financial-entries/{entry_id}", summary="Get a financial entry")
 async def read_entry(entry_id: uuid.UUID, principal: Reader, session: SessionDep) -> EntryRead:
+    """Owner or assistant. One entry by id; 404 for an unknown or deleted id."""
     return EntryRead.model_validate(await _service(principal, session).get(entry_id))
 
 
-@router.patch("/financial-entries/{entry_id}", summary="Update an entry (e.g. mark it paid)")
+@router.patch("/financial-entries/{entry_id}", summary="Update a financial entry")
 async def update_entry(
     entry_id: uuid.UUID, body: EntryUpdate, principal: Writer, session: SessionDep
 ) -> EntryRead:
+    """Owner or assistant. Partial: amount, due date, `paid_at` (set it to mark the entry paid),
+    method, category, description; null clears paid_at, method, category or description. 423
+    when read-only. Returns the entry; audited as finance.entry_updated."""
     return EntryRead.model_validate(await _service(principal, session).update(entry_id, body))
 
 
 @router.delete(
     "/financial-entries/{entry_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Delete an entry",
+    summary="Delete a financial entry",
 )
 async def delete_entry(entry_id: uuid.UUID, principal: Writer, session: SessionDep) -> None:
+    """Owner or assistant. Soft delete: the entry disappears from lists, summaries and exports.
+    423 when read-only. Answers 204; audited as finance.entry_deleted."""
     await _service(principal, session).delete(entry_id)
 
 
 @router.post(
     "/appointments/{appointment_id}/charge",
     status_code=status.HTTP_201_CREATED,
-    summary="Bill an appointment at the practice's session fee",
+    summary="Charge an appointment at the session fee",
 )
 async def charge_appointment(
     appointment_id: uuid.UUID, principal: Writer, session: SessionDep
 ) -> EntryRead:
+    """Owner or assistant. Creates an income entry for the appointment's patient at the
+    practice's `session_fee` and currency, due on the appointment's date. 409 when no session
+    fee is set; 404 for an unknown appointment; 423 when read-only. Answers 201 with the
+    entry."""
     return EntryRead.model_validate(
         await _service(principal, session).charge_appointment(appointment_id)
     )

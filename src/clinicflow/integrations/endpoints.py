@@ -58,18 +58,25 @@ def _period(start: datetime | None, end: datetime | None) -> Period:
 
 @router.put(
     "/integrations/n8n",
-    summary="Connect the practice's n8n (checked now; the key is stored encrypted)",
+    summary="Connect the practice's n8n instance",
     responses=problems(NotFound),
 )
 async def connect_n8n(body: N8nConnect, principal: Manager, service: Service) -> N8nConnectionRead:
+    """Owner only. Saves the n8n instance root and API key after checking them against n8n's
+    public API now (502 naming the problem when n8n cannot be reached or refuses the key, 504
+    when it is too slow; nothing is saved then). The
+    key is stored encrypted and never returned. Replaces an earlier connection. 423 when read-
+    only. Audited as integration.n8n_connected."""
     connection = await service.connect(body, principal.actor)
     return N8nConnectionRead(
         configured=True, base_url=connection.base_url, updated_at=connection.updated_at
     )
 
 
-@router.get("/integrations/n8n", summary="The n8n connection (never its key)")
+@router.get("/integrations/n8n", summary="Get the n8n connection")
 async def read_n8n(principal: Manager, service: Service) -> N8nConnectionRead:
+    """Owner only. Whether n8n is connected, its base URL and when it was last changed; never the
+    API key."""
     connection = await service.connection()
     if connection is None:
         return N8nConnectionRead(configured=False)
@@ -81,14 +88,16 @@ async def read_n8n(principal: Manager, service: Service) -> N8nConnectionRead:
 @router.delete(
     "/integrations/n8n",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Forget the n8n connection",
+    summary="Disconnect n8n",
     responses=problems(NotFound),
 )
 async def disconnect_n8n(principal: Manager, service: Service) -> None:
+    """Owner only. Forgets the n8n connection and its stored key. 404 when none is configured;
+    423 when read-only. Answers 204; audited as integration.n8n_disconnected."""
     await service.disconnect(principal.actor)
 
 
-@router.get("/metrics/me", summary="The practice's automation figures", responses=N8N_ERRORS)
+@router.get("/metrics/me", summary="Get your practice's automation metrics", responses=N8N_ERRORS)
 async def my_metrics(
     principal: Reader,
     service: Service,
@@ -96,6 +105,11 @@ async def my_metrics(
     end: To = None,
     refresh: Refresh = False,
 ) -> PracticeMetrics:
+    """Owner, assistant or viewer, or an API key with `metrics:read`. Totals over the period
+    (`from`/`to`, default the last 30 days, at most 366): executions, successes, errors,
+    rates, average and p95 duration, last run, read from the practice's n8n and cached
+    (`refresh=true` skips the cache). 404 when n8n is not connected; 502/504 when n8n is
+    unreachable or slow."""
     period = _period(start, end)
     totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
     return PracticeMetrics(
@@ -104,7 +118,11 @@ async def my_metrics(
     )  # fmt: skip
 
 
-@router.get("/metrics/me/workflows", summary="Figures per workflow", responses=N8N_ERRORS)
+@router.get(
+    "/metrics/me/workflows",
+    summary="Get your practice's automation metrics per workflow",
+    responses=N8N_ERRORS,
+)
 async def my_workflow_metrics(
     principal: Reader,
     service: Service,
@@ -112,15 +130,21 @@ async def my_workflow_metrics(
     end: To = None,
     refresh: Refresh = False,
 ) -> WorkflowMetricsList:
+    """Owner, assistant or viewer, or an API key with `metrics:read`. The same figures as
+    /metrics/me, one item per n8n workflow, over the period (`from`/`to`, default the last 30
+    days). 404 when n8n is not connected; 502/504 when n8n is unreachable or slow."""
     _, items, cached = await service.workflow_metrics(_period(start, end), refresh=refresh)
     return WorkflowMetricsList(tenant_id=principal.require_tenant(), items=items, cached=cached)
 
 
-@router.get("/metrics/tenants", summary="Every practice's automation figures (platform admin)")
+@router.get("/metrics/tenants", summary="Get every practice's automation metrics")
 async def tenants_metrics(
     admin: Platform, service: Service, session: SessionDep, start: From = None, end: To = None,
     refresh: Refresh = False,
 ) -> TenantMetricsList:  # fmt: skip
+    """Platform admin only. Totals per practice that has n8n connected, over the period
+    (`from`/`to`, default the last 30 days). Practices whose n8n could not be read are listed
+    in `unavailable` with the reason instead of failing the whole answer."""
     period = _period(start, end)
     result = TenantMetricsList(items=[])
     for tenant_id in await TenantRepository(session).all_ids():
@@ -147,13 +171,16 @@ async def _practice(session: SessionDep, tenant_id: uuid.UUID) -> uuid.UUID:
 
 @router.get(
     "/metrics/tenants/{tenant_id}",
-    summary="One practice's figures (platform admin)",
+    summary="Get one practice's automation metrics",
     responses=N8N_ERRORS,
 )
 async def tenant_metrics(
     tenant_id: uuid.UUID, admin: Platform, service: Service, session: SessionDep,
     start: From = None, end: To = None, refresh: Refresh = False,
 ) -> PracticeMetrics:  # fmt: skip
+    """Platform admin only. A practice's automation totals over the period (`from`/`to`, default
+    the last 30 days). 404 for an unknown practice or one without n8n; 502/504 when its n8n is
+    unreachable or slow."""
     period = _period(start, end)
     async with tenant_context(session, await _practice(session, tenant_id)):
         totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
@@ -164,13 +191,15 @@ async def tenant_metrics(
 
 @router.get(
     "/metrics/tenants/{tenant_id}/workflows",
-    summary="One practice's figures per workflow (platform admin)",
+    summary="Get one practice's automation metrics per workflow",
     responses=N8N_ERRORS,
 )
 async def tenant_workflow_metrics(
     tenant_id: uuid.UUID, admin: Platform, service: Service, session: SessionDep,
     start: From = None, end: To = None, refresh: Refresh = False,
 ) -> WorkflowMetricsList:  # fmt: skip
+    """Platform admin only. A practice's figures per n8n workflow over the period. 404 for an
+    unknown practice or one without n8n; 502/504 when its n8n is unreachable or slow."""
     async with tenant_context(session, await _practice(session, tenant_id)):
         _, items, cached = await service.workflow_metrics(_period(start, end), refresh=refresh)
     return WorkflowMetricsList(tenant_id=tenant_id, items=items, cached=cached)

@@ -11,50 +11,65 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 class N8nConnect(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    base_url: HttpUrl = Field(description="The instance root, e.g. https://n8n.acme.com")
-    api_key: str = Field(min_length=8, max_length=4096, description="n8n > Settings > API")
+    base_url: HttpUrl = Field(
+        description="The n8n instance root, e.g. https://n8n.acme.com (a trailing /api/v1 is "
+        "accepted).",
+        examples=["https://n8n.acme.com"],
+    )
+    api_key: str = Field(
+        min_length=8,
+        max_length=4096,
+        description="An n8n API key (n8n > Settings > n8n API); stored encrypted, never returned.",
+        examples=["n8n_api_0123456789abcdef"],
+    )
 
 
 class N8nConnectionRead(BaseModel):
     """Never the key."""
 
-    configured: bool
-    base_url: str | None = None
-    updated_at: datetime | None = None
+    configured: bool = Field(description="Whether an n8n connection is saved.")
+    base_url: str | None = Field(default=None, description="The n8n API root in use.")
+    updated_at: datetime | None = Field(
+        default=None, description="When the connection was last saved."
+    )
 
 
 class WorkflowMetrics(BaseModel):
-    workflow_id: str
-    name: str
-    executions: int
-    success: int
-    error: int
+    workflow_id: str = Field(description="The n8n workflow id (`*` in practice totals).")
+    name: str = Field(description="The workflow's name in n8n.")
+    executions: int = Field(description="Executions started in the period.")
+    success: int = Field(description="Executions that succeeded.")
+    error: int = Field(description="Executions that failed.")
     other: int = Field(description="Neither success nor error: canceled, waiting, running...")
     success_rate: float | None = Field(description="success / executions; null without any")
-    error_rate: float | None
+    error_rate: float | None = Field(description="error / executions; null without any.")
     average_duration_ms: float | None = Field(description="Over executions that stopped")
-    p95_duration_ms: float | None
-    last_run_at: datetime | None
+    p95_duration_ms: float | None = Field(
+        description="95th percentile duration of stopped executions, in milliseconds."
+    )
+    last_run_at: datetime | None = Field(description="When the latest execution started.")
 
 
 class PracticeMetrics(BaseModel):
-    tenant_id: uuid.UUID
-    start: datetime = Field(alias="from")
-    end: datetime = Field(alias="to")
-    totals: WorkflowMetrics
+    tenant_id: uuid.UUID = Field(description="The practice.")
+    start: datetime = Field(alias="from", description="Period start.")
+    end: datetime = Field(alias="to", description="Period end.")
+    totals: WorkflowMetrics = Field(description="The figures over all the practice's workflows.")
     cached: bool = Field(description="Served from the cache (refresh=true fetches anew)")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class WorkflowMetricsList(BaseModel):
-    tenant_id: uuid.UUID
-    items: list[WorkflowMetrics]
-    cached: bool
+    tenant_id: uuid.UUID = Field(description="The practice.")
+    items: list[WorkflowMetrics] = Field(description="One item per workflow.")
+    cached: bool = Field(description="Served from the cache (refresh=true fetches anew).")
 
 
 class TenantMetricsList(BaseModel):
-    items: list[PracticeMetrics]
+    items: list[PracticeMetrics] = Field(
+        description="One item per practice with n8n connected and readable."
+    )
     unavailable: dict[str, str] = Field(
         default_factory=dict, description="Practices whose n8n could not be read, and why"
     )

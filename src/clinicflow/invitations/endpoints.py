@@ -40,22 +40,30 @@ Service = Annotated[InvitationService, Depends(invitation_service)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    summary="Invite someone by e-mail",
+    summary="Invite someone to a practice by e-mail",
     dependencies=[Depends(limit_public("public_links"))],
 )
 async def create_invitation(
     body: InvitationCreate, principal: Inviter, service: Service
 ) -> InvitationRead:
+    """Owner (own practice; `tenant_id` omitted) or platform admin (`tenant_id` required).
+    E-mails a single-use link valid for 7 days. A platform admin may invite the owner of a
+    practice that has none; into a practice with an owner only a non-owner role, with
+    `break_glass_reason` (audited, owners told). 409 when the person is already a member; 402
+    when the plan's member limit is reached; 423 when read-only. Answers 201; audited as
+    invitation.created."""
     tenant = await service.target_tenant(principal, body.tenant_id)
     await service.check_platform_invitation(principal, tenant, body.role, body.break_glass_reason)
     invitation = await service.invite(tenant, body.email, body.role, principal.actor)
     return InvitationRead.model_validate(invitation)
 
 
-@router.get("", summary="Pending invitations of a practice")
+@router.get("", summary="List pending invitations")
 async def list_invitations(
     principal: Inviter, service: Service, tenant_id: TenantQuery = None
 ) -> InvitationList:
+    """Owner (own practice) or platform admin (`tenant_id` required). Invitations not yet
+    accepted, revoked or expired. Not paginated."""
     tenant = await service.target_tenant(principal, tenant_id)
     pending = await service.list_pending(tenant)
     return InvitationList(items=[InvitationRead.model_validate(i) for i in pending])
@@ -63,7 +71,7 @@ async def list_invitations(
 
 @router.post(
     "/accept",
-    summary="Accept an invitation (creates the account if needed)",
+    summary="Accept an invitation",
     dependencies=[Depends(limit_public("public_links"))],
 )
 async def accept_invitation(
@@ -71,6 +79,11 @@ async def accept_invitation(
     service: Service,
     caller: Annotated[Principal | None, Depends(get_optional_principal)],
 ) -> InvitationAccepted:
+    """Public (the token is the credential). Joins the invited e-mail's account to the practice
+    with the invited role. A new account needs `password` and `full_name`; an existing account
+    must be logged in as itself (bearer token) or the answer is 409. 402 when the plan's
+    member limit is reached; 404 for an invalid, used or expired token. Audited as
+    invitation.accepted."""
     accepted = await service.accept(body.token, body.password, body.full_name, caller)
     return InvitationAccepted(
         user_id=accepted.user.id,
@@ -98,10 +111,13 @@ TokenPath = Annotated[str, Path(pattern=f"^{TOKEN_PREFIX}[A-Za-z0-9_-]+$", max_l
 
 @router.get(
     "/{token:invitation_token}",
-    summary="Public details of an invitation, from its token",
+    summary="Look up an invitation by its token",
     dependencies=[Depends(limit_public("public_links"))],
 )
 async def read_invitation(token: TokenPath, service: Service) -> InvitationPublic:
+    """Public (the token is the credential). The practice name, role, e-mail and expiry of a live
+    invitation, to show before accepting. 404 for an invalid, used, revoked or expired token.
+    Rate limited per IP."""
     invitation, tenant = await service.details(token)
     return InvitationPublic(
         tenant_name=tenant.name,
@@ -117,5 +133,8 @@ async def read_invitation(token: TokenPath, service: Service) -> InvitationPubli
 async def revoke_invitation(
     invitation_id: uuid.UUID, principal: Inviter, service: Service, tenant_id: TenantQuery = None
 ) -> None:
+    """Owner (own practice) or platform admin (`tenant_id` required). The link stops working. 404
+    for an id that is not a pending invitation of the practice. Answers 204; audited as
+    invitation.revoked."""
     tenant = await service.target_tenant(principal, tenant_id)
     await service.revoke(tenant, invitation_id, principal.actor)

@@ -31,7 +31,7 @@ Sender = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_SEND))]
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Queue an e-mail to a patient, or a webhook event to the subscribed webhooks",
+    summary="Send an e-mail to a patient or a webhook event",
 )
 async def send_notification(
     body: Annotated[NotificationCreate, Body()],
@@ -39,6 +39,10 @@ async def send_notification(
     session: SessionDep,
     outbox: OutboxDep,
 ) -> NotificationsQueued:
+    """Owner or assistant. `channel: email` queues an e-mail to the patient (404 for an unknown
+    patient, 409 when the patient has no e-mail); `channel: webhook` queues the event to every
+    subscribed webhook. Delivery is durable and retried with backoff. 423 when read-only.
+    Answers 202 with the queued notifications."""
     service = NotificationService(session, outbox, principal.require_tenant())
     if isinstance(body, PatientEmailCreate):
         queued = [await service.email_patient(body)]
@@ -47,17 +51,30 @@ async def send_notification(
     return NotificationsQueued(items=[NotificationRead.model_validate(n) for n in queued])
 
 
-@router.get("", summary="Notification history: status, attempts, last error (newest first)")
+@router.get("", summary="List sent and queued notifications")
 async def list_notifications(
     principal: Sender,
     session: SessionDep,
     outbox: OutboxDep,
     page: Annotated[PageParams, Depends(page_params)],
-    status_: Annotated[OutboxStatus | None, Query(alias="status")] = None,
-    channel: Channel | None = None,
-    kind: Annotated[str | None, Query(max_length=32)] = None,
-    webhook_id: uuid.UUID | None = None,
+    status_: Annotated[
+        OutboxStatus | None, Query(alias="status", description="Only in this delivery status.")
+    ] = None,
+    channel: Annotated[Channel | None, Query(description="Only e-mails or webhooks.")] = None,
+    kind: Annotated[
+        str | None,
+        Query(
+            max_length=32,
+            description="Only this kind: reminder, patient_email, webhook_event, webhook_ping.",
+        ),
+    ] = None,
+    webhook_id: Annotated[
+        uuid.UUID | None, Query(description="Only deliveries to this webhook.")
+    ] = None,
 ) -> NotificationList:
+    """Owner or assistant. E-mails, reminders and webhook deliveries, newest first, with status,
+    attempts and last error; filter by status, channel, kind and webhook. Cursor-paginated
+    (`limit`, `cursor`; follow `next_cursor`)."""
     filters = NotificationFilters(status=status_, channel=channel, kind=kind, webhook_id=webhook_id)
     rows, more = await NotificationService(session, outbox, principal.require_tenant()).page(
         filters, page.limit, cursor_fields(page.cursor, datetime.fromisoformat, uuid.UUID)

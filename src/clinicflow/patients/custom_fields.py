@@ -16,11 +16,24 @@ MAX_TEXT = 2000
 class CustomFieldDefinition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    key: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
-    label: str = Field(min_length=1, max_length=100)
-    type: Literal["text", "number", "date", "boolean", "choice"]
-    required: bool = False
-    choices: list[str] | None = None
+    key: str = Field(
+        pattern=r"^[a-z][a-z0-9_]{0,39}$",
+        description="The key in a patient's custom_fields: lowercase letters, digits, _.",
+        examples=["insurance"],
+    )
+    label: str = Field(
+        min_length=1,
+        max_length=100,
+        description="What a form shows.",
+        examples=["Health insurance"],
+    )
+    type: Literal["text", "number", "date", "boolean", "choice"] = Field(
+        description="The value's type.", examples=["text"]
+    )
+    required: bool = Field(default=False, description="Every patient must have a value.")
+    choices: list[str] | None = Field(
+        default=None, description="The allowed values; only for type choice."
+    )
 
     @model_validator(mode="after")
     def _choices_match_type(self) -> CustomFieldDefinition:

@@ -35,22 +35,36 @@ def _service(
 async def create_patient(
     body: PatientCreate, principal: Registrar, session: SessionDep, outbox: OutboxDep
 ) -> PatientRead:
+    """Owner or assistant, or an API key with `patients:write`; a user must have a verified
+    e-mail (403 otherwise). `custom_fields` is checked against the practice's field
+    definitions (422). 402 when the plan's patient limit is reached; 423 when the practice is
+    read-only. Answers 201 with the patient. Audited (patient.created); sends the
+    patient.created webhook."""
     patient = await _service(principal, session, outbox).create(body, principal.actor)
     return PatientRead.model_validate(patient)
 
 
-@router.get("", summary="Search and list patients")
+@router.get("", summary="List and search patients")
 async def list_patients(
     principal: Reader,
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     q: Annotated[
-        str | None, Query(max_length=200, description="Name, e-mail, phone or document")
+        str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
     ] = None,
-    active: bool | None = None,
-    birth_date_from: date | None = None,
-    birth_date_to: date | None = None,
+    active: Annotated[
+        bool | None, Query(description="Only active (true) or inactive (false) patients.")
+    ] = None,
+    birth_date_from: Annotated[
+        date | None, Query(description="Born on or after this date (YYYY-MM-DD).")
+    ] = None,
+    birth_date_to: Annotated[
+        date | None, Query(description="Born on or before this date (YYYY-MM-DD).")
+    ] = None,
 ) -> PatientList:
+    """Owner or assistant, or an API key with `patients:read`. Ordered by name; `q` matches name,
+    e-mail, phone or document; filter by `active` and a birth-date range. Cursor-paginated
+    (`limit`, `cursor`; follow `next_cursor`). Deleted patients never appear."""
     filters = PatientFilters(q, active, birth_date_from, birth_date_to)
     patients, more = await _service(principal, session).page(
         filters, page.limit, cursor_fields(page.cursor, str, uuid.UUID)
@@ -62,15 +76,17 @@ async def list_patients(
     )
 
 
-@router.get("/{patient_id}", summary="One patient")
+@router.get("/{patient_id}", summary="Get a patient")
 async def read_patient(
     patient_id: uuid.UUID, principal: Reader, session: SessionDep
 ) -> PatientRead:
+    """Owner or assistant, or an API key with `patients:read`. One patient by id; 404 for an
+    unknown, deleted or other practice's id. The read is audited (patient.read)."""
     patient = await _service(principal, session).read(patient_id, principal.actor)
     return PatientRead.model_validate(patient)
 
 
-@router.patch("/{patient_id}", summary="Update a patient (partial)")
+@router.patch("/{patient_id}", summary="Update a patient")
 async def update_patient(
     patient_id: uuid.UUID,
     body: PatientUpdate,
@@ -78,12 +94,17 @@ async def update_patient(
     session: SessionDep,
     outbox: OutboxDep,
 ) -> PatientRead:
+    """Owner or assistant, or an API key with `patients:write`. Partial: only the fields sent
+    change; null clears birth_date, email, phone, document or notes, and a custom field set to
+    null is removed. 423 when the practice is read-only. Returns the patient; audited
+    (patient.updated) and sends the patient.updated webhook."""
     patient = await _service(principal, session, outbox).update(patient_id, body, principal.actor)
     return PatientRead.model_validate(patient)
 
 
-@router.delete(
-    "/{patient_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete (soft; owner only)"
-)
+@router.delete("/{patient_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a patient")
 async def delete_patient(patient_id: uuid.UUID, principal: Deleter, session: SessionDep) -> None:
+    """Owner only. Soft delete: the patient is kept for the retention period but disappears from
+    every read, search and export (404 afterwards). 423 when the practice is read-only.
+    Answers 204; audited as patient.deleted."""
     await _service(principal, session).delete(patient_id, principal.actor)

@@ -25,8 +25,10 @@ from clinicflow.core.settings import Settings
 router = APIRouter(tags=["system"])
 
 
-@router.get("/", summary="Service name, version and documentation links")
+@router.get("/", summary="Get the service name and version")
 async def root() -> dict[str, str]:
+    """Public. The service name, version, and where the interactive docs and the OpenAPI document
+    are."""
     return {
         "name": "ClinicFlow",
         "version": __version__,
@@ -41,14 +43,19 @@ async def openapi_at_the_root() -> RedirectResponse:
     return RedirectResponse("/api/v1/openapi.json", status_code=308)
 
 
-@router.get("/health", summary="Liveness")
+@router.get("/health", summary="Check liveness")
 @router.head("/health", include_in_schema=False)
 async def health() -> dict[str, str]:
+    """Public. Answers 200 `{"status": "ok"}` while the process serves requests; it does not
+    check the database (see /health/ready). HEAD works too."""
     return {"status": "ok"}
 
 
-@router.get("/health/ready", summary="Readiness: database (and Redis when configured)")
+@router.get("/health/ready", summary="Check readiness")
 async def ready(request: Request) -> Response:
+    """Public. 200 when the database (and Redis, when configured) answer, 503 otherwise. Outside
+    production, or with the metrics token, the body adds each check, the version, environment
+    and time."""
     settings = request.app.state.settings
     checks: dict[str, Any] = {"database": await _check_database(request)}
     if settings.redis_url:
@@ -90,8 +97,10 @@ async def _check_redis(url: str) -> str:
     return "ok"
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+@router.get("/metrics", summary="Get Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(request: Request) -> Response:
+    """Prometheus text format, aggregated over the workers. When METRICS_TOKEN is set it must be
+    sent as a bearer token (401 otherwise); production without a token keeps it closed."""
     _check_metrics_token(request)
     registry = REGISTRY
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # several workers: aggregate their files

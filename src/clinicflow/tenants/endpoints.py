@@ -38,8 +38,11 @@ SettingsReader = Annotated[Principal, Depends(require(Permission.SETTINGS_READ))
 PracticeReader = Annotated[Principal, Depends(require(Permission.PRACTICE_READ))]
 
 
-@router.get("", summary="Your practice and its settings (assistants read, owners change)")
+@router.get("", summary="Get your practice and its settings")
 async def read_tenant(principal: SettingsReader, session: SessionDep) -> TenantRead:
+    """Owner or assistant. The practice the request acts in: name, time zone, read-only flag,
+    plan and settings (working hours, appointment length, reminder lead time, session fee,
+    custom patient field definitions)."""
     tenant = await TenantRepository(session).get(principal.require_tenant())
     if tenant is None:
         raise NotFound("Practice not found.")
@@ -50,6 +53,10 @@ async def read_tenant(principal: SettingsReader, session: SessionDep) -> TenantR
 async def update_tenant(
     body: TenantSettingsUpdate, principal: SettingsManager, session: SessionDep
 ) -> TenantRead:
+    """Owner only. Partial: only the settings sent change; `session_fee` may be cleared with
+    null. Working hours are validated per weekday (HH:MM, no overlapping intervals), the time
+    zone must be an IANA name. 423 when read-only. Returns the practice; audited as
+    tenant.settings_changed."""
     tenant = await TenantRepository(session).get(principal.require_tenant())
     if tenant is None:
         raise NotFound("Practice not found.")
@@ -58,30 +65,41 @@ async def update_tenant(
 
 @router.get(
     "/practice",
-    summary="What a receptionist or bot needs: name, time zone, hours, professionals, fields",
+    summary="Get what is needed to book in your practice",
 )
 async def read_practice(principal: PracticeReader, session: SessionDep) -> PracticeProfile:
+    """Any member, or an API key with `practice:read`. Name, time zone, working hours, default
+    appointment length, the professionals (and the default one) and the custom patient field
+    definitions: what a receptionist or a bot needs to book, without the other settings."""
     return await practice_profile(session, principal.require_tenant())
 
 
 @router.get(
     "/professionals",
-    summary="Who appointments are booked with (the default when there is only one)",
+    summary="List the professionals appointments are booked with",
 )
 async def list_professionals(principal: PracticeReader, session: SessionDep) -> ProfessionalList:
+    """Any member, or an API key with `practice:read`. The owners, whose id is the
+    `professional_id` of a booking; `default_professional_id` is used when a booking leaves it
+    out and the practice has only one. Not paginated."""
     return await professional_list(session)
 
 
-@router.get("/members", summary="Members of your practice")
+@router.get("/members", summary="List your practice's members")
 async def list_members(principal: MembersReader, session: SessionDep) -> MemberList:
+    """Owner or assistant. Every member with e-mail, name, role and join date. Not paginated."""
     rows = await MemberService(session).list()
     return MemberList(items=[_member(membership, user) for membership, user in rows])
 
 
-@router.patch("/members/{user_id}", summary="Change a member's role (never the last owner)")
+@router.patch("/members/{user_id}", summary="Change a member's role")
 async def change_member_role(
     user_id: uuid.UUID, body: MemberUpdate, principal: MembersManager, session: SessionDep
 ) -> MemberRead:
+    """Owner only. Sets the member's role (owner, assistant, viewer). 409 when it would demote
+    the last owner; 404 for a user who is not a member. A demoted owner's API keys are
+    suspended until confirmed. 423 when read-only. Returns the member; audited as
+    member.role_changed."""
     membership = await MemberService(session).change_role(user_id, body.role, principal.actor)
     rows = await MemberService(session).list()
     return next(_member(m, u) for m, u in rows if m.id == membership.id)
@@ -90,9 +108,12 @@ async def change_member_role(
 @router.delete(
     "/members/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    summary="Remove a member (never the last owner)",
+    summary="Remove a member from your practice",
 )
 async def remove_member(user_id: uuid.UUID, principal: MembersManager, session: SessionDep) -> None:
+    """Owner only. Ends the user's membership (the account itself remains). 409 for the last
+    owner; 404 for a user who is not a member. API keys the user created are suspended. 423
+    when read-only. Answers 204; audited as member.removed."""
     await MemberService(session).remove(user_id, principal.actor)
 
 

@@ -58,14 +58,59 @@ DayIntervals = Annotated[list[Interval], Field(max_length=12)]
 class TenantSettingsUpdate(PatchBody):
     clearable = frozenset({"session_fee"})
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    timezone: str | None = Field(default=None, description="IANA name, e.g. America/Sao_Paulo")
-    working_hours: dict[Weekday, DayIntervals] | None = None
-    default_appointment_minutes: int | None = Field(default=None, ge=5, le=720)
-    reminder_lead_minutes: int | None = Field(default=None, ge=0, le=10080)
-    session_fee: Decimal | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
-    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
-    custom_patient_fields: list[CustomFieldDefinition] | None = None
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The practice's name.",
+        examples=["Clínica Souza"],
+    )
+    timezone: str | None = Field(
+        default=None, description="IANA time zone name.", examples=["America/Sao_Paulo"]
+    )
+    working_hours: dict[Weekday, DayIntervals] | None = Field(
+        default=None,
+        description="Open intervals per weekday (mon..sun), replacing the current hours; a "
+        "weekday left out is closed.",
+        examples=[
+            {"mon": [{"start": "09:00", "end": "12:00"}, {"start": "13:00", "end": "18:00"}]}
+        ],
+    )
+    default_appointment_minutes: int | None = Field(
+        default=None,
+        ge=5,
+        le=720,
+        description="Length of an appointment booked without end or duration (5-720).",
+        examples=[50],
+    )
+    reminder_lead_minutes: int | None = Field(
+        default=None,
+        ge=0,
+        le=10080,
+        description="How long before an appointment its reminder e-mail goes out (0-10080 "
+        "minutes).",
+        examples=[1440],
+    )
+    session_fee: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=12,
+        decimal_places=2,
+        description="Fee charged by POST /appointments/{id}/charge, a decimal; null clears it.",
+        examples=["200.00"],
+    )
+    currency: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the session fee.",
+        examples=["BRL"],
+    )
+    custom_patient_fields: list[CustomFieldDefinition] | None = Field(
+        default=None,
+        description="The complete list of custom patient field definitions (replaces the current "
+        "list).",
+        examples=[[{"key": "insurance", "label": "Health insurance", "type": "text"}]],
+    )
     calendar_show_patient_names: bool | None = Field(
         default=None, description="Show patient names in members' calendar feeds"
     )

@@ -23,10 +23,14 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 Manager = Annotated[Principal, Depends(require(Permission.INTEGRATIONS_MANAGE))]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Subscribe (secret shown once)")
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Subscribe a URL to webhook events")
 async def create_webhook(
     body: WebhookCreate, principal: Manager, session: SessionDep, outbox: OutboxDep
 ) -> WebhookCreated:
+    """Owner only. Deliveries are signed POSTs (`X-ClinicFlow-Signature: t=...,v1=<HMAC-SHA256>`)
+    for the chosen `events`, retried with backoff. The `secret` (generated when omitted) is in
+    this answer only. In production the URL must resolve to a public address (422 otherwise).
+    423 when read-only. Answers 201; audited as webhook.created."""
     principal.require_tenant()
     subscription, secret = await WebhookService(session, outbox).create(
         body.url, list(body.events), body.secret, principal.actor
@@ -36,17 +40,23 @@ async def create_webhook(
     )
 
 
-@router.get("", summary="The practice's webhooks (secrets never shown again)")
+@router.get("", summary="List webhook subscriptions")
 async def list_webhooks(principal: Manager, session: SessionDep, outbox: OutboxDep) -> WebhookList:
+    """Owner only. Active subscriptions with URL and events; secrets are never shown again. Not
+    paginated."""
     principal.require_tenant()
     rows = await WebhookService(session, outbox).list_active()
     return WebhookList(items=[WebhookRead.model_validate(row) for row in rows])
 
 
-@router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Unsubscribe")
+@router.delete(
+    "/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a webhook subscription"
+)
 async def delete_webhook(
     webhook_id: uuid.UUID, principal: Manager, session: SessionDep, outbox: OutboxDep
 ) -> None:
+    """Owner only. Stops deliveries to the URL. 404 for an unknown id; 423 when read-only.
+    Answers 204; audited as webhook.deleted."""
     principal.require_tenant()
     await WebhookService(session, outbox).delete(webhook_id, principal.actor)
 
@@ -54,16 +64,19 @@ async def delete_webhook(
 @router.post(
     "/{webhook_id}/ping",
     status_code=status.HTTP_202_ACCEPTED,
-    summary="Queue a signed test event (type webhook.ping)",
+    summary="Send a test event to a webhook",
 )
 async def ping_webhook(
     webhook_id: uuid.UUID, principal: Manager, session: SessionDep, outbox: OutboxDep
 ) -> NotificationRead:
+    """Owner only. Queues a signed `webhook.ping` delivery to the subscription, to check the
+    receiver's signature verification. Answers 202 with the queued delivery; follow it in the
+    delivery log. 404 for an unknown id."""
     principal.require_tenant()
     return NotificationRead.model_validate(await WebhookService(session, outbox).ping(webhook_id))
 
 
-@router.get("/{webhook_id}/deliveries", summary="This webhook's delivery log (newest first)")
+@router.get("/{webhook_id}/deliveries", summary="List a webhook's deliveries")
 async def list_deliveries(
     webhook_id: uuid.UUID,
     principal: Manager,
@@ -71,6 +84,8 @@ async def list_deliveries(
     outbox: OutboxDep,
     page: Annotated[PageParams, Depends(page_params)],
 ) -> NotificationList:
+    """Owner only. The subscription's deliveries, newest first, with status, attempts and last
+    error. Cursor-paginated (`limit`, `cursor`; follow `next_cursor`). 404 for an unknown id."""
     tenant_id = principal.require_tenant()
     await WebhookService(session, outbox).get(webhook_id)
     rows, more = await NotificationService(session, outbox, tenant_id).page(

@@ -21,20 +21,34 @@ EventType = Literal[
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(min_length=8, max_length=2048)
-    events: list[EventType] = Field(min_length=1)
+    url: str = Field(
+        min_length=8,
+        max_length=2048,
+        pattern=r"^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#][^\s]*)?$",
+        description="Where signed POST deliveries go, e.g. an n8n Webhook trigger URL.",
+        examples=["https://n8n.acme.com/webhook/clinicflow"],
+    )
+    events: list[EventType] = Field(
+        min_length=1,
+        description="The event types to deliver.",
+        examples=[["appointment.created", "appointment.cancelled"]],
+    )
     secret: str | None = Field(
-        default=None, min_length=16, max_length=200, description="Generated when omitted."
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="HMAC-SHA256 signing secret (16-200 characters); generated when omitted.",
+        examples=["whsec_0123456789abcdefghij"],
     )
 
 
 class WebhookRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
-    id: uuid.UUID
-    url: str
-    events: list[str]
-    created_at: datetime
+    id: uuid.UUID = Field(description="Webhook id.")
+    url: str = Field(description="Where deliveries go.")
+    events: list[str] = Field(description="The event types delivered.")
+    created_at: datetime = Field(description="When it was created.")
 
 
 class WebhookCreated(WebhookRead):
@@ -42,4 +56,4 @@ class WebhookCreated(WebhookRead):
 
 
 class WebhookList(BaseModel):
-    items: list[WebhookRead]
+    items: list[WebhookRead] = Field(description="The practice's active webhooks.")
