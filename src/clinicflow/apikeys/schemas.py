@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from clinicflow.auth.permissions import API_KEY_SCOPES
 from clinicflow.core.types import Instant
@@ -24,7 +24,7 @@ class ApiKeyCreate(BaseModel):
     )
     scopes: list[str] = Field(
         min_length=1,
-        json_schema_extra={"items": {"type": "string", "enum": SCOPE_NAMES}},
+        json_schema_extra={"items": {"type": "string", "enum": list[JsonValue](SCOPE_NAMES)}},
         description=f"What the key may do; any of: {', '.join(SCOPE_NAMES)}.",
         examples=[
             ["patients:read", "appointments:read", "appointments:write", "availability:read"]
