@@ -150,6 +150,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         notifications_router,
         webhooks_router,
     ):
-        app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(default_rate_limit)])
-    match_ids_as_uuids(app)
+        app.include_router(
+            match_ids_as_uuids(router),
+            prefix=API_PREFIX,
+            dependencies=[Depends(default_rate_limit)],
+        )
     return app

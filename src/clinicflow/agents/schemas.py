@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from clinicflow.appointments.models import Status
 from clinicflow.appointments.schemas import MAX_MINUTES, MIN_MINUTES
@@ -116,7 +116,7 @@ class PatientOut(BaseModel):
 
 class PatientMatches(BaseModel):
     items: list[PatientOut]
-    more: bool = Field(description="True when more patients match: ask for a narrower query")
+    more: StrictBool = Field(description="True when more patients match: ask for a narrower query")
 
 
 class SlotOut(BaseModel):
@@ -129,7 +129,7 @@ class AvailabilityOut(BaseModel):
     professional_id: uuid.UUID
     duration_minutes: int
     slots: list[SlotOut]
-    more: bool = Field(description="True when more free slots exist than listed")
+    more: StrictBool = Field(description="True when more free slots exist than listed")
 
 
 class AppointmentOut(BaseModel):
@@ -145,4 +145,4 @@ class AppointmentOut(BaseModel):
 class AgendaOut(BaseModel):
     timezone: str
     items: list[AppointmentOut]
-    more: bool = Field(description="True when more appointments exist than listed")
+    more: StrictBool = Field(description="True when more appointments exist than listed")

@@ -26,6 +26,8 @@ from clinicflow.appointments.service import AppointmentService, Scope, availabil
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import Conflict, NotFound
+from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import (
     PageParams,
     cursor_fields,
@@ -56,7 +58,10 @@ def _read(appointment: Appointment, principal: Principal) -> AppointmentRead:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, summary="Book an appointment or a recurring series"
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Book an appointment or a recurring series",
+    responses=problems(NotFound),
 )
 async def create_appointment(
     body: AppointmentCreate, principal: Writer, session: SessionDep, outbox: OutboxDep
@@ -185,7 +190,9 @@ async def status_history(
     return StatusHistory(items=[StatusChangeRead.model_validate(change) for change in changes])
 
 
-@availability_router.get("/availability", summary="Find free appointment slots")
+@availability_router.get(
+    "/availability", summary="Find free appointment slots", responses=problems(NotFound, Conflict)
+)
 async def get_availability(
     principal: Annotated[Principal, Depends(require(Permission.AVAILABILITY_READ))],
     session: SessionDep,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from clinicflow.appointments.models import Status
 from clinicflow.core.types import Instant, PatchBody
@@ -14,7 +14,16 @@ MIN_MINUTES, MAX_MINUTES = 5, 720
 
 
 class Recurrence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # "count or until, exactly one", said in the schema too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["count"], "properties": {"count": {"type": "integer"}}},
+                {"required": ["until"], "properties": {"until": {"type": "string"}}},
+            ]
+        },
+    )
 
     interval_weeks: int = Field(
         ge=1,
@@ -92,7 +101,7 @@ class AppointmentCreate(BaseModel):
         description="Front-desk notes; hidden from viewers.",
         examples=["First consultation."],
     )
-    allow_overlap: bool = Field(
+    allow_overlap: StrictBool = Field(
         default=False,
         description="Owner only: book even though the professional has another appointment then "
         "(audited). Not for a series.",
@@ -164,7 +173,7 @@ class AppointmentRead(BaseModel):
     notes: str | None = Field(
         description="Front-desk notes; null for callers without patient access.",
     )
-    allow_overlap: bool = Field(description="True when booked as a deliberate overlap.")
+    allow_overlap: StrictBool = Field(description="True when booked as a deliberate overlap.")
     series_id: uuid.UUID | None = Field(
         description="The recurring series this is an occurrence of; null for a single appointment.",
     )

@@ -26,6 +26,8 @@ from clinicflow.auth.schemas import (
 )
 from clinicflow.auth.service import AuthService, TokenPair
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import NotAuthenticated, NotFound
+from clinicflow.core.openapi import problems
 from clinicflow.core.ratelimit import RateLimiter, limit_public
 from clinicflow.tenants.schemas import TenantRead
 from clinicflow.users.repository import UserRepository
@@ -89,7 +91,11 @@ def _tokens(pair: TokenPair) -> TokenResponse:
     )
 
 
-@router.post("/login", summary="Log in with username or e-mail and password")
+@router.post(
+    "/login",
+    summary="Log in with username or e-mail and password",
+    responses=problems(NotAuthenticated),
+)
 async def login(
     body: LoginRequest, service: AuthServiceDep, limiter: LimiterDep, request: Request
 ) -> TokenResponse:
@@ -102,7 +108,9 @@ async def login(
     return _tokens(await service.login(body.username, body.password))
 
 
-@router.post("/token", summary="Log in with the OAuth2 password form")
+@router.post(
+    "/token", summary="Log in with the OAuth2 password form", responses=problems(NotAuthenticated)
+)
 async def token(
     form: Annotated[PasswordForm, Depends()],
     service: AuthServiceDep,
@@ -120,6 +128,7 @@ async def token(
     "/refresh",
     summary="Exchange a refresh token for a new token pair",
     dependencies=[Depends(limit_public("token_refresh"))],
+    responses=problems(NotAuthenticated),
 )
 async def refresh(body: RefreshRequest, service: AuthServiceDep) -> TokenResponse:
     """Public (the refresh token is the credential). Returns a new access and refresh token; the
@@ -240,6 +249,7 @@ async def forgot_password(
     dependencies=[Depends(limit_public("public_links"))],
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Reset a password with a reset token",
+    responses=problems(NotFound),
 )
 async def reset_password(
     body: ResetPasswordRequest, service: AccountServiceDep, limiter: LimiterDep, request: Request
@@ -257,6 +267,7 @@ async def reset_password(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Confirm your e-mail address",
     dependencies=[Depends(limit_public("public_links"))],
+    responses=problems(NotFound),
 )
 async def verify_email(body: VerifyEmailRequest, service: AccountServiceDep) -> None:
     """Public (the token from the verification e-mail is the credential). Marks the address as

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from clinicflow.core.security import GivenPassword, NewPassword
 
 
 class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     username: str = Field(
         min_length=1,
         max_length=320,
@@ -21,6 +23,8 @@ class LoginRequest(BaseModel):
 
 
 class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     refresh_token: str = Field(
         min_length=1,
         max_length=4096,
@@ -47,7 +51,7 @@ class SessionRead(BaseModel):
     created_at: datetime = Field(description="When the session logged in.")
     last_used_at: datetime = Field(description="When the session last refreshed its tokens.")
     expires_at: datetime = Field(description="When the session ends unless refreshed.")
-    current: bool = Field(
+    current: StrictBool = Field(
         default=False,
         description="True for the session of the token making this request.",
     )
@@ -97,6 +101,8 @@ class RegisterRequest(BaseModel):
 
 
 class ForgotPasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     email: str = Field(
         min_length=1,
         max_length=320,
@@ -106,6 +112,8 @@ class ForgotPasswordRequest(BaseModel):
 
 
 class ResetPasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     token: str = Field(
         min_length=1,
         max_length=200,
@@ -115,6 +123,8 @@ class ResetPasswordRequest(BaseModel):
 
 
 class VerifyEmailRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     token: str = Field(
         min_length=1,
         max_length=200,

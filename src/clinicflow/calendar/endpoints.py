@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 from clinicflow.auth.deps import MemberPrincipal
 from clinicflow.calendar.service import CalendarService
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import NotFound
+from clinicflow.core.openapi import problems
 
 router = APIRouter(tags=["calendar"])
 
@@ -42,6 +44,7 @@ async def issue_token(
     "/calendar/token",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke your calendar feed URL",
+    responses=problems(NotFound),
 )
 async def revoke_token(principal: MemberPrincipal, session: SessionDep) -> None:
     """Logged-in member (bearer token). The feed URL stops working. 404 when there is none; 423
@@ -54,7 +57,7 @@ async def revoke_token(principal: MemberPrincipal, session: SessionDep) -> None:
     "/calendar.ics",
     name="calendar_feed",
     summary="Get your agenda as an iCalendar feed",
-    responses={200: {"content": {"text/calendar": {}}}},
+    responses={200: {"content": {"text/calendar": {}}}, **problems(NotFound)},
 )
 async def calendar_feed(
     session: SessionDep,

@@ -19,7 +19,8 @@ LATENCY = Histogram(
 
 def route_label(scope: Scope) -> str:
     route = scope.get("route")
-    return str(getattr(route, "path", None) or "unmatched")
+    # path_format: the template without convertors ("/patients/{patient_id}").
+    return str(getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched")
 
 
 def observe(scope: Scope, status: int, seconds: float) -> None:

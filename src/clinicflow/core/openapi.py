@@ -35,7 +35,7 @@ _NO_CONTROL_IN_TEXT = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$
 _FORMED = frozenset({"format", "enum", "const", "pattern"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _GENERIC_DESCRIPTIONS = {
-    400: "The request cannot be processed as sent.",
+    400: "The request cannot be processed as sent (e.g. a body that is not UTF-8 JSON).",
     401: "No credentials, or credentials that are invalid, expired or revoked.",
     403: "The caller lacks the permission (role or API-key scope) this operation needs.",
     404: "No such resource in the caller's practice (another practice's id answers the same).",
@@ -179,6 +179,8 @@ def _forbid_control_characters(schema: Any, pattern: str) -> None:
         return
     if schema.get("type") == "string" and not _FORMED.intersection(schema):
         schema["pattern"] = pattern
+    if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
+        schema["propertyNames"] = {"pattern": _NO_CONTROL}  # keys are text too
     for key, value in schema.items():
         if key in ("properties", "patternProperties"):
             for item in value.values():
@@ -237,9 +239,11 @@ def _generic_statuses(
     if parameters or "requestBody" in operation:
         statuses.add(422)
     if "requestBody" in operation:
-        statuses.add(413)
+        statuses.update({400, 413})  # 400: a body that cannot be read at all (not UTF-8)
     if any(parameter.get("in") == "path" for parameter in parameters):
         statuses.add(404)
+    if any(parameter.get("name") in ("cursor", "_cursor") for parameter in parameters):
+        statuses.add(404)  # a cursor that names no page
     if operation.get("security"):
         statuses.update({401, 403})
         if method in _WRITE_METHODS:

@@ -11,15 +11,34 @@ from __future__ import annotations
 
 import re
 
-from fastapi import FastAPI
+from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from starlette.convertors import Convertor, UUIDConvertor, register_url_convertor
 from starlette.routing import compile_path
 
 _ID_PARAMETER = re.compile(r"\{(\w+_id)\}")
 
 
-def match_ids_as_uuids(app: FastAPI) -> None:
-    for route in app.routes:
+class _UUIDText(Convertor[str]):
+    """Matches what a UUID looks like and hands the text on: the route's own annotation
+    (uuid.UUID, or str for FHIR ids) parses it."""
+
+    regex = UUIDConvertor.regex
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", _UUIDText())
+
+
+def match_ids_as_uuids(router: APIRouter) -> APIRouter:
+    """Before the router is included (inclusion reads each route's `path`). Idempotent."""
+    for route in router.routes:
         if isinstance(route, APIRoute) and _ID_PARAMETER.search(route.path):
-            constrained = _ID_PARAMETER.sub(r"{\1:uuid}", route.path)
-            route.path_regex, route.path_format, route.param_convertors = compile_path(constrained)
+            route.path = _ID_PARAMETER.sub(r"{\1:id}", route.path)
+            route.path_regex, route.path_format, route.param_convertors = compile_path(route.path)
+    return router

@@ -11,11 +11,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# Years 1900-2199 as written; a day's margin either side so that any offset (±14 h) on a date
+# inside those years is accepted once converted to UTC.
+EARLIEST = datetime(1899, 12, 31, tzinfo=UTC)
+LATEST = datetime(2200, 1, 2, tzinfo=UTC)
+INSTANT_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": "^(19[0-9]{2}|2[01][0-9]{2})-",
+    "description": "ISO 8601 with an offset (e.g. 2026-03-09T14:00:00-03:00), years 1900-2199.",
+}
 
 
 def utc_in_range(value: datetime) -> datetime:
@@ -26,12 +35,12 @@ def utc_in_range(value: datetime) -> datetime:
     except OverflowError as error:
         raise ValueError("the date is out of range") from error
     if not EARLIEST <= instant < LATEST:
-        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+        raise ValueError("must be in the years 1900 to 2199")
     return instant
 
 
 # An instant sent with its offset (a naive time is refused), answered back in UTC.
-Instant = Annotated[AwareDatetime, AfterValidator(utc_in_range)]
+Instant = Annotated[AwareDatetime, AfterValidator(utc_in_range), WithJsonSchema(INSTANT_SCHEMA)]
 
 
 def _null_only_where_clearable(schema: dict[str, Any], model: type[BaseModel]) -> None:

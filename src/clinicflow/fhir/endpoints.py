@@ -16,7 +16,8 @@ from clinicflow.appointments.service import AppointmentService
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import NotFound
+from clinicflow.core.errors import BadRequest, NotFound
+from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import (
     CURSOR_DESCRIPTION,
     CURSOR_PATTERN,
@@ -45,6 +46,14 @@ Cursor = Annotated[
     str | None,
     Query(alias="_cursor", max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION),
 ]
+# A search prefix and a date (or date-time with offset) in the years every instant may take.
+FHIR_DATE_PATTERN = (
+    r"^(eq|gt|lt|ge|le)?(19[0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?(Z|[+-][01][0-9]:[0-5][0-9]))?$"
+)
+PATIENT_REFERENCE_PATTERN = (
+    r"^(Patient/)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _FHIR: dict[str, Any] = {"content": {FHIR_MEDIA_TYPE: {}}}
 
 
@@ -90,7 +99,11 @@ async def read_patient(patient_id: str, principal: PatientReader, session: Sessi
     return fhir_response(patient_resource(patient))
 
 
-@router.get("/Patient", summary="Search FHIR Patients", responses={200: _FHIR})
+@router.get(
+    "/Patient",
+    summary="Search FHIR Patients",
+    responses={200: _FHIR, **problems(BadRequest)},
+)
 async def search_patients(
     request: Request,
     principal: PatientReader,
@@ -134,17 +147,27 @@ async def read_appointment(
     return fhir_response(appointment_resource(appointment))
 
 
-@router.get("/Appointment", summary="Search FHIR Appointments", responses={200: _FHIR})
+@router.get(
+    "/Appointment",
+    summary="Search FHIR Appointments",
+    responses={200: _FHIR, **problems(BadRequest)},
+)
 async def search_appointments(
     request: Request,
     principal: AppointmentReader,
     session: SessionDep,
     date_values: Annotated[
         list[str],
-        Query(alias="date", max_length=4, description="e.g. ge2026-01-01; repeat for a range."),
+        Query(
+            alias="date",
+            max_length=4,
+            description="e.g. ge2026-01-01; repeat for a range.",
+            json_schema_extra={"items": {"type": "string", "pattern": FHIR_DATE_PATTERN}},
+        ),
     ] = [],  # noqa: B006
     patient: Annotated[
-        str | None, Query(max_length=100, description="Patient/{id} or the bare id.")
+        str | None,
+        Query(pattern=PATIENT_REFERENCE_PATTERN, description="Patient/{id} or the bare id."),
     ] = None,
     count: Count = 50,
     cursor: Cursor = None,

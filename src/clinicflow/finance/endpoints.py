@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Query, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import NotFound
+from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.finance.schemas import EntryCreate, EntryList, EntryRead, EntryUpdate, Summary
 from clinicflow.finance.service import FinanceService
@@ -28,6 +30,7 @@ def _service(principal: Principal, session: SessionDep) -> FinanceService:
     "/financial-entries",
     status_code=status.HTTP_201_CREATED,
     summary="Record an income or expense entry",
+    responses=problems(NotFound),
 )
 async def create_entry(body: EntryCreate, principal: Writer, session: SessionDep) -> EntryRead:
     """Owner or assistant (never API keys). `amount` is a decimal string with at most 2 places

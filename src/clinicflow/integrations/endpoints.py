@@ -59,7 +59,7 @@ def _period(start: datetime | None, end: datetime | None) -> Period:
 @router.put(
     "/integrations/n8n",
     summary="Connect the practice's n8n instance",
-    responses=problems(NotFound),
+    responses=problems(NotFound, N8nUnavailable, N8nTimeout),
 )
 async def connect_n8n(body: N8nConnect, principal: Manager, service: Service) -> N8nConnectionRead:
     """Owner only. Saves the n8n instance root and API key after checking them against n8n's

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictBool
 
 
 class N8nConnect(BaseModel):
@@ -27,7 +27,7 @@ class N8nConnect(BaseModel):
 class N8nConnectionRead(BaseModel):
     """Never the key."""
 
-    configured: bool = Field(description="Whether an n8n connection is saved.")
+    configured: StrictBool = Field(description="Whether an n8n connection is saved.")
     base_url: str | None = Field(default=None, description="The n8n API root in use.")
     updated_at: datetime | None = Field(
         default=None, description="When the connection was last saved."
@@ -55,7 +55,7 @@ class PracticeMetrics(BaseModel):
     start: datetime = Field(alias="from", description="Period start.")
     end: datetime = Field(alias="to", description="Period end.")
     totals: WorkflowMetrics = Field(description="The figures over all the practice's workflows.")
-    cached: bool = Field(description="Served from the cache (refresh=true fetches anew)")
+    cached: StrictBool = Field(description="Served from the cache (refresh=true fetches anew)")
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -63,7 +63,7 @@ class PracticeMetrics(BaseModel):
 class WorkflowMetricsList(BaseModel):
     tenant_id: uuid.UUID = Field(description="The practice.")
     items: list[WorkflowMetrics] = Field(description="One item per workflow.")
-    cached: bool = Field(description="Served from the cache (refresh=true fetches anew).")
+    cached: StrictBool = Field(description="Served from the cache (refresh=true fetches anew).")
 
 
 class TenantMetricsList(BaseModel):

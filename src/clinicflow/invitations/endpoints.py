@@ -11,6 +11,8 @@ from starlette.convertors import Convertor, register_url_convertor
 from clinicflow.auth.deps import Principal, get_optional_principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import NotFound
+from clinicflow.core.openapi import problems
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.invitations.schemas import (
     InvitationAccept,
@@ -73,6 +75,7 @@ async def list_invitations(
     "/accept",
     summary="Accept an invitation",
     dependencies=[Depends(limit_public("public_links"))],
+    responses=problems(NotFound),
 )
 async def accept_invitation(
     body: InvitationAccept,

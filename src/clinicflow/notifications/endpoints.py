@@ -11,6 +11,8 @@ from fastapi import APIRouter, Body, Depends, Query, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import Conflict, NotFound
+from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.notifications.models import Channel, OutboxStatus
 from clinicflow.notifications.outbox import OutboxDep
@@ -32,6 +34,7 @@ Sender = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_SEND))]
     "",
     status_code=status.HTTP_202_ACCEPTED,
     summary="Send an e-mail to a patient or a webhook event",
+    responses=problems(NotFound, Conflict),
 )
 async def send_notification(
     body: Annotated[NotificationCreate, Body()],

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
 
 from clinicflow.core.types import PatchBody
 
@@ -60,7 +60,7 @@ class PatientCreate(BaseModel):
         description="Values for the practice's custom patient fields, by key; checked against "
         "their definitions (GET /tenant/practice).",
     )
-    active: bool = Field(
+    active: StrictBool = Field(
         default=True,
         description="Inactive patients stay searchable with active=false (default true).",
     )
@@ -115,7 +115,9 @@ class PatientUpdate(PatchBody):
         description="Custom field values to change, by key; a key set to null is removed, keys "
         "left out are kept.",
     )
-    active: bool | None = Field(default=None, description="Mark the patient active or inactive.")
+    active: StrictBool | None = Field(
+        default=None, description="Mark the patient active or inactive."
+    )
 
     _birth_date = field_validator("birth_date")(_not_in_future)
 
@@ -133,7 +135,7 @@ class PatientRead(BaseModel):
     custom_fields: dict[str, Any] = Field(
         description="Values of the practice's custom patient fields, by key.",
     )
-    active: bool = Field(description="Whether the patient is active.")
+    active: StrictBool = Field(description="Whether the patient is active.")
     created_at: datetime = Field(description="When the patient was registered.")
     updated_at: datetime = Field(description="When the patient was last changed.")
 

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import NotFound
+from clinicflow.core.errors import Conflict, NotFound
+from clinicflow.core.openapi import problems
 from clinicflow.tenants.models import Membership
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.schemas import (
@@ -92,7 +93,7 @@ async def list_members(principal: MembersReader, session: SessionDep) -> MemberL
     return MemberList(items=[_member(membership, user) for membership, user in rows])
 
 
-@router.patch("/members/{user_id}", summary="Change a member's role")
+@router.patch("/members/{user_id}", summary="Change a member's role", responses=problems(Conflict))
 async def change_member_role(
     user_id: uuid.UUID, body: MemberUpdate, principal: MembersManager, session: SessionDep
 ) -> MemberRead:

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from clinicflow.patients.custom_fields import CustomFieldDefinition
 from clinicflow.tenants.models import Role
@@ -20,7 +20,7 @@ class TenantRead(BaseModel):
     timezone: str = Field(
         description="IANA time zone of working hours, availability and summaries."
     )
-    read_only: bool = Field(
+    read_only: StrictBool = Field(
         description="True while the platform operator has the practice in read-only mode (writes "
         "answer 423)."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
 from clinicflow.core.security import GivenPassword, NewPassword
 from clinicflow.core.types import PatchBody
@@ -20,8 +20,8 @@ class UserRead(BaseModel):
     email: str = Field(description="Login e-mail address.")
     username: str | None = Field(description="Optional login name (letters, digits, . _ -).")
     full_name: str = Field(description="The user's name.")
-    is_platform_admin: bool = Field(description="True for the platform operator's accounts.")
-    is_active: bool = Field(description="False once deactivated: the account cannot log in.")
+    is_platform_admin: StrictBool = Field(description="True for the platform operator's accounts.")
+    is_active: StrictBool = Field(description="False once deactivated: the account cannot log in.")
     email_verified_at: datetime | None = Field(
         description="When the e-mail address was confirmed; null if not yet.",
     )
@@ -49,6 +49,8 @@ class UserUpdateMe(PatchBody):
 
 
 class ChangePasswordRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     current_password: GivenPassword = Field(description="Your current password.")
     new_password: NewPassword = Field(examples=["violet-harbor-71-quietly"])
 
@@ -67,7 +69,7 @@ class UserCreate(BaseModel):
         description="The user's name.",
         examples=["Rui Lima"],
     )
-    is_platform_admin: bool = Field(
+    is_platform_admin: StrictBool = Field(
         default=False,
         description="Make the account a platform admin (default false).",
     )
@@ -81,7 +83,7 @@ class UserUpdate(PatchBody):
         description="The user's name.",
         examples=["Rui Lima"],
     )
-    is_active: bool | None = Field(
+    is_active: StrictBool | None = Field(
         default=None,
         description="false deactivates the account and ends its sessions; true reactivates it.",
     )
@@ -91,7 +93,7 @@ class PracticeMembership(BaseModel):
     tenant_id: uuid.UUID = Field(description="Send it as X-Tenant-ID to act in this practice")
     name: str = Field(description="The practice's name.")
     role: str = Field(description="Your role in it: owner, assistant or viewer.")
-    is_default: bool = Field(description="Where a login lands without X-Tenant-ID")
+    is_default: StrictBool = Field(description="Where a login lands without X-Tenant-ID")
 
 
 class PracticeMembershipList(BaseModel):
