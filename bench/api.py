@@ -38,7 +38,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
@@ -75,9 +75,10 @@ class Mode:
     seconds: float
     scale_seconds: float
     rls_runs: int
+    login_rate: float = 20.0
 
 
-SHORT = Mode(small=2_000, large=20_000, professionals=10, seconds=4, scale_seconds=3, rls_runs=100)
+SHORT = Mode(small=2_000, large=20_000, professionals=10, seconds=3, scale_seconds=2, rls_runs=100)
 LONG = Mode(
     small=10_000, large=1_000_000, professionals=100, seconds=12, scale_seconds=8, rls_runs=30
 )
@@ -392,28 +393,30 @@ def measure_sql(
     return _run(loadgen.sql(dsn, str(tenant), requests, clients=clients, seconds=seconds))
 
 
-def print_rows(rows: list[Row]) -> None:
-    log(
-        f"{'path':14} {'backend':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-        f" {'n':>7} {'app/raw':>8} {'app/ref':>8}"
-    )
-    by_name: dict[str, dict[str, Sample]] = {}
-    for row in rows:
-        by_name.setdefault(row.name, {})[row.backend] = row.sample
-    for name, backends in by_name.items():
-        app = backends.get("app")
-        for backend, sample in backends.items():
-            ratios = ["", ""]
-            if backend == "app" and app is not None:
-                for position, base in enumerate(("raw", "reference")):
-                    other = backends.get(base)
-                    if other is not None and other.rate:
-                        ratios[position] = f"{app.rate / other.rate:7.2f}x"
-            log(
-                f"{name:14} {backend:10} {sample.rate:8.0f} {sample.quantile(0.5):8.2f} "
-                f"{sample.quantile(0.95):8.2f} {sample.quantile(0.99):8.2f} "
-                f"{len(sample.latencies):7d} {ratios[0]:>8} {ratios[1]:>8}"
-            )
+class ThroughputTable:
+    """Prints each measurement as it lands; the app's row (measured last) gets its ratios."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, dict[str, Sample]] = {}
+        log(
+            f"{'path':14} {'backend':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
+            f" {'n':>7} {'app/raw':>8} {'app/ref':>8}"
+        )
+
+    def append(self, row: Row) -> None:
+        backends = self.samples.setdefault(row.name, {})
+        backends[row.backend] = sample = row.sample
+        ratios = ["", ""]
+        if row.backend == "app":
+            for position, base in enumerate(("raw", "reference")):
+                other = backends.get(base)
+                if other is not None and other.rate:
+                    ratios[position] = f"{sample.rate / other.rate:7.2f}x"
+        log(
+            f"{row.name:14} {row.backend:10} {sample.rate:8.0f} {sample.quantile(0.5):8.2f} "
+            f"{sample.quantile(0.95):8.2f} {sample.quantile(0.99):8.2f} "
+            f"{len(sample.latencies):7d} {ratios[0]:>8} {ratios[1]:>8}"
+        )
 
 
 # --- EXPLAIN and RLS -------------------------------------------------------------------------
@@ -422,54 +425,73 @@ _EXECUTION = re.compile(r"Execution Time: ([\d.]+) ms")
 _INDEX = re.compile(r"(?:Index|Index Only|Bitmap Index) Scan (?:Backward )?(?:using|on) (\w+)")
 
 
-async def explain(dsn: str, tenant: uuid.UUID, query: Query) -> tuple[list[str], float]:
+@dataclass(frozen=True, slots=True)
+class Explained:
+    lines: list[str]
+    ms: float  # the custom plan: what the first executions of a prepared statement get
+    generic_ms: float  # what PostgreSQL may switch to from the sixth execution on
+    generic_lines: list[str]
+
+
+async def explain(dsn: str, tenant: uuid.UUID, query: Query) -> Explained:
     connection = await asyncpg.connect(dsn)
+
+    async def fastest(statement: str) -> tuple[float, list[str]]:
+        runs = []
+        for _ in range(3):  # the fastest of three: sub-millisecond timings are noisy
+            rows = await connection.fetch(statement, *query.args)
+            lines = [row[0] for row in rows]
+            timing = next(
+                (float(m.group(1)) for line in lines if (m := _EXECUTION.search(line))), 0.0
+            )
+            runs.append((timing, lines))
+        return min(runs)
+
     try:
         async with connection.transaction():
             await connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
             await connection.fetch(query.sql, *query.args)  # warm the cache once
-            runs = []
-            for _ in range(3):  # the fastest of three: sub-millisecond timings are noisy
-                rows = await connection.fetch(
-                    f"EXPLAIN (ANALYZE, BUFFERS) {query.sql}", *query.args
-                )
-                lines = [row[0] for row in rows]
-                timing = next(
-                    (float(m.group(1)) for line in lines if (m := _EXECUTION.search(line))), 0.0
-                )
-                runs.append((timing, lines))
+            custom_ms, lines = await fastest(f"EXPLAIN (ANALYZE, BUFFERS) {query.sql}")
+            # The app's driver prepares its statements (asyncpg), so after five executions on
+            # a connection PostgreSQL may plan them once for any value: show that plan too.
+            await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            generic_ms, generic = await fastest(f"EXPLAIN (ANALYZE, BUFFERS) {query.sql}")
     finally:
         await connection.close()
-    timing, lines = min(runs)
-    return lines, timing
+    return Explained(lines, custom_ms, generic_ms, generic)
 
 
 def explain_report(database: pgdb.BenchDatabase, small: Seeded, large: Seeded) -> None:
     log("\n== EXPLAIN (ANALYZE, BUFFERS) as the app role, RLS on, tenant set ==")
     summary = []
     for name, query in large.queries.reads().items():
-        lines, large_ms = asyncio.run(explain(database.app_dsn, large.practice.tenant_id, query))
-        _, small_ms = asyncio.run(
+        big = asyncio.run(explain(database.app_dsn, large.practice.tenant_id, query))
+        little = asyncio.run(
             explain(database.app_dsn, small.practice.tenant_id, small.queries.reads()[name])
         )
         log(f"\n-- {name} ({large.patients:,} patients): {query.sql}")
-        for line in lines:
+        for line in big.lines:
             log(f"   {line}")
-        plan = "\n".join(lines)
-        indexes = sorted(set(_INDEX.findall(plan)))
+        if big.generic_ms > 2 * big.ms + 0.1:
+            log(f"   -- generic plan (plan_cache_mode = force_generic_plan): {big.generic_ms} ms")
+            for line in big.generic_lines:
+                log(f"   {line}")
+        plan = "\n".join(big.lines)
+        used = ",".join(sorted(set(_INDEX.findall(plan)))) or "-"
         tenant_leads = bool(re.search(r"Index Cond: \(+\(?\w*\.?tenant_id = ", plan))
         seq = "Seq Scan" in plan
-        summary.append((name, small_ms, large_ms, ",".join(indexes) or "-", tenant_leads, seq))
+        summary.append((name, little, big, used, tenant_leads, seq))
     log(
-        f"\n{'query':14} {small.patients:>9,}p ms {large.patients:>9,}p ms {'ratio':>7}"
-        f"  tenant_id leads  seq scan  indexes"
+        f"\n{'query':14} {small.patients:>9,}p ms {large.patients:>9,}p ms {'ratio':>7} "
+        f"{'generic ms':>11}  tenant_id leads  seq scan  indexes"
     )
-    for name, small_ms, large_ms, indexes, leads, seq in summary:
-        ratio = large_ms / small_ms if small_ms else float("nan")
+    for name, little, big, indexes, leads, seq in summary:
+        ratio = big.ms / little.ms if little.ms else float("nan")
         log(
-            f"{name:14} {small_ms:14.3f} {large_ms:14.3f} {ratio:6.1f}x  {leads!s:15}  "
-            f"{seq!s:8}  {indexes}"
+            f"{name:14} {little.ms:14.3f} {big.ms:14.3f} {ratio:6.1f}x {big.generic_ms:11.3f}  "
+            f"{leads!s:15}  {seq!s:8}  {indexes}"
         )
+    log("(ms: custom plan, fastest of 3; generic ms: the large practice with a generic plan)")
 
 
 async def _timed(
@@ -488,7 +510,10 @@ async def _timed(
 async def rls_cost(database: pgdb.BenchDatabase, seeded: Seeded, runs: int) -> None:
     """The owner is subject to the policy only while FORCE is on: time the same queries as the
     owner with FORCE (policy on) and NO FORCE (off), then restore FORCE whatever happens."""
-    log(f"\n== Cost of RLS ({seeded.patients:,}-patient practice, median of {runs}, as owner) ==")
+    log(
+        f"\n== Cost of RLS ({seeded.patients:,}-patient practice, median of {runs}, as owner, "
+        "prepared statements as the app's driver makes them) =="
+    )
     tables = ("patients", "appointments")
     connection = await asyncpg.connect(database.owner_dsn)
     try:
@@ -600,7 +625,7 @@ def measure_servers(
         large.token = app_token(app_port, large.practice.owner_email)
         ref_token = jwt.encode({"tid": str(small.practice.tenant_id)}, secret, algorithm="HS256")
         reads = app_reads(small)
-        rows: list[Row] = []
+        rows = ThroughputTable()
         tenant = small.practice.tenant_id
         for name in ("list", "search", "agenda", "availability"):
             query = small.queries.reads()[name]
@@ -677,7 +702,6 @@ def measure_servers(
                 ),
             )
         )
-        print_rows(rows)
 
         log(
             f"\n== Scale: the app at {small.patients:,} vs {large.patients:,} patients "
@@ -697,14 +721,14 @@ def measure_servers(
                 f"{at_large.quantile(0.5) / at_small.quantile(0.5):9.2f}x"
             )
 
-        log("\n== Reads while 20 logins/s run (argon2, production cost) ==")
+        log(f"\n== Reads while {mode.login_rate:g} logins/s run (argon2, production cost) ==")
         idle = measure_http(app_port, [reads["list"]], clients, mode.seconds)
         logins = loadgen.http(
             app_port,
             login_requests(emails * 50, "/api/v1/auth/login"),
             clients=8,
             seconds=mode.seconds + 1,
-            rate=20.0,
+            rate=mode.login_rate,
         )
         time.sleep(0.5)
         busy = _run(loadgen.http(app_port, [reads["list"]], clients=clients, seconds=mode.seconds))
@@ -725,14 +749,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="server processes (each)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent keep-alive clients")
     parser.add_argument("--seconds", type=float, help="per measurement (default by mode)")
+    parser.add_argument("--login-rate", type=float, default=20.0, help="logins/s while reading")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--superuser-url", default=pgdb.SUPERUSER_URL)
     args = parser.parse_args()
     mode = LONG if args.long else SHORT
     if args.seconds:
-        mode = Mode(
-            mode.small, mode.large, mode.professionals, args.seconds, args.seconds, mode.rls_runs
-        )
+        mode = replace(mode, seconds=args.seconds, scale_seconds=args.seconds)
+    mode = replace(mode, login_rate=args.login_rate)
     run(mode, args.workers, args.clients, args.keep_database, args.superuser_url)
 
 
