@@ -58,8 +58,8 @@ worker: install ## Deliver queued e-mails and webhooks (PostgreSQL; SQLite serve
 openapi: install
 	$(BIN)/clinicflow openapi --output openapi.json
 
-bench: install
-	$(BIN)/python -m bench.run
+bench: install ## Issue 12 benchmark, short version (bench/README.md: the long one)
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

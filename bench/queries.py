@@ -1,0 +1,167 @@
+"""The hot queries exactly as the app sends them, captured from its own repositories.
+
+Each repository method runs once in a session scoped to a tenant (so the app's tenant filter is
+added as in a request); a `before_cursor_execute` hook records the SQL and the bound values the
+driver receives. The baselines and EXPLAIN then run that text, so a change to a repository in
+the app is measured here without editing the bench.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
+from clinicflow.core.database import Database
+from clinicflow.core.tenancy import TENANT_KEY
+from clinicflow.patients.repository import PatientFilters, PatientRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    name: str
+    sql: str  # asyncpg form: $1, $2, ...
+    args: tuple[Any, ...]
+
+    def bind(self, replacements: dict[Any, Any]) -> tuple[Any, ...]:
+        """The arguments with captured values swapped (a tenant, a professional, a time)."""
+        return tuple(replacements.get(arg, arg) for arg in self.args)
+
+    def literal(self) -> str:
+        """The SQL with its arguments inlined, for EXPLAIN."""
+
+        def value(match: re.Match[str]) -> str:
+            arg = self.args[int(match.group(1)) - 1]
+            if isinstance(arg, bool):
+                return "true" if arg else "false"
+            if isinstance(arg, int | float):
+                return str(arg)
+            if isinstance(arg, datetime):
+                return f"'{arg.isoformat()}'::timestamptz"
+            text = str(arg).replace("'", "''")
+            return f"'{text}'"
+
+        return re.sub(r"\$(\d+)(?![0-9])", value, self.sql)
+
+
+_PLACEHOLDER = re.compile(r"%(s|%)")
+
+
+def _numbered(statement: str) -> str:
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda m: f"${next(counter)}" if m.group(1) == "s" else "%", statement)
+
+
+async def capture(
+    database: Database,
+    tenant_id: uuid.UUID,
+    name: str,
+    work: Callable[[AsyncSession], Awaitable[object]],
+    table: str,
+) -> Query:
+    """The last statement `work` sends that reads `table`."""
+    seen: list[tuple[str, tuple[Any, ...]]] = []
+
+    def record(
+        conn: object, cursor: object, statement: str, parameters: Any, *rest: object
+    ) -> None:
+        seen.append((statement, tuple(parameters or ())))
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        async with database.sessionmaker() as session:
+            session.info[TENANT_KEY] = tenant_id
+            async with session.begin():
+                await work(session)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    statement, args = next((sql, args) for sql, args in reversed(seen) if f"FROM {table}" in sql)
+    return Query(name, _numbered(statement), args)
+
+
+@dataclass(frozen=True, slots=True)
+class HotQueries:
+    list_first: Query
+    list_deep: Query
+    search: Query
+    search_rare: Query
+    agenda_week: Query
+    availability: Query
+    overlap: Query
+
+    def reads(self) -> dict[str, Query]:
+        return {
+            "list": self.list_first,
+            "list_deep": self.list_deep,
+            "search": self.search,
+            "search_rare": self.search_rare,
+            "agenda": self.agenda_week,
+            "availability": self.availability,
+            "overlap": self.overlap,
+        }
+
+
+async def hot_queries(
+    database: Database,
+    tenant_id: uuid.UUID,
+    *,
+    deep_cursor: tuple[str, uuid.UUID],
+    common: str,
+    rare: str,
+    professional: uuid.UUID,
+    week: datetime,
+    slot: tuple[datetime, datetime],
+) -> HotQueries:
+    """The SQL of list (first and a deep keyset page), search, agenda, availability, overlap."""
+    end = week + timedelta(days=7)
+
+    async def grab(name: str, table: str, work: Callable[[AsyncSession], Awaitable[Any]]) -> Query:
+        return await capture(database, tenant_id, name, work, table)
+
+    return HotQueries(
+        list_first=await grab(
+            "list", "patients", lambda s: PatientRepository(s).page(PatientFilters(), 50, None)
+        ),
+        list_deep=await grab(
+            "list_deep",
+            "patients",
+            lambda s: PatientRepository(s).page(PatientFilters(), 50, deep_cursor),
+        ),
+        search=await grab(
+            "search",
+            "patients",
+            lambda s: PatientRepository(s).page(PatientFilters(q=common), 50, None),
+        ),
+        search_rare=await grab(
+            "search_rare",
+            "patients",
+            lambda s: PatientRepository(s).page(PatientFilters(q=rare), 50, None),
+        ),
+        agenda_week=await grab(
+            "agenda",
+            "appointments",
+            lambda s: AppointmentRepository(s).page(
+                AppointmentFilters(start_from=week, start_to=end, professional_id=professional),
+                100,
+                None,
+            ),
+        ),
+        availability=await grab(
+            "availability",
+            "appointments",
+            lambda s: AppointmentRepository(s).busy_between(professional, week, end),
+        ),
+        overlap=await grab(
+            "overlap",
+            "appointments",
+            lambda s: AppointmentRepository(s).first_overlap(professional, *slot),
+        ),
+    )

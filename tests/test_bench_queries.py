@@ -1,0 +1,64 @@
+"""bench/queries.py: the SQL it captures from the repositories is what the app runs, so the
+baselines of `make bench` (raw asyncpg, the Starlette reference) answer the same rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg  # type: ignore[import-untyped]
+from bench.queries import hot_queries
+from fastapi import FastAPI
+
+from clinicflow.bulkseed import BulkPlan, seed_bulk
+from clinicflow.core.database import create_database
+from clinicflow.patients.repository import PatientFilters, PatientRepository
+from tests.conftest import PgTestDatabase, make_test_settings
+
+
+async def test_captured_queries_return_what_the_repositories_return(
+    db: FastAPI, pg_database: PgTestDatabase
+) -> None:
+    settings = make_test_settings(
+        database_url=pg_database.app_url, migrations_database_url=pg_database.owner_url
+    )
+    seeded = await seed_bulk(settings, BulkPlan(2, 120, 1, professionals=2))
+    practice = seeded.practices[0]
+    week = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    database = create_database(settings)
+    try:
+        async with database.sessionmaker() as session:
+            session.info["tenant_id"] = practice.tenant_id
+            async with session.begin():
+                first_page = await PatientRepository(session).page(PatientFilters(), 50, None)
+        cursor = (first_page[49].full_name, first_page[49].id)
+        queries = await hot_queries(
+            database, practice.tenant_id, deep_cursor=cursor, common="silva", rare="zz-none",
+            professional=practice.professional_ids[0], week=week - timedelta(days=7),
+            slot=(week, week + timedelta(minutes=30)),
+        )  # fmt: skip
+    finally:
+        await database.dispose()
+
+    url = pg_database.app_url.replace("postgresql+asyncpg", "postgresql")
+    connection = await asyncpg.connect(url)
+    try:
+
+        async def rows(sql: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
+            async with connection.transaction():
+                await connection.execute(
+                    "SELECT set_config('app.tenant_id', $1, true)", str(practice.tenant_id)
+                )
+                return list(await connection.fetch(sql, *args))
+
+        listed = await rows(queries.list_first.sql, queries.list_first.args)
+        deep = await rows(queries.list_deep.sql, queries.list_deep.args)
+        rare = await rows(queries.search_rare.sql, queries.search_rare.args)
+        agenda = await rows(queries.agenda_week.sql, queries.agenda_week.args)
+    finally:
+        await connection.close()
+    assert [row["id"] for row in listed] == [patient.id for patient in first_page]
+    assert len(listed) == 51  # limit + 1, which tells the API there is a next page
+    assert deep[0]["id"] == first_page[50].id  # the keyset page continues after the cursor
+    assert rare == []
+    assert {row["tenant_id"] for row in agenda} <= {practice.tenant_id}
+    assert all(row["professional_id"] == practice.professional_ids[0] for row in agenda)
