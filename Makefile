@@ -6,7 +6,7 @@ LOCK := requirements/dev.lock
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml $(LOCK) | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install lock run serve test lint format migrate seed worker bench openapi clean
+.PHONY: install lock run serve test lint format migrate seed worker bench contract openapi clean
 
 # Installs exactly the pinned, hashed versions in the lock file (CI and the Dockerfile do too).
 $(STAMP): pyproject.toml $(LOCK)
@@ -54,6 +54,9 @@ seed: install
 
 worker: install ## Deliver queued e-mails and webhooks (PostgreSQL; SQLite serve does it itself)
 	$(BIN)/clinicflow worker
+
+contract: install ## schemathesis --checks all over the OpenAPI document, as owner and API key (PostgreSQL)
+	$(BIN)/python -m tests.contract --max-examples 5
 
 openapi: install
 	$(BIN)/clinicflow openapi --output openapi.json
