@@ -436,10 +436,10 @@ class Explained:
 async def explain(dsn: str, tenant: uuid.UUID, query: Query) -> Explained:
     connection = await asyncpg.connect(dsn)
 
-    async def fastest(statement: str) -> tuple[float, list[str]]:
+    async def fastest(statement: str, *args: object) -> tuple[float, list[str]]:
         runs = []
         for _ in range(3):  # the fastest of three: sub-millisecond timings are noisy
-            rows = await connection.fetch(statement, *query.args)
+            rows = await connection.fetch(statement, *args)
             lines = [row[0] for row in rows]
             timing = next(
                 (float(m.group(1)) for line in lines if (m := _EXECUTION.search(line))), 0.0
@@ -451,11 +451,19 @@ async def explain(dsn: str, tenant: uuid.UUID, query: Query) -> Explained:
         async with connection.transaction():
             await connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
             await connection.fetch(query.sql, *query.args)  # warm the cache once
-            custom_ms, lines = await fastest(f"EXPLAIN (ANALYZE, BUFFERS) {query.sql}")
-            # The app's driver prepares its statements (asyncpg), so after five executions on
-            # a connection PostgreSQL may plan them once for any value: show that plan too.
+            custom_ms, lines = await fastest(f"EXPLAIN (ANALYZE, BUFFERS) {query.sql}", *query.args)
+            # The app's driver prepares its statements (asyncpg), and from the sixth execution
+            # on a connection PostgreSQL may switch to a plan made for any value: show that
+            # one too. A one-off EXPLAIN with parameters plans for the values given, so the
+            # generic plan needs PREPARE and EXECUTE.
+            await connection.execute(f"PREPARE bench_generic AS {query.sql}")
             await connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-            generic_ms, generic = await fastest(f"EXPLAIN (ANALYZE, BUFFERS) {query.sql}")
+            generic_ms, generic = await fastest(
+                "EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_generic("
+                + ", ".join(query.literal_args())
+                + ")"
+            )
+            await connection.execute("DEALLOCATE bench_generic")
     finally:
         await connection.close()
     return Explained(lines, custom_ms, generic_ms, generic)

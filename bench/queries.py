@@ -34,11 +34,10 @@ class Query:
         """The arguments with captured values swapped (a tenant, a professional, a time)."""
         return tuple(replacements.get(arg, arg) for arg in self.args)
 
-    def literal(self) -> str:
-        """The SQL with its arguments inlined, for EXPLAIN."""
+    def literal_args(self) -> list[str]:
+        """The arguments as SQL literals (for `EXECUTE name(...)` and EXPLAIN by hand)."""
 
-        def value(match: re.Match[str]) -> str:
-            arg = self.args[int(match.group(1)) - 1]
+        def literal(arg: Any) -> str:
             if isinstance(arg, bool):
                 return "true" if arg else "false"
             if isinstance(arg, int | float):
@@ -48,7 +47,12 @@ class Query:
             text = str(arg).replace("'", "''")
             return f"'{text}'"
 
-        return re.sub(r"\$(\d+)(?![0-9])", value, self.sql)
+        return [literal(arg) for arg in self.args]
+
+    def literal(self) -> str:
+        """The SQL with its arguments inlined."""
+        values = self.literal_args()
+        return re.sub(r"\$(\d+)(?![0-9])", lambda m: values[int(m.group(1)) - 1], self.sql)
 
 
 _PLACEHOLDER = re.compile(r"%(s|%)")
