@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from clinicflow.bootstrap import DEMO_PASSWORD
 from clinicflow.core import migrate
 from tests.conftest import create_pg_database, drop_pg_database, make_test_settings
-from tests.served import CLINICFLOW, serve, server_environment
+from tests.served import CLINICFLOW, free_port, serve, server_environment
 
 OWNER_EMAIL = "ana@aurora.example"
 SCHEMATHESIS = str(Path(sys.executable).with_name("st"))
@@ -34,6 +44,8 @@ def main() -> int:
     parser.add_argument("--max-examples", type=int, default=5)
     parser.add_argument("--workers", default="2", help="schemathesis workers")
     parser.add_argument("--seed", type=int, default=None, help="for a reproducible run")
+    parser.add_argument("--server-log", type=Path, default=None, help="keep the server's log here")
+    parser.add_argument("st_options", nargs="*", help="more `st run` options, after --")
     options = parser.parse_args()
 
     database = create_pg_database("contract")
@@ -52,19 +64,50 @@ def main() -> int:
             subprocess.run(  # noqa: S603  (our own CLI)
                 [CLINICFLOW, "seed"], env=environment, cwd=workdir, check=True, capture_output=True
             )
-            with serve(database.app_url, workdir) as served:
-                return _run_both(served.base_url, options)
+            with serve(database.app_url, workdir) as served, fake_n8n() as n8n_url:
+                try:
+                    return _run_both(served.base_url, options, n8n_url)
+                finally:
+                    if options.server_log:
+                        shutil.copy(served.log_path, options.server_log)
     finally:
         drop_pg_database(database)
 
 
-def _run_both(base_url: str, options: argparse.Namespace) -> int:
+def _run_both(base_url: str, options: argparse.Namespace, n8n_url: str) -> int:
     api_key = _create_api_key(base_url)
     failures = 0
     for label, credential in (("owner", {}), ("API key", {"CONTRACT_API_KEY": api_key})):
         print(f"\n=== schemathesis as the {label} ===", flush=True)
-        failures += _schemathesis(base_url, options, credential)
+        failures += _schemathesis(base_url, options, {**credential, "CONTRACT_N8N_URL": n8n_url})
     return 1 if failures else 0
+
+
+@contextmanager
+def fake_n8n() -> Iterator[str]:
+    """The practice's n8n in this run: answers its public API to any key. (Unreachable, slow
+    and refusing n8n instances are tests/test_n8n_metrics.py's business.)"""
+
+    async def workflows(_: Request) -> JSONResponse:
+        return JSONResponse({"data": [{"id": "w1", "name": "Intake", "active": True}]})
+
+    async def executions(_: Request) -> JSONResponse:
+        return JSONResponse({"data": [], "nextCursor": None})
+
+    app = Starlette(
+        routes=[Route("/api/v1/workflows", workflows), Route("/api/v1/executions", executions)]
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def _create_api_key(base_url: str) -> str:
@@ -106,6 +149,7 @@ def _schemathesis(base_url: str, options: argparse.Namespace, credential: dict[s
     ]
     if options.seed is not None:
         command += ["--seed", str(options.seed)]
+    command += options.st_options
     environment = {
         **os.environ,
         "SCHEMATHESIS_HOOKS": "tests.contract_hooks",

@@ -230,3 +230,33 @@ async def test_practices_see_only_their_own_and_the_platform_admin_sees_figures_
     assert [item["tenant_id"] for item in every.json()["items"]] == [str(owner.tenant_id)]
     assert {item["workflow_id"] for item in one.json()["items"]} == {"w1", "w2"}
     assert clinical.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "base_url", ["https://xn--zz.com", "http://[::1", "https://22tu6lf5.cgkomca.test"]
+)
+async def test_an_address_no_client_can_use_is_a_502_not_a_500(
+    db: FastAPI, settings: Settings, base_url: str
+) -> None:
+    """Found by schemathesis: an IDNA host httpx cannot encode raised past the client."""
+    owner = await make_member(db, role="owner")
+    async with metrics_client(settings) as client:
+        answer = await _connect(client, owner, base_url)
+        stored = await client.get("/api/v1/integrations/n8n", headers=owner.headers)
+    assert answer.status_code in (422, 502), answer.text
+    assert stored.json()["configured"] is False
+
+
+async def test_a_key_that_cannot_be_an_http_header_is_refused_not_a_500(
+    db: FastAPI, settings: Settings
+) -> None:
+    """Found by schemathesis: a non-ASCII key crashed while building the request headers."""
+    owner = await make_member(db, role="owner")
+    async with metrics_client(settings) as client:
+        answer = await client.put(
+            "/api/v1/integrations/n8n",
+            json={"base_url": "https://n8n.example.com", "api_key": "chave-çã-secreta"},
+            headers=owner.headers,
+        )
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "api_key"

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from clinicflow.appointments.models import Status
 from clinicflow.appointments.schemas import MAX_MINUTES, MIN_MINUTES
-from clinicflow.core.types import Instant
+from clinicflow.core.types import Day, Instant
 
 _OFFSET = "ISO 8601 with a UTC offset, e.g. 2026-03-09T14:00:00-03:00"
 
@@ -35,7 +35,7 @@ class CreatePatientInput(ToolInput):
     full_name: str = Field(min_length=1, max_length=200, description="The patient's full name")
     phone: str | None = Field(default=None, min_length=3, max_length=40, description="Phone")
     email: str | None = Field(default=None, max_length=320, description="E-mail address")
-    birth_date: date | None = Field(default=None, description="YYYY-MM-DD, not in the future")
+    birth_date: Day | None = Field(default=None, description="YYYY-MM-DD, not in the future")
 
 
 class AvailabilityInput(ToolInput):

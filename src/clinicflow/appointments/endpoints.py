@@ -162,7 +162,11 @@ async def cancel_appointment(
     await AppointmentService(session, principal, outbox).cancel(appointment_id, scope)
 
 
-@router.post("/{appointment_id}/status", summary="Change an appointment's status")
+@router.post(
+    "/{appointment_id}/status",
+    summary="Change an appointment's status",
+    responses=problems(Conflict),
+)
 async def change_status(
     appointment_id: uuid.UUID,
     body: StatusChange,

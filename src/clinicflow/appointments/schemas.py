@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from clinicflow.appointments.models import Status
-from clinicflow.core.types import Instant, PatchBody
+from clinicflow.core.types import Day, Instant, PatchBody
 
 MIN_MINUTES, MAX_MINUTES = 5, 720
 
@@ -39,7 +39,7 @@ class Recurrence(BaseModel):
         "both.",
         examples=[10],
     )
-    until: date | None = Field(
+    until: Day | None = Field(
         default=None,
         description="Last day an occurrence may fall on (YYYY-MM-DD). Give count or until, not "
         "both.",

@@ -26,6 +26,7 @@ _FHIR_ERROR = {
     "application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}
 }
 _BEARER = "BearerToken"
+_FREE_JSON = "FreeJson"
 _SCHEMA_REF_PREFIX = "#/components/schemas/"
 # What the input guard (core/input_guard.py) lets through: no control characters at all in
 # paths, queries and headers; tab, line feed and carriage return inside JSON text.
@@ -147,7 +148,27 @@ def document_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str,
         schemas.pop(unused, None)
     for name in _request_schema_names(document):
         _forbid_control_characters(schemas[name], _NO_CONTROL_IN_TEXT)
+    schemas[_FREE_JSON] = _free_json()
     return document
+
+
+def _free_json() -> dict[str, Any]:
+    """Any JSON value, as free-form members (`custom_fields`, an event's `data`) take it, with
+    no control character in a key or a text (the input guard's rule, all the way down)."""
+    itself = {"$ref": _SCHEMA_REF_PREFIX + _FREE_JSON}
+    return {
+        "description": "Any JSON value without control characters in texts and keys.",
+        "anyOf": [
+            {"type": "string", "pattern": _NO_CONTROL_IN_TEXT},
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": itself},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": _NO_CONTROL},
+                "additionalProperties": itself,
+            },
+        ],
+    }
 
 
 def _declare_bearer_tokens(components: dict[str, Any]) -> None:
@@ -180,7 +201,9 @@ def _forbid_control_characters(schema: Any, pattern: str) -> None:
     if schema.get("type") == "string" and not _FORMED.intersection(schema):
         schema["pattern"] = pattern
     if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
-        schema["propertyNames"] = {"pattern": _NO_CONTROL}  # keys are text too
+        schema.setdefault("propertyNames", {"pattern": _NO_CONTROL})  # keys are text too
+        if "properties" not in schema and schema.get("additionalProperties", True) is True:
+            schema["additionalProperties"] = {"$ref": _SCHEMA_REF_PREFIX + _FREE_JSON}
     for key, value in schema.items():
         if key in ("properties", "patternProperties"):
             for item in value.values():

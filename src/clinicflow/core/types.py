@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     ValidationInfo,
     WithJsonSchema,
@@ -39,8 +41,26 @@ def utc_in_range(value: datetime) -> datetime:
     return instant
 
 
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")
+
+
+def iso_text(value: object) -> object:
+    """Dates and instants are ISO 8601 text; a number (or a numeric string), which pydantic
+    would read as a Unix timestamp, is refused like any other wrong type."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("must be ISO 8601 text, e.g. 2026-03-09 or 2026-03-09T14:00:00-03:00")
+    return value
+
+
 # An instant sent with its offset (a naive time is refused), answered back in UTC.
-Instant = Annotated[AwareDatetime, AfterValidator(utc_in_range), WithJsonSchema(INSTANT_SCHEMA)]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(iso_text),
+    AfterValidator(utc_in_range),
+    WithJsonSchema(INSTANT_SCHEMA),
+]
+# A calendar day, YYYY-MM-DD.
+Day = Annotated[date, BeforeValidator(iso_text)]
 
 
 def _null_only_where_clearable(schema: dict[str, Any], model: type[BaseModel]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,7 +15,7 @@ from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import Database, SessionDep
 from clinicflow.core.errors import PermissionDenied
-from clinicflow.core.types import Instant
+from clinicflow.core.types import Day, Instant
 from clinicflow.exports.portability import PatientDataExport, PatientExportService
 from clinicflow.exports.schemas import MEDIA_TYPES, ExportFormat
 from clinicflow.exports.service import Export, ExportService, stream_export
@@ -67,10 +66,10 @@ async def export_patients(
         bool | None, Query(description="Only active (true) or inactive (false) patients.")
     ] = None,
     birth_date_from: Annotated[
-        date | None, Query(description="Born on or after this date (YYYY-MM-DD).")
+        Day | None, Query(description="Born on or after this date (YYYY-MM-DD).")
     ] = None,
     birth_date_to: Annotated[
-        date | None, Query(description="Born on or before this date (YYYY-MM-DD).")
+        Day | None, Query(description="Born on or before this date (YYYY-MM-DD).")
     ] = None,
 ) -> StreamingResponse:
     """Owner or assistant. The patients matching the same filters as GET /patients, streamed as a
@@ -120,10 +119,10 @@ async def export_financial_entries(
     session: SessionDep,
     fmt: FormatQuery = ExportFormat.CSV,
     start: Annotated[
-        date | None, Query(alias="from", description="Due on or after this date (YYYY-MM-DD).")
+        Day | None, Query(alias="from", description="Due on or after this date (YYYY-MM-DD).")
     ] = None,
     end: Annotated[
-        date | None, Query(alias="to", description="Due on or before this date (YYYY-MM-DD).")
+        Day | None, Query(alias="to", description="Due on or before this date (YYYY-MM-DD).")
     ] = None,
 ) -> StreamingResponse:
     """Owner or assistant. Entries with a due date in `from`..`to` (both optional), streamed as a

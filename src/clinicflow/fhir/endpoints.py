@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,6 +26,7 @@ from clinicflow.core.pagination import (
     decode_cursor,
     encode_cursor,
 )
+from clinicflow.core.types import Day
 from clinicflow.fhir.resources import (
     FHIR_MEDIA_TYPE,
     appointment_resource,
@@ -111,7 +112,7 @@ async def search_patients(
     name: Annotated[
         str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
     ] = None,
-    birthdate: Annotated[date | None, Query(description="Exact birth date (YYYY-MM-DD).")] = None,
+    birthdate: Annotated[Day | None, Query(description="Exact birth date (YYYY-MM-DD).")] = None,
     count: Count = 50,
     cursor: Cursor = None,
 ) -> Response:

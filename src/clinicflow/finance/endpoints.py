@@ -14,6 +14,7 @@ from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.types import Day
 from clinicflow.finance.schemas import EntryCreate, EntryList, EntryRead, EntryUpdate, Summary
 from clinicflow.finance.service import FinanceService
 
@@ -46,10 +47,10 @@ async def list_entries(
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     start: Annotated[
-        date | None, Query(alias="from", description="Due on or after this date (YYYY-MM-DD).")
+        Day | None, Query(alias="from", description="Due on or after this date (YYYY-MM-DD).")
     ] = None,
     end: Annotated[
-        date | None, Query(alias="to", description="Due on or before this date (YYYY-MM-DD).")
+        Day | None, Query(alias="to", description="Due on or before this date (YYYY-MM-DD).")
     ] = None,
 ) -> EntryList:
     """Owner or assistant. Ordered by due date; filter by a due-date range (`from`, `to`).
@@ -70,8 +71,8 @@ async def list_entries(
 async def summary(
     principal: Reader,
     session: SessionDep,
-    start: Annotated[date, Query(alias="from", description="First day (YYYY-MM-DD).")],
-    end: Annotated[date, Query(alias="to", description="Last day, inclusive (YYYY-MM-DD).")],
+    start: Annotated[Day, Query(alias="from", description="First day (YYYY-MM-DD).")],
+    end: Annotated[Day, Query(alias="to", description="Last day, inclusive (YYYY-MM-DD).")],
 ) -> Summary:
     """Owner or assistant. Per currency, for due dates and payments in `from`..`to` (inclusive,
     the practice's time zone): received, outstanding, overdue, expenses paid, and received by

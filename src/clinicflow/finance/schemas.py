@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
-from clinicflow.core.types import Instant, PatchBody
+from clinicflow.core.types import Day, Instant, PatchBody
 from clinicflow.finance.models import EntryKind
 
 # Exact decimals in and out: "150.00" as a JSON string, never a float.
@@ -41,7 +41,7 @@ class EntryCreate(BaseModel):
         description="ISO 4217 code (default BRL).",
         examples=["BRL"],
     )
-    due_date: date = Field(description="When it is due (YYYY-MM-DD).", examples=["2026-12-10"])
+    due_date: Day = Field(description="When it is due (YYYY-MM-DD).", examples=["2026-12-10"])
     paid_at: Instant | None = Field(
         default=None,
         description="When it was paid (ISO 8601 with offset); leave out while unpaid.",
@@ -83,7 +83,7 @@ class EntryUpdate(PatchBody):
         description="Positive decimal with at most 2 places, as a string.",
         examples=["180.00"],
     )
-    due_date: date | None = Field(
+    due_date: Day | None = Field(
         default=None,
         description="When it is due (YYYY-MM-DD).",
         examples=["2026-12-15"],
@@ -120,7 +120,7 @@ class EntryRead(BaseModel):
     kind: EntryKind = Field(description="income or expense.")
     amount: Money = Field(description="Exact decimal as a string, 2 places.")
     currency: str = Field(description="ISO 4217 code.")
-    due_date: date = Field(description="When it is due.")
+    due_date: Day = Field(description="When it is due.")
     paid_at: datetime | None = Field(description="When it was paid; null while unpaid.")
     method: str | None = Field(description="Payment method.")
     category: str | None = Field(description="Category.")
@@ -154,6 +154,6 @@ class CurrencySummary(BaseModel):
 
 
 class Summary(BaseModel):
-    start: date = Field(serialization_alias="from", description="First day of the period.")
-    end: date = Field(serialization_alias="to", description="Last day of the period (inclusive).")
+    start: Day = Field(serialization_alias="from", description="First day of the period.")
+    end: Day = Field(serialization_alias="to", description="Last day of the period (inclusive).")
     currencies: list[CurrencySummary] = Field(description="The figures, one item per currency.")

@@ -99,7 +99,9 @@ class N8nClient:
             raise N8nTimeout(
                 f"n8n at {self.root} did not answer within {self.timeout:g} s."
             ) from error
-        except httpx.HTTPError as error:
+        except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as error:
+            # InvalidURL and UnicodeError (an IDNA host such as xn--zz.com) are not HTTPErrors,
+            # yet they are the same answer to the user: nothing reachable at that address.
             raise N8nUnavailable(
                 f"n8n at {self.root} is unreachable ({type(error).__name__})."
             ) from error

@@ -19,6 +19,8 @@ class N8nConnect(BaseModel):
     api_key: str = Field(
         min_length=8,
         max_length=4096,
+        # Sent as an HTTP header: printable ASCII only (anything else could not be sent at all).
+        pattern=r"^[!-~]+$",
         description="An n8n API key (n8n > Settings > n8n API); stored encrypted, never returned.",
         examples=["n8n_api_0123456789abcdef"],
     )

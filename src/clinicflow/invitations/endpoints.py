@@ -11,7 +11,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from clinicflow.auth.deps import Principal, get_optional_principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import NotFound
+from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
 from clinicflow.core.openapi import problems
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.invitations.schemas import (
@@ -44,6 +44,7 @@ Service = Annotated[InvitationService, Depends(invitation_service)]
     status_code=status.HTTP_201_CREATED,
     summary="Invite someone to a practice by e-mail",
     dependencies=[Depends(limit_public("public_links"))],
+    responses=problems(Conflict, PlanLimitExceeded),
 )
 async def create_invitation(
     body: InvitationCreate, principal: Inviter, service: Service

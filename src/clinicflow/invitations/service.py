@@ -80,7 +80,7 @@ class InvitationService:
         A practice with no owner (a new one, or one whose owners are gone) gets its owner."""
         if not principal.is_platform_admin:
             if reason is not None:
-                raise _invalid_field("break_glass_reason", "Only a platform admin breaks glass.")
+                raise PermissionDenied("Only a platform admin breaks glass.")
             return
         async with tenant_context(self.session, tenant.id):
             owners = await MembershipRepository(self.session).owners_with_users()

@@ -14,7 +14,18 @@ MAX_TEXT = 2000
 
 
 class CustomFieldDefinition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Choices only, and always, for a choice field: said in the schema too.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"properties": {"type": {"const": "choice"}}},
+            "then": {
+                "required": ["choices"],
+                "properties": {"choices": {"type": "array", "minItems": 1, "uniqueItems": True}},
+            },
+            "else": {"properties": {"choices": {"type": "null"}}},
+        },
+    )
 
     key: str = Field(
         pattern=r"^[a-z][a-z0-9_]{0,39}$",

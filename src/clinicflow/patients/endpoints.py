@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, status
@@ -12,6 +11,7 @@ from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.types import Day
 from clinicflow.notifications.outbox import Outbox, OutboxDep
 from clinicflow.patients.repository import PatientFilters
 from clinicflow.patients.schemas import PatientCreate, PatientList, PatientRead, PatientUpdate
@@ -56,10 +56,10 @@ async def list_patients(
         bool | None, Query(description="Only active (true) or inactive (false) patients.")
     ] = None,
     birth_date_from: Annotated[
-        date | None, Query(description="Born on or after this date (YYYY-MM-DD).")
+        Day | None, Query(description="Born on or after this date (YYYY-MM-DD).")
     ] = None,
     birth_date_to: Annotated[
-        date | None, Query(description="Born on or before this date (YYYY-MM-DD).")
+        Day | None, Query(description="Born on or before this date (YYYY-MM-DD).")
     ] = None,
 ) -> PatientList:
     """Owner or assistant, or an API key with `patients:read`. Ordered by name; `q` matches name,

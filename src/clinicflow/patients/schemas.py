@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
 
-from clinicflow.core.types import PatchBody
+from clinicflow.core.types import Day, PatchBody
 
 
 def _not_in_future(value: date | None) -> date | None:
@@ -26,7 +26,7 @@ class PatientCreate(BaseModel):
         description="The patient's full name.",
         examples=["Maria Oliveira"],
     )
-    birth_date: date | None = Field(
+    birth_date: Day | None = Field(
         default=None,
         description="Date of birth (YYYY-MM-DD), not in the future.",
         examples=["1985-04-12"],
@@ -81,7 +81,7 @@ class PatientUpdate(PatchBody):
         description="The patient's full name.",
         examples=["Maria Oliveira"],
     )
-    birth_date: date | None = Field(
+    birth_date: Day | None = Field(
         default=None,
         description="Date of birth (YYYY-MM-DD), not in the future; null clears it.",
         examples=["1985-04-12"],
@@ -127,7 +127,7 @@ class PatientRead(BaseModel):
 
     id: uuid.UUID = Field(description="Patient id.")
     full_name: str = Field(description="The patient's full name.")
-    birth_date: date | None = Field(description="Date of birth.")
+    birth_date: Day | None = Field(description="Date of birth.")
     email: str | None = Field(description="E-mail address.")
     phone: str | None = Field(description="Phone number.")
     document: str | None = Field(description="Identity document number.")

@@ -79,9 +79,13 @@ class PatientService:
         patient = await self.get(patient_id)
         sent = changes.model_dump(exclude_unset=True)
         if "custom_fields" in sent:
-            merged = {**patient.custom_fields, **(sent.pop("custom_fields") or {})}
-            merged = {key: value for key, value in merged.items() if value is not None}
             definitions = custom_fields.definitions_from((await self._tenant()).settings)
+            # A value whose field the practice has since removed is dropped, not refused:
+            # otherwise removing a field would make every patient holding it uneditable.
+            defined = {definition.key for definition in definitions}
+            kept = {key: value for key, value in patient.custom_fields.items() if key in defined}
+            merged = {**kept, **(sent.pop("custom_fields") or {})}
+            merged = {key: value for key, value in merged.items() if value is not None}
             patient.custom_fields = custom_fields.clean(definitions, merged)
         for field, value in sent.items():
             if field == "full_name" and value is None:

@@ -110,6 +110,7 @@ async def change_member_role(
     "/members/{user_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Remove a member from your practice",
+    responses=problems(Conflict),
 )
 async def remove_member(user_id: uuid.UUID, principal: MembersManager, session: SessionDep) -> None:
     """Owner only. Ends the user's membership (the account itself remains). 409 for the last

@@ -7,9 +7,9 @@ from datetime import time
 from decimal import Decimal
 from itertools import pairwise
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, WithJsonSchema, field_validator
 
 from clinicflow.core.types import PatchBody
 from clinicflow.patients.custom_fields import CustomFieldDefinition
@@ -25,8 +25,8 @@ DEFAULT_WORKING_HOURS: dict[str, list[dict[str, str]]] = {
 class Interval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: str = Field(description="HH:MM, local time")
-    end: str = Field(description="HH:MM, local time; 24:00 for midnight")
+    start: str = Field(description="HH:MM, local time", pattern=_CLOCK.pattern)
+    end: str = Field(description="HH:MM, local time; 24:00 for midnight", pattern=_CLOCK.pattern)
 
     @field_validator("start", "end")
     @classmethod
@@ -55,6 +55,13 @@ def _valid_day(intervals: list[Interval]) -> list[Interval]:
 DayIntervals = Annotated[list[Interval], Field(max_length=12)]
 
 
+# A decimal string, 0 to 9,999,999,999.99, as the pattern says (the bounds check the same).
+Fee = Annotated[
+    Decimal,
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$"}),
+]
+
+
 class TenantSettingsUpdate(PatchBody):
     clearable = frozenset({"session_fee"})
 
@@ -66,10 +73,14 @@ class TenantSettingsUpdate(PatchBody):
         examples=["Clínica Souza"],
     )
     timezone: str | None = Field(
-        default=None, description="IANA time zone name.", examples=["America/Sao_Paulo"]
+        default=None,
+        description="IANA time zone name.",
+        examples=["America/Sao_Paulo"],
+        json_schema_extra={"enum": list[JsonValue](sorted(available_timezones()))},
     )
     working_hours: dict[Weekday, DayIntervals] | None = Field(
         default=None,
+        json_schema_extra={"propertyNames": {"enum": list[JsonValue](WEEKDAYS)}},
         description="Open intervals per weekday (mon..sun), replacing the current hours; a "
         "weekday left out is closed.",
         examples=[
@@ -91,7 +102,7 @@ class TenantSettingsUpdate(PatchBody):
         "minutes).",
         examples=[1440],
     )
-    session_fee: Decimal | None = Field(
+    session_fee: Fee | None = Field(
         default=None,
         ge=0,
         max_digits=12,

@@ -24,7 +24,7 @@ class WebhookCreate(BaseModel):
     url: str = Field(
         min_length=8,
         max_length=2048,
-        pattern=r"^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#][^\s]*)?$",
+        pattern=r"^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?#][^\s\x00-\x1f\x7f]*)?$",
         description="Where signed POST deliveries go, e.g. an n8n Webhook trigger URL.",
         examples=["https://n8n.acme.com/webhook/clinicflow"],
     )
