@@ -24,7 +24,7 @@ from clinicflow.core import migrate
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from clinicflow.models import Base
-from tests import services
+from tests import documented_statuses, services
 
 ResetDatabase = Callable[[], Awaitable[None]]
 _throwaways = services.Throwaways()
@@ -47,6 +47,35 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):
         _throwaways.stop()
+
+
+_UNDOCUMENTED_KEY = "undocumented_statuses"
+_undocumented_in_workers: set[str] = set()
+
+
+def pytest_testnodedown(node: object, error: object) -> None:
+    """xdist controller: gather what each worker saw answered but not documented."""
+    output = getattr(node, "workeroutput", {})
+    _undocumented_in_workers.update(output.get(_UNDOCUMENTED_KEY, []))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a route answered a status its OpenAPI operation does not list."""
+    if documented_statuses.OBSERVED:
+        document = create_app(make_test_settings()).openapi()
+        found = documented_statuses.undocumented(documented_statuses.OBSERVED, document)
+    else:
+        found = []
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_UNDOCUMENTED_KEY] = found
+        return
+    missing = sorted(_undocumented_in_workers.union(found))
+    if missing:
+        print("\nStatuses answered but missing from the OpenAPI document:")
+        for line in missing:
+            print(f"  {line}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +217,8 @@ async def db(app: FastAPI, reset_database: ResetDatabase) -> AsyncIterator[FastA
 
 @pytest.fixture
 async def client(db: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=db, client=("203.0.113.10", 5000))
+    transport = httpx.ASGITransport(
+        app=documented_statuses.recording(db), client=("203.0.113.10", 5000)
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http

@@ -4,6 +4,7 @@ the document refuses."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -137,3 +138,55 @@ async def test_availability_says_how_far_it_searched(
     assert long.status_code == 200
     assert long.json()["searched_until"] == "2026-05-03T00:00:00Z"
     assert (inverted.status_code, inverted.json()["slots"]) == (200, [])
+
+
+def _schema_pattern(document: dict[str, Any], model: str, field: str) -> re.Pattern[str]:
+    schema = document["components"]["schemas"][model]["properties"][field]
+    option = next(option for option in schema.get("anyOf", [schema]) if "pattern" in option)
+    return re.compile(option["pattern"])
+
+
+async def test_stripped_text_minimum_counts_what_is_left_maximum_what_was_sent(
+    client: httpx.AsyncClient, db: FastAPI, document: dict[str, Any]
+) -> None:
+    owner = await make_member(db, role="owner")
+    stored = await create(client, owner.headers, full_name=" Ana Lima ", phone=" 000 ")
+    assert (stored["full_name"], stored["phone"]) == ("Ana Lima", "000")
+    too_long = " 000" + " " * 40  # 3 characters once stripped, 44 as sent
+    refused = [
+        await client.post("/api/v1/patients", json=body, headers=owner.headers)
+        for body in ({"full_name": "Bia", "phone": too_long}, {"full_name": "   "})
+    ]
+    assert [response.status_code for response in refused] == [422, 422]
+    assert refused[0].json()["errors"][0]["field"] == "phone"
+    patched = await client.patch(
+        f"/api/v1/patients/{stored['id']}", json={"phone": too_long}, headers=owner.headers
+    )
+    assert patched.status_code == 422
+    listed = (await client.get("/api/v1/patients", headers=owner.headers)).json()["items"]
+    assert [(patient["full_name"], patient["phone"]) for patient in listed] == [("Ana Lima", "000")]
+    # The document says the same: blank is no name, edges may be blank.
+    for model in ("PatientCreate", "PatientUpdate"):
+        name = _schema_pattern(document, model, "full_name")
+        assert name.fullmatch("   ") is None
+        assert name.fullmatch(" Ana Lima ") is not None
+        phone = _schema_pattern(document, model, "phone")
+        assert phone.fullmatch(" 12 ") is None
+        assert phone.fullmatch(" 000 ") is not None
+
+
+async def test_fhir_date_search_declares_only_real_calendar_days(
+    client: httpx.AsyncClient, db: FastAPI, document: dict[str, Any]
+) -> None:
+    parameters = document["paths"]["/api/v1/fhir/Appointment"]["get"]["parameters"]
+    date = next(parameter for parameter in parameters if parameter["name"] == "date")
+    pattern = re.compile(date["schema"]["items"]["pattern"])
+    for value in ("2026-02-30", "2100-02-29", "2026-04-31", "ge2026-03-01T10:00+24:00"):
+        assert pattern.fullmatch(value) is None, value
+    owner = await make_member(db, role="owner")
+    for value in ("2024-02-29", "2000-02-29", "ge2026-04-30", "lt2026-03-01T10:00-03:00"):
+        assert pattern.fullmatch(value) is not None, value
+        response = await client.get(
+            "/api/v1/fhir/Appointment", params={"date": value}, headers=owner.headers
+        )
+        assert response.status_code == 200, (value, response.text)

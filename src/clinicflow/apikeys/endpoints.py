@@ -18,7 +18,7 @@ from clinicflow.apikeys.service import ApiKeyService, IssuedKey
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
-from clinicflow.core.errors import NotFound
+from clinicflow.core.errors import NotFound, PlanLimitExceeded
 from clinicflow.core.openapi import problems
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
@@ -32,7 +32,12 @@ def _created(issued: IssuedKey) -> ApiKeyCreated:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Issue an API key")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Issue an API key",
+    responses=problems(PlanLimitExceeded),
+)
 async def create_api_key(
     body: ApiKeyCreate, principal: KeyIssuer, session: SessionDep
 ) -> ApiKeyCreated:

@@ -40,6 +40,8 @@ _GENERIC_DESCRIPTIONS = {
     401: "No credentials, or credentials that are invalid, expired or revoked.",
     403: "The caller lacks the permission (role or API-key scope) this operation needs.",
     404: "No such resource in the caller's practice (another practice's id answers the same).",
+    409: "The request conflicts with the current state: a duplicate, an overlap, a transition "
+    "that is not allowed, or a concurrent change.",
     413: "The request body exceeds the configured limit.",
     422: "The input failed validation; `errors` names each field.",
     423: "The practice is in read-only mode; reads keep working.",
@@ -271,6 +273,8 @@ def _generic_statuses(
         statuses.update({401, 403})
         if method in _WRITE_METHODS:
             statuses.add(423)
+    if method in _WRITE_METHODS and path.startswith(api_prefix):
+        statuses.add(409)  # besides each route's own rules, a concurrent change (core/errors.py)
     if path.startswith(api_prefix):
         statuses.add(429)
     return statuses

@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar
 
+from annotated_types import MaxLen
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -16,6 +17,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic.fields import FieldInfo
 
 # Years 1900-2199 as written; a day's margin either side so that any offset (±14 h) on a date
 # inside those years is accepted once converted to UTC.
@@ -63,7 +65,24 @@ Instant = Annotated[
 Day = Annotated[date, BeforeValidator(iso_text)]
 
 
-def _null_only_where_clearable(schema: dict[str, Any], model: type[BaseModel]) -> None:
+# For models that strip surrounding whitespace before checking lengths: a minLength counts
+# what is left, so the schema says so with a pattern (edges that are not blank, and no control
+# character but tab, line feed and carriage return anywhere).
+_BLANK = r"[^\S\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+_EDGE = r"[^\s\x00-\x1f\x7f]"
+_TEXT = r"[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+
+
+def stripped_lengths(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    for field in schema.get("properties", {}).values():
+        for option in field.get("anyOf", [field]):
+            least = option.get("minLength", 0)
+            if option.get("type") == "string" and least >= 1 and "pattern" not in option:
+                middle = f"({_TEXT}*{_EDGE})?" if least == 1 else f"{_TEXT}{{{least - 2},}}{_EDGE}"
+                option["pattern"] = f"^{_BLANK}*{_EDGE}{middle}{_BLANK}*$"
+
+
+def null_only_where_clearable(schema: dict[str, Any], model: type[BaseModel]) -> None:
     """The schema says what the validator does: `null` only for clearable fields."""
     clearable: frozenset[str] = getattr(model, "clearable", frozenset())
     for name, field in schema.get("properties", {}).items():
@@ -79,12 +98,44 @@ def _null_only_where_clearable(schema: dict[str, Any], model: type[BaseModel]) -
             field["anyOf"] = rest
 
 
+def input_schema(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    """The one `json_schema_extra` of the input bases below: the schema states what their
+    validators do, so a schema-valid body is never refused."""
+    if issubclass(model, PatchBody):
+        null_only_where_clearable(schema, model)
+    if model.model_config.get("str_strip_whitespace"):
+        stripped_lengths(schema, model)
+
+
+def _max_length(field: FieldInfo) -> int | None:
+    return next((rule.max_length for rule in field.metadata if isinstance(rule, MaxLen)), None)
+
+
+class StrippedInput(BaseModel):
+    """A body whose text is stored without surrounding whitespace. A minLength counts what is
+    left after stripping (the schema's pattern says so); a maxLength counts what was sent, as
+    JSON Schema does, so a value over it is a 422 even when stripping would shorten it."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=input_schema
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _max_length_as_sent(cls, value: object, info: ValidationInfo) -> object:
+        if isinstance(value, str) and info.field_name is not None:
+            limit = _max_length(cls.model_fields[info.field_name])
+            if limit is not None and len(value) > limit:
+                raise ValueError(f"must be at most {limit} characters as sent")
+        return value
+
+
 class PatchBody(BaseModel):
     """A partial update: a field left out keeps its value, and `null` clears it only where an
     empty value makes sense (`clearable`). Elsewhere a null is a 422 naming the field, instead of
     a NOT NULL violation, or a stored null that breaks every later request."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_clearable)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=input_schema)
     clearable: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="before")

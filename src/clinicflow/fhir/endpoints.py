@@ -47,10 +47,21 @@ Cursor = Annotated[
     str | None,
     Query(alias="_cursor", max_length=512, pattern=CURSOR_PATTERN, description=CURSOR_DESCRIPTION),
 ]
-# A search prefix and a date (or date-time with offset) in the years every instant may take.
+_YEAR = r"(19[0-9]{2}|2[01][0-9]{2})"
+_LEAP_YEAR = (  # 2000 is a leap year; 1900 and 2100 are not
+    r"(19(0[48]|[2468][048]|[13579][26])|20(0[048]|[2468][048]|[13579][26])"
+    r"|21(0[48]|[2468][048]|[13579][26]))"
+)
+_DAY = (
+    rf"({_YEAR}-(0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"
+    rf"|{_YEAR}-(0[469]|11)-(0[1-9]|[12][0-9]|30)"
+    rf"|{_YEAR}-02-(0[1-9]|1[0-9]|2[0-8])|{_LEAP_YEAR}-02-29)"
+)
+# A search prefix and a real calendar day (or a date-time with an offset) in the years every
+# instant may take.
 FHIR_DATE_PATTERN = (
-    r"^(eq|gt|lt|ge|le)?(19[0-9]{2}|2[01][0-9]{2})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
-    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?(Z|[+-][01][0-9]:[0-5][0-9]))?$"
+    rf"^(eq|gt|lt|ge|le)?{_DAY}"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$"
 )
 PATIENT_REFERENCE_PATTERN = (
     r"^(Patient/)?[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"

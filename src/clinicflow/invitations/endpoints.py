@@ -76,7 +76,7 @@ async def list_invitations(
     "/accept",
     summary="Accept an invitation",
     dependencies=[Depends(limit_public("public_links"))],
-    responses=problems(NotFound),
+    responses=problems(NotFound, PlanLimitExceeded),
 )
 async def accept_invitation(
     body: InvitationAccept,

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Depends, Query, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
+from clinicflow.core.errors import PlanLimitExceeded
+from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.core.types import Day
 from clinicflow.notifications.outbox import Outbox, OutboxDep
@@ -31,7 +33,12 @@ def _service(
     return PatientService(session, principal.require_tenant(), outbox)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Register a patient")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a patient",
+    responses=problems(PlanLimitExceeded),
+)
 async def create_patient(
     body: PatientCreate, principal: Registrar, session: SessionDep, outbox: OutboxDep
 ) -> PatientRead:

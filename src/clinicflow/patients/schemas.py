@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
 
-from clinicflow.core.types import Day, PatchBody
+from clinicflow.core.types import Day, PatchBody, StrippedInput
 
 
 def _not_in_future(value: date | None) -> date | None:
@@ -17,9 +17,7 @@ def _not_in_future(value: date | None) -> date | None:
     return value
 
 
-class PatientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
+class PatientCreate(StrippedInput):
     full_name: str = Field(
         min_length=1,
         max_length=200,
@@ -68,12 +66,10 @@ class PatientCreate(BaseModel):
     _birth_date = field_validator("birth_date")(_not_in_future)
 
 
-class PatientUpdate(PatchBody):
+class PatientUpdate(PatchBody, StrippedInput):
     """Partial: only the fields sent change; a custom field set to null is removed."""
 
     clearable = frozenset({"birth_date", "document", "email", "notes", "phone"})
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
     full_name: str | None = Field(
         default=None,
         min_length=1,
