@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.apikeys.auth import AuthenticatedKey, authenticate_key
 from clinicflow.audit.service import Actor
 from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permission
+from clinicflow.auth.principal_cache import principals
 from clinicflow.auth.repository import AuthRepository
-from clinicflow.auth.tokens import decode_access_token
+from clinicflow.auth.tokens import AccessClaims, decode_access_token
 from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import NotAuthenticated, PermissionDenied, TenantReadOnly
 from clinicflow.core.models import utcnow
@@ -107,6 +108,27 @@ async def _user_principal(
     if not token:
         raise NotAuthenticated("Authentication required.")
     claims = decode_access_token(request.app.state.settings, token)
+    key = (claims.session_id, x_tenant_id or claims.tenant_id)
+    principal = principals.get(key)
+    if not isinstance(principal, Principal) or principal.user_id != claims.user_id:
+        principal, seconds = await _verified_user_principal(session, claims, x_tenant_id)
+        seconds = min(seconds, request.app.state.settings.auth_cache_seconds)
+        principals.put(
+            key, principal, user_id=claims.user_id, tenant_id=principal.tenant_id, seconds=seconds
+        )
+    elif principal.tenant_id is not None:
+        await set_session_tenant(session, principal.tenant_id)
+    structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
+    if principal.tenant_id is not None:
+        structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
+    return principal
+
+
+async def _verified_user_principal(
+    session: AsyncSession, claims: AccessClaims, x_tenant_id: uuid.UUID | None
+) -> tuple[Principal, float]:
+    """The caller as the database says now, and for how many seconds more its login session
+    lasts. Leaves the request's session scoped to the caller's practice."""
     repository = AuthRepository(session)
     found = await repository.get_session_with_user(claims.session_id)
     now = utcnow()
@@ -122,25 +144,22 @@ async def _user_principal(
         raise NotAuthenticated("The session has ended.")
     if now - auth_session.last_used_at > _TOUCH_INTERVAL:
         await repository.touch_session(auth_session.id, now)
-    requested_tenant = x_tenant_id
-    structlog.contextvars.bind_contextvars(user_id=str(user.id))
+    lasts = (auth_session.expires_at - now).total_seconds()
     if user.is_platform_admin:
-        if requested_tenant is not None:
+        if x_tenant_id is not None:
             raise PermissionDenied("Platform admins do not act inside a practice.")
-        return Principal(
-            user.id, auth_session.id, None, PLATFORM_ADMIN, ROLE_PERMISSIONS[PLATFORM_ADMIN]
-        )
-    tenant_id = requested_tenant or claims.tenant_id
+        permissions = ROLE_PERMISSIONS[PLATFORM_ADMIN]
+        return Principal(user.id, auth_session.id, None, PLATFORM_ADMIN, permissions), lasts
+    tenant_id = x_tenant_id or claims.tenant_id
     if tenant_id is None:
-        return Principal(user.id, auth_session.id, None, "none", frozenset())
+        return Principal(user.id, auth_session.id, None, "none", frozenset()), lasts
     await set_session_tenant(session, tenant_id)
     membership = await repository.get_membership_and_tenant(user.id, tenant_id)
     if membership is None:
         await set_session_tenant(session, None)
         raise PermissionDenied("You are not a member of this practice.")
     member, tenant = membership
-    structlog.contextvars.bind_contextvars(tenant_id=str(tenant_id))
-    return Principal(
+    principal = Principal(
         user.id,
         auth_session.id,
         tenant_id,
@@ -149,6 +168,7 @@ async def _user_principal(
         tenant_read_only=tenant.read_only,
         email_verified=user.email_verified_at is not None,
     )
+    return principal, lasts
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

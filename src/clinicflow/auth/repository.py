@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
+from clinicflow.auth.principal_cache import PRINCIPALS_UNCHANGED
 from clinicflow.tenants.models import Membership, Tenant
 from clinicflow.users.models import User
 
@@ -92,8 +93,10 @@ class AuthRepository:
         return int(result.rowcount)  # type: ignore[attr-defined]
 
     async def touch_session(self, session_id: uuid.UUID, now: datetime) -> None:
+        statement = update(AuthSession).where(AuthSession.id == session_id)
         await self.session.execute(
-            update(AuthSession).where(AuthSession.id == session_id).values(last_used_at=now)
+            statement.values(last_used_at=now),
+            execution_options={PRINCIPALS_UNCHANGED: True},
         )
 
 

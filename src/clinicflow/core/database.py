@@ -57,7 +57,7 @@ def _begin_sqlite(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = False) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -67,8 +67,15 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
     # hide_parameters: SQL parameters (clinical notes, password hashes) never reach an error log.
+    # Without pre-ping a connection the server dropped fails one request (and is discarded);
+    # pool_recycle retires connections before a typical idle timeout closes them.
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=pre_ping,
+        pool_recycle=1800,
+        hide_parameters=True,
     )
 
 
@@ -79,7 +86,11 @@ AUDIT_HEAD_FILE_INFO = "audit_head_file"
 
 
 def create_database(settings: Settings, *, url: str | None = None) -> Database:
-    engine = create_engine(url or settings.database_url, pool_size=settings.database_pool_size)
+    engine = create_engine(
+        url or settings.database_url,
+        pool_size=settings.database_pool_size,
+        pre_ping=settings.database_pool_pre_ping,
+    )
     info = {
         AUDIT_KEY_INFO: settings.audit_hmac_key.get_secret_value().encode(),
         AUDIT_HEAD_FILE_INFO: settings.audit_head_file,

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     app_db_role: str | None = None
     app_db_password: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # A checkout first asks the connection whether it is alive: one round trip per request,
+    # only worth it where connections die silently (an idle timeout on a proxy in between).
+    database_pool_pre_ping: bool = False
     redis_url: str | None = None
 
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
@@ -55,6 +58,9 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=3, ge=1)
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_minutes: int = Field(default=30, ge=1)
+    # How long a process may answer from its memory of a verified caller (auth/principal_cache.py):
+    # the bound on how late a logout or role change made in another process takes effect there.
+    auth_cache_seconds: float = Field(default=3.0, ge=0, le=5)
     registration_enabled: bool = True
 
     first_admin_email: str | None = None

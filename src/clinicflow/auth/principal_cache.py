@@ -1,0 +1,140 @@
+"""A short-lived, per-process cache of verified callers, so a request does not pay two queries
+(the session with its user, the membership with its practice) to learn what it learnt a moment
+ago.
+
+Revocation still takes effect:
+- in the process that made the change, at its commit: a transaction that changes or deletes a
+  user, a login session, a membership or a practice drops the entries that depend on them
+  (the session events below), so logout, a password change, a role change or read-only mode
+  answer at once there;
+- in every other process within `AUTH_CACHE_SECONDS` (at most 5), when its entry expires.
+
+Inserts invalidate nothing: a new login session or membership is not in anyone's entry.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+from clinicflow.auth.models import AuthSession
+from clinicflow.tenants.models import Membership, Tenant
+from clinicflow.users.models import User
+
+# Execution option of a bulk UPDATE that changes nothing a principal is made of (a session's
+# last_used_at); any other bulk UPDATE or DELETE of these tables empties the cache at commit.
+PRINCIPALS_UNCHANGED = "principals_unchanged"
+_TABLES = frozenset(model.__tablename__ for model in (AuthSession, Membership, Tenant, User))
+_CHANGES_KEY = "principal_changes"
+_MAX_ENTRIES = 10_000
+
+V = TypeVar("V")
+CacheKey = tuple[uuid.UUID, uuid.UUID | None]  # login session, practice asked for
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[V]):
+    value: V
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID | None
+    expires: float  # time.monotonic()
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one transaction changed that entries depend on."""
+
+    users: set[uuid.UUID] = field(default_factory=set)
+    sessions: set[uuid.UUID] = field(default_factory=set)
+    tenants: set[uuid.UUID] = field(default_factory=set)
+    everything: bool = False
+
+
+class PrincipalCache(Generic[V]):
+    def __init__(self) -> None:
+        self._entries: dict[CacheKey, _Entry[V]] = {}
+
+    def get(self, key: CacheKey) -> V | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= time.monotonic():
+            del self._entries[key]
+            return None
+        return entry.value
+
+    def put(
+        self,
+        key: CacheKey,
+        value: V,
+        *,
+        user_id: uuid.UUID,
+        tenant_id: uuid.UUID | None,
+        seconds: float,
+    ) -> None:
+        if seconds <= 0:
+            return
+        if len(self._entries) >= _MAX_ENTRIES:
+            self._entries.clear()  # simpler than LRU, and a full cache is refilled in seconds
+        self._entries[key] = _Entry(value, user_id, tenant_id, time.monotonic() + seconds)
+
+    def forget(self, changes: Changes) -> None:
+        if changes.everything:
+            self._entries.clear()
+            return
+        stale = [
+            key
+            for key, entry in self._entries.items()
+            if key[0] in changes.sessions
+            or entry.user_id in changes.users
+            or entry.tenant_id in changes.tenants
+        ]
+        for key in stale:
+            del self._entries[key]
+
+
+# One per process: every app in the process (tests run several) shares its sessions' events.
+principals: PrincipalCache[object] = PrincipalCache()
+
+
+def _changes(session: Session) -> Changes:
+    changes: Changes = session.info.setdefault(_CHANGES_KEY, Changes())
+    return changes
+
+
+@event.listens_for(Session, "after_flush")
+def _note_changed_rows(session: Session, flush_context: object) -> None:
+    for row in (*session.dirty, *session.deleted):
+        if isinstance(row, User):
+            _changes(session).users.add(row.id)
+        elif isinstance(row, AuthSession):
+            _changes(session).sessions.add(row.id)
+        elif isinstance(row, Membership):
+            _changes(session).users.add(row.user_id)
+        elif isinstance(row, Tenant):
+            _changes(session).tenants.add(row.id)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_writes(state: ORMExecuteState) -> None:
+    if not (state.is_update or state.is_delete):
+        return
+    if state.execution_options.get(PRINCIPALS_UNCHANGED, False):
+        return
+    table = getattr(state.statement, "table", None)
+    if getattr(table, "name", None) in _TABLES:
+        _changes(state.session).everything = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_changed(session: Session) -> None:
+    # Changes of a rolled-back transaction are kept until the session's next commit: dropping
+    # a little more than needed costs a query; dropping too little would serve a revoked caller.
+    changes = session.info.pop(_CHANGES_KEY, None)
+    if changes is not None:
+        principals.forget(changes)
