@@ -26,6 +26,7 @@ class AuthenticatedKey:
     key: ApiKey
     tenant: Tenant
     permissions: frozenset[Permission]
+    touched: bool  # last_used_at was written by this request
 
 
 async def authenticate_key(session: AsyncSession, presented: str) -> AuthenticatedKey:
@@ -50,7 +51,8 @@ async def authenticate_key(session: AsyncSession, presented: str) -> Authenticat
         raise invalid
     if not await plan_allows_api(session, tenant):
         raise PermissionDenied("This practice's plan does not include API access.")
-    if key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL:
+    touched = key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL
+    if touched:
         await repository.touch(key.id, now)
     granted = frozenset(Permission(scope) for scope in key.scopes) & API_KEY_SCOPES
-    return AuthenticatedKey(key, tenant, granted)
+    return AuthenticatedKey(key, tenant, granted, touched)

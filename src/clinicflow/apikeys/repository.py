@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.apikeys.models import ApiKey
+from clinicflow.auth.principal_cache import PRINCIPALS_UNCHANGED
 
 
 class ApiKeyRepository:
@@ -49,5 +50,6 @@ class ApiKeyRepository:
 
     async def touch(self, key_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(
-            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
+            update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now),
+            execution_options={PRINCIPALS_UNCHANGED: True},
         )

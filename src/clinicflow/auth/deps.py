@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.apikeys.auth import AuthenticatedKey, authenticate_key
 from clinicflow.audit.service import Actor
 from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permission
-from clinicflow.auth.principal_cache import principals
+from clinicflow.auth.principal_cache import Basis, CacheKey, principals
 from clinicflow.auth.repository import AuthRepository
 from clinicflow.auth.tokens import AccessClaims, decode_access_token
 from clinicflow.core.database import SessionDep
@@ -107,20 +107,29 @@ async def _user_principal(
 ) -> Principal:
     if not token:
         raise NotAuthenticated("Authentication required.")
-    claims = decode_access_token(request.app.state.settings, token)
-    key = (claims.session_id, x_tenant_id or claims.tenant_id)
-    principal = principals.get(key)
-    if not isinstance(principal, Principal) or principal.user_id != claims.user_id:
-        principal, seconds = await _verified_user_principal(session, claims, x_tenant_id)
-        seconds = min(seconds, request.app.state.settings.auth_cache_seconds)
-        principals.put(
-            key, principal, user_id=claims.user_id, tenant_id=principal.tenant_id, seconds=seconds
-        )
-    elif principal.tenant_id is not None:
-        await set_session_tenant(session, principal.tenant_id)
+    principal = await _remembered(session, (token, x_tenant_id))
+    if principal is None:
+        settings = request.app.state.settings
+        claims = decode_access_token(settings, token)
+        principal, lasts = await _verified_user_principal(session, claims, x_tenant_id)
+        until_expiry = (claims.expires_at - utcnow()).total_seconds()
+        basis = Basis(principal.tenant_id, principal.user_id, principal.session_id)
+        seconds = min(lasts, until_expiry, settings.auth_cache_seconds)
+        principals.put((token, x_tenant_id), principal, basis, seconds=seconds)
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
     if principal.tenant_id is not None:
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
+    return principal
+
+
+async def _remembered(session: AsyncSession, key: CacheKey) -> Principal | None:
+    """The caller this process vetted for this credential a moment ago, if any, with the
+    request's session scoped to its practice as a fresh check would leave it."""
+    principal = principals.get(key)
+    if not isinstance(principal, Principal):
+        return None
+    if principal.tenant_id is not None:
+        await set_session_tenant(session, principal.tenant_id)
     return principal
 
 
@@ -142,9 +151,11 @@ async def _verified_user_principal(
         or not user.is_active
     ):
         raise NotAuthenticated("The session has ended.")
+    lasts = (auth_session.expires_at - now).total_seconds()
     if now - auth_session.last_used_at > _TOUCH_INTERVAL:
         await repository.touch_session(auth_session.id, now)
-    lasts = (auth_session.expires_at - now).total_seconds()
+        lasts = 0.0  # not remembered until a request has committed the touch
+
     if user.is_platform_admin:
         if x_tenant_id is not None:
             raise PermissionDenied("Platform admins do not act inside a practice.")
@@ -185,19 +196,28 @@ async def get_caller(
     """A user's bearer token or a practice's API key (chatbots, n8n)."""
     if not api_key:
         return await get_principal(request, session, token, x_tenant_id)
-    return await _charged(request, _key_principal(session, api_key))
+    return await _charged(request, _key_principal(request, session, api_key))
 
 
-async def _key_principal(session: AsyncSession, api_key: str) -> Principal:
-    return key_principal(await authenticate_key(session, api_key))
+async def _key_principal(request: Request, session: AsyncSession, api_key: str) -> Principal:
+    principal = await _remembered(session, (api_key, None))
+    if principal is None:
+        found = await authenticate_key(session, api_key)
+        principal = key_principal(found)
+        # Not remembered until a request has committed the touch of last_used_at.
+        seconds = 0.0 if found.touched else request.app.state.settings.auth_cache_seconds
+        if found.key.expires_at is not None:
+            seconds = min(seconds, (found.key.expires_at - utcnow()).total_seconds())
+        basis = Basis(principal.tenant_id, api_key_id=principal.api_key_id)
+        principals.put((api_key, None), principal, basis, seconds=seconds)
+    else:
+        _bind_key_context(principal)
+    return principal
 
 
 def key_principal(found: AuthenticatedKey) -> Principal:
     """The caller an API key stands for (REST and /mcp alike)."""
-    structlog.contextvars.bind_contextvars(
-        tenant_id=str(found.tenant.id), api_key_id=str(found.key.id)
-    )
-    return Principal(
+    principal = Principal(
         user_id=None,
         session_id=None,
         tenant_id=found.tenant.id,
@@ -205,6 +225,14 @@ def key_principal(found: AuthenticatedKey) -> Principal:
         permissions=found.permissions,
         tenant_read_only=found.tenant.read_only,
         api_key_id=found.key.id,
+    )
+    _bind_key_context(principal)
+    return principal
+
+
+def _bind_key_context(principal: Principal) -> None:
+    structlog.contextvars.bind_contextvars(
+        tenant_id=str(principal.tenant_id), api_key_id=str(principal.api_key_id)
     )
 
 

@@ -1,12 +1,13 @@
-"""A short-lived, per-process cache of verified callers, so a request does not pay two queries
-(the session with its user, the membership with its practice) to learn what it learnt a moment
-ago.
+"""A short-lived, per-process cache of verified callers, keyed by the credential presented
+(bearer token or API key) and the practice asked for. A hit skips the token's signature check
+and the queries that vet it (session and user, membership and practice; or key, practice and
+plan), which were most of an authenticated read's cost.
 
 Revocation still takes effect:
 - in the process that made the change, at its commit: a transaction that changes or deletes a
-  user, a login session, a membership or a practice drops the entries that depend on them
-  (the session events below), so logout, a password change, a role change or read-only mode
-  answer at once there;
+  user, a login session, a membership, a practice, a plan or an API key drops the entries that
+  depend on them (the session events below), so logout, a password change, a role change, a
+  revoked key or read-only mode answer at once there;
 - in every other process within `AUTH_CACHE_SECONDS` (at most 5), when its entry expires.
 
 Inserts invalidate nothing: a new login session or membership is not in anyone's entry.
@@ -22,26 +23,38 @@ from typing import Generic, TypeVar
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from clinicflow.apikeys.models import ApiKey
 from clinicflow.auth.models import AuthSession
-from clinicflow.tenants.models import Membership, Tenant
+from clinicflow.tenants.models import Membership, Plan, Tenant
 from clinicflow.users.models import User
 
 # Execution option of a bulk UPDATE that changes nothing a principal is made of (a session's
 # last_used_at); any other bulk UPDATE or DELETE of these tables empties the cache at commit.
 PRINCIPALS_UNCHANGED = "principals_unchanged"
-_TABLES = frozenset(model.__tablename__ for model in (AuthSession, Membership, Tenant, User))
+_TABLES = frozenset(
+    model.__tablename__ for model in (ApiKey, AuthSession, Membership, Plan, Tenant, User)
+)
 _CHANGES_KEY = "principal_changes"
 _MAX_ENTRIES = 10_000
 
 V = TypeVar("V")
-CacheKey = tuple[uuid.UUID, uuid.UUID | None]  # login session, practice asked for
+CacheKey = tuple[str, uuid.UUID | None]  # the credential as presented, the practice asked for
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """The rows an entry was vetted against: a change to any of them drops it."""
+
+    tenant_id: uuid.UUID | None
+    user_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    api_key_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Entry(Generic[V]):
     value: V
-    user_id: uuid.UUID
-    tenant_id: uuid.UUID | None
+    basis: Basis
     expires: float  # time.monotonic()
 
 
@@ -52,7 +65,16 @@ class Changes:
     users: set[uuid.UUID] = field(default_factory=set)
     sessions: set[uuid.UUID] = field(default_factory=set)
     tenants: set[uuid.UUID] = field(default_factory=set)
+    api_keys: set[uuid.UUID] = field(default_factory=set)
     everything: bool = False
+
+    def touch(self, basis: Basis) -> bool:
+        return (
+            basis.session_id in self.sessions
+            or basis.user_id in self.users
+            or basis.tenant_id in self.tenants
+            or basis.api_key_id in self.api_keys
+        )
 
 
 class PrincipalCache(Generic[V]):
@@ -68,32 +90,18 @@ class PrincipalCache(Generic[V]):
             return None
         return entry.value
 
-    def put(
-        self,
-        key: CacheKey,
-        value: V,
-        *,
-        user_id: uuid.UUID,
-        tenant_id: uuid.UUID | None,
-        seconds: float,
-    ) -> None:
+    def put(self, key: CacheKey, value: V, basis: Basis, *, seconds: float) -> None:
         if seconds <= 0:
             return
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()  # simpler than LRU, and a full cache is refilled in seconds
-        self._entries[key] = _Entry(value, user_id, tenant_id, time.monotonic() + seconds)
+        self._entries[key] = _Entry(value, basis, time.monotonic() + seconds)
 
     def forget(self, changes: Changes) -> None:
         if changes.everything:
             self._entries.clear()
             return
-        stale = [
-            key
-            for key, entry in self._entries.items()
-            if key[0] in changes.sessions
-            or entry.user_id in changes.users
-            or entry.tenant_id in changes.tenants
-        ]
+        stale = [key for key, entry in self._entries.items() if changes.touch(entry.basis)]
         for key in stale:
             del self._entries[key]
 
@@ -118,6 +126,10 @@ def _note_changed_rows(session: Session, flush_context: object) -> None:
             _changes(session).users.add(row.user_id)
         elif isinstance(row, Tenant):
             _changes(session).tenants.add(row.id)
+        elif isinstance(row, ApiKey):
+            _changes(session).api_keys.add(row.id)
+        elif isinstance(row, Plan):
+            _changes(session).everything = True  # which practices are on it is not at hand
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
@@ -76,6 +77,7 @@ def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = False) -> A
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
         hide_parameters=True,
+        json_deserializer=orjson.loads,
     )
 
 
