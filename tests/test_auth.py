@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,6 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clinicflow.audit.models import AuditEvent
+from clinicflow.core import security
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.tenants.models import Role
@@ -382,3 +386,20 @@ async def _audit_actions(db: FastAPI, member: Member) -> list[str]:
         await set_session_tenant(session, member.tenant_id)
         rows = await session.execute(select(AuditEvent.action).order_by(AuditEvent.seq))
         return list(rows.scalars())
+
+
+async def test_password_hashing_runs_below_request_handling_priority() -> None:
+    """Logins queue behind reads: argon2 runs in one thread per process at nice +10 on Linux
+    (the lane threads it starts inherit that), never in the pool that serves other work."""
+
+    def niceness_and_thread() -> tuple[int, str]:
+        niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return niceness, threading.current_thread().name
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    niceness, name = await security._hashing_thread(niceness_and_thread)
+    lowered = min(19, base + security._HASHING_NICENESS)
+    assert niceness == (lowered if sys.platform.startswith("linux") else base)
+    assert name.startswith("argon2")
+    hasher = PasswordHasher(memory_kib=1024, time_cost=1)
+    assert (await hasher.verify("violet-harbor-71", await hasher.hash("violet-harbor-71"))).valid

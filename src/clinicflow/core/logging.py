@@ -8,6 +8,7 @@ over the limit, adds security headers, and writes one access line.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import time
@@ -39,6 +40,12 @@ class RequestMeta:
 
 request_meta: ContextVar[RequestMeta | None] = ContextVar("request_meta", default=None)
 access_logger = structlog.get_logger("clinicflow.access")
+
+
+def _add_pid(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Which server process wrote the line (`serve --workers N` runs several)."""
+    event_dict["pid"] = os.getpid()
+    return event_dict
 
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -74,6 +81,7 @@ def uvicorn_log_config(level: str = "INFO", *, json: bool = True) -> dict[str, A
                     structlog.stdlib.add_logger_name,
                     structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    _add_pid,
                     _redact,
                 ],
             }
@@ -95,6 +103,7 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _add_pid,
             _redact,
             structlog.processors.format_exc_info,
             renderer,
