@@ -337,6 +337,8 @@ class AppointmentService:
                     "lists them).",
                 )
             return only
+        if requested == self.principal.user_id:
+            return requested  # the caller was vetted as a member of this practice just now
         if await MembershipRepository(self.session).get_for_user(requested) is None:
             raise ReferenceNotFound(
                 "professional_id", "The professional is not a member of this practice."
