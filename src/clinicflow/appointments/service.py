@@ -75,13 +75,15 @@ class AppointmentService:
         )  # fmt: skip
         await self._save_without_overlap(appointment)
         await self._record_change(appointment, None, Status.SCHEDULED, None)
+        await self._changed(appointment, "appointment.created")
+        # Audited last: an append holds the practice's chain lock until the commit, so every
+        # statement after it would make the practice's other writes wait longer.
         await self._audit("appointment.booked", appointment, start=start.isoformat())
         if data.allow_overlap:
             await audit.record(
                 self.session, "appointment.overlap_allowed", actor=self.principal.actor,
                 subject_type="appointment", subject_id=appointment.id,
             )  # fmt: skip
-        await self._changed(appointment, "appointment.created")
         return appointment
 
     async def create_series(self, data: AppointmentCreate) -> list[Appointment]:
