@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.patients.models import Patient
+from clinicflow.patients.models import Patient, PatientSearchTerm
 from clinicflow.patients.search import like_pattern
 
 
@@ -32,6 +32,33 @@ class PatientRepository:
     async def get(self, patient_id: uuid.UUID) -> Patient | None:
         statement = select(Patient).where(Patient.id == patient_id, Patient.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    def add_terms(self, patient_id: uuid.UUID, terms: set[str]) -> None:
+        """The search terms of a patient written just now (see `patients.search`)."""
+        self.session.add_all(PatientSearchTerm(patient_id=patient_id, term=t) for t in terms)
+
+    async def replace_terms(self, patient_id: uuid.UUID, terms: set[str]) -> None:
+        """Make the patient's stored terms exactly `terms`, touching only what changed."""
+        stored = set(
+            (
+                await self.session.execute(
+                    select(PatientSearchTerm.term).where(PatientSearchTerm.patient_id == patient_id)
+                )
+            ).scalars()
+        )
+        if stale := stored - terms:
+            await self.session.execute(
+                delete(PatientSearchTerm).where(
+                    PatientSearchTerm.patient_id == patient_id, PatientSearchTerm.term.in_(stale)
+                )
+            )
+        self.add_terms(patient_id, terms - stored)
+
+    async def remove_terms(self, patient_id: uuid.UUID) -> None:
+        """A deleted patient is found by nothing."""
+        await self.session.execute(
+            delete(PatientSearchTerm).where(PatientSearchTerm.patient_id == patient_id)
+        )
 
     async def names(self, patient_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
         statement = select(Patient.id, Patient.full_name).where(

@@ -15,7 +15,7 @@ from clinicflow.patients import custom_fields
 from clinicflow.patients.models import Patient
 from clinicflow.patients.repository import PatientFilters, PatientRepository
 from clinicflow.patients.schemas import PatientCreate, PatientUpdate
-from clinicflow.patients.search import search_text
+from clinicflow.patients.search import search_terms, search_text
 from clinicflow.tenants.models import Tenant
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.webhooks.service import emit
@@ -44,6 +44,7 @@ class PatientService:
         )
         self.patients.add(patient)
         await self.session.flush()
+        self.patients.add_terms(patient.id, _terms(patient))
         await audit.record(
             self.session, "patient.created", actor=actor, subject_type="patient",
             subject_id=patient.id,
@@ -94,6 +95,7 @@ class PatientService:
         patient.search_text = search_text(
             patient.full_name, patient.email, patient.phone, patient.document
         )
+        await self.patients.replace_terms(patient.id, _terms(patient))
         await self.session.flush()
         await audit.record(
             self.session, "patient.updated", actor=actor, subject_type="patient",
@@ -107,6 +109,7 @@ class PatientService:
         patient = await self.get(patient_id)
         patient.deleted_at = utcnow()
         patient.active = False
+        await self.patients.remove_terms(patient.id)
         await audit.record(
             self.session,
             "patient.deleted",
@@ -133,6 +136,10 @@ class PatientService:
                 f"The {plan.name} plan allows at most {plan.max_patients} patients.",
                 extra={"limit": "max_patients", "max": plan.max_patients},
             )
+
+
+def _terms(patient: Patient) -> set[str]:
+    return search_terms(patient.full_name, patient.email, patient.phone, patient.document)
 
 
 def _event_data(patient: Patient) -> dict[str, object]:
