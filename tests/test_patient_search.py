@@ -4,6 +4,7 @@ found; and on PostgreSQL the search is an index range under RLS, not a scan of t
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from typing import Any
@@ -16,12 +17,14 @@ from fastapi import FastAPI
 from sqlalchemy import event, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clinicflow.audit.service import Actor
 from clinicflow.bulkseed import BulkPlan, seed_bulk
 from clinicflow.core.database import create_database
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.patients import repository
 from clinicflow.patients.models import PatientSearchTerm
 from clinicflow.patients.repository import PatientFilters, PatientRepository
+from clinicflow.patients.service import PatientService
 from tests.conftest import PgTestDatabase, make_test_settings
 from tests.factories import make_member
 
@@ -295,3 +298,27 @@ def _numbered(sql: str) -> str:
     """asyncpg's $1, $2 ... for the driver's %s placeholders (as bench/queries.py does)."""
     counter = iter(range(1, 1000))
     return re.sub(r"%s", lambda _: f"${next(counter)}", sql)
+
+
+async def test_an_update_racing_a_delete_gives_the_deleted_patient_no_terms(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """The update waits for the delete (FOR UPDATE) and then finds no patient; reading the row
+    before the delete commits, it would rename the deleted patient and index it again."""
+    owner = await make_member(db, role="owner")
+    patient = await create(client, owner.headers, full_name="Ana Lima")
+    assert owner.tenant_id is not None
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, owner.tenant_id)
+        async with session.begin():
+            service = PatientService(session, owner.tenant_id, db.state.outbox)
+            await service.delete(uuid.UUID(patient), Actor(owner.user_id))
+            await session.flush()
+            update = asyncio.create_task(
+                client.patch(
+                    f"{PATIENTS}/{patient}", json={"full_name": "Bia Prado"}, headers=owner.headers
+                )
+            )
+            await asyncio.sleep(0.3)  # the update reads the patient meanwhile
+        assert (await update).status_code == 404
+    assert await terms_of(db, owner.tenant_id, patient) == set()

@@ -30,8 +30,11 @@ class PatientRepository:
     def add(self, patient: Patient) -> None:
         self.session.add(patient)
 
-    async def get(self, patient_id: uuid.UUID) -> Patient | None:
+    async def get(self, patient_id: uuid.UUID, *, lock: bool = False) -> Patient | None:
+        """`lock`: FOR UPDATE, read afresh, for a change made from what is read (its terms)."""
         statement = select(Patient).where(Patient.id == patient_id, Patient.deleted_at.is_(None))
+        if lock:
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     def add_terms(self, patient_id: uuid.UUID, terms: set[str]) -> None:

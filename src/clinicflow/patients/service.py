@@ -52,8 +52,8 @@ class PatientService:
         await emit(self.session, self.outbox, "patient.created", _event_data(patient))
         return patient
 
-    async def get(self, patient_id: uuid.UUID) -> Patient:
-        patient = await self.patients.get(patient_id)
+    async def get(self, patient_id: uuid.UUID, *, lock: bool = False) -> Patient:
+        patient = await self.patients.get(patient_id, lock=lock)
         if patient is None:
             raise NotFound("No patient with this id.")
         return patient
@@ -77,7 +77,9 @@ class PatientService:
         return patient
 
     async def update(self, patient_id: uuid.UUID, changes: PatientUpdate, actor: Actor) -> Patient:
-        patient = await self.get(patient_id)
+        # Locked and read afresh: an update racing a delete would otherwise rename the patient
+        # just deleted and give it search terms again.
+        patient = await self.get(patient_id, lock=True)
         sent = changes.model_dump(exclude_unset=True)
         if "custom_fields" in sent:
             definitions = custom_fields.definitions_from((await self._tenant()).settings)
@@ -106,7 +108,7 @@ class PatientService:
 
     async def delete(self, patient_id: uuid.UUID, actor: Actor) -> None:
         """Soft: kept for the retention period, gone from every read."""
-        patient = await self.get(patient_id)
+        patient = await self.get(patient_id, lock=True)
         patient.deleted_at = utcnow()
         patient.active = False
         await self.patients.remove_terms(patient.id)
