@@ -2,6 +2,7 @@
 
     python -m bench.api            # short (`make bench`): small practices, ~3 minutes
     python -m bench.api --long     # a 10k and a 1M-patient practice (see bench/README.md)
+    python -m bench.api --long --explain-only   # seeding, EXPLAIN and the RLS cost; no servers
 
 It creates its own database (cf_bench_<random>, dropped at the end), seeds it with
 `clinicflow.bulkseed`, and starts `clinicflow serve --workers N` (ENVIRONMENT=production, the
@@ -121,7 +122,9 @@ def seed(database: pgdb.BenchDatabase, mode: Mode) -> tuple[Seeded, Seeded]:
 async def _analyze(database: pgdb.BenchDatabase) -> None:
     connection = await asyncpg.connect(database.owner_dsn)
     try:
-        await connection.execute("ANALYZE")  # as after autovacuum catches up in production
+        # As after autovacuum catches up in production: statistics, and the visibility map
+        # (an index-only scan of a freshly COPied table otherwise visits every heap row too).
+        await connection.execute("VACUUM (ANALYZE)")
     finally:
         await connection.close()
 
@@ -522,7 +525,7 @@ async def rls_cost(database: pgdb.BenchDatabase, seeded: Seeded, runs: int) -> N
         f"\n== Cost of RLS ({seeded.patients:,}-patient practice, median of {runs}, as owner, "
         "prepared statements as the app's driver makes them) =="
     )
-    tables = ("patients", "appointments")
+    tables = ("patients", "patient_search_terms", "appointments")
     connection = await asyncpg.connect(database.owner_dsn)
     try:
         on = {
@@ -560,7 +563,14 @@ def app_token(port: int, email: str) -> str:
     return token
 
 
-def run(mode: Mode, workers: int, clients: int, keep: bool, superuser_url: str) -> None:
+def run(
+    mode: Mode,
+    workers: int,
+    clients: int,
+    keep: bool,
+    superuser_url: str,
+    explain_only: bool = False,
+) -> None:
     started = time.perf_counter()
     database = pgdb.create(superuser_url)
     log(
@@ -571,8 +581,9 @@ def run(mode: Mode, workers: int, clients: int, keep: bool, superuser_url: str) 
         small, large = seed(database, mode)
         explain_report(database, small, large)
         asyncio.run(rls_cost(database, large, mode.rls_runs))
-        with tempfile.TemporaryDirectory(prefix="cf-bench-") as folder:
-            measure_servers(database, Path(folder), mode, workers, clients, small, large)
+        if not explain_only:
+            with tempfile.TemporaryDirectory(prefix="cf-bench-") as folder:
+                measure_servers(database, Path(folder), mode, workers, clients, small, large)
     finally:
         if keep:
             log(f"kept database {database.name}")
@@ -760,12 +771,17 @@ def main() -> None:
     parser.add_argument("--login-rate", type=float, default=20.0, help="logins/s while reading")
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--superuser-url", default=pgdb.SUPERUSER_URL)
+    parser.add_argument(
+        "--explain-only",
+        action="store_true",
+        help="seed, EXPLAIN the hot queries and time RLS; skip the servers and throughput",
+    )
     args = parser.parse_args()
     mode = LONG if args.long else SHORT
     if args.seconds:
         mode = replace(mode, seconds=args.seconds, scale_seconds=args.seconds)
     mode = replace(mode, login_rate=args.login_rate)
-    run(mode, args.workers, args.clients, args.keep_database, args.superuser_url)
+    run(mode, args.workers, args.clients, args.keep_database, args.superuser_url, args.explain_only)
 
 
 if __name__ == "__main__":

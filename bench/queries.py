@@ -69,8 +69,9 @@ async def capture(
     name: str,
     work: Callable[[AsyncSession], Awaitable[object]],
     table: str,
+    first: bool = False,
 ) -> Query:
-    """The last statement `work` sends that reads `table`."""
+    """The last (or the first) statement `work` sends that reads `table`."""
     seen: list[tuple[str, tuple[Any, ...]]] = []
 
     def record(
@@ -87,7 +88,8 @@ async def capture(
                 await work(session)
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    statement, args = next((sql, args) for sql, args in reversed(seen) if f"FROM {table}" in sql)
+    order = seen if first else list(reversed(seen))
+    statement, args = next((sql, args) for sql, args in order if f"FROM {table}" in sql)
     return Query(name, _numbered(statement), args)
 
 
@@ -97,6 +99,8 @@ class HotQueries:
     list_deep: Query
     search: Query
     search_rare: Query
+    search_check: Query  # a search first counts each word's terms (up to a cap): which plan
+    rare_check: Query
     agenda_week: Query
     availability: Query
     overlap: Query
@@ -107,6 +111,8 @@ class HotQueries:
             "list_deep": self.list_deep,
             "search": self.search,
             "search_rare": self.search_rare,
+            "search_check": self.search_check,
+            "rare_check": self.rare_check,
             "agenda": self.agenda_week,
             "availability": self.availability,
             "overlap": self.overlap,
@@ -127,8 +133,10 @@ async def hot_queries(
     """The SQL of list (first and a deep keyset page), search, agenda, availability, overlap."""
     end = week + timedelta(days=7)
 
-    async def grab(name: str, table: str, work: Callable[[AsyncSession], Awaitable[Any]]) -> Query:
-        return await capture(database, tenant_id, name, work, table)
+    async def grab(
+        name: str, table: str, work: Callable[[AsyncSession], Awaitable[Any]], first: bool = False
+    ) -> Query:
+        return await capture(database, tenant_id, name, work, table, first)
 
     return HotQueries(
         list_first=await grab(
@@ -148,6 +156,18 @@ async def hot_queries(
             "search_rare",
             "patients",
             lambda s: PatientRepository(s).page(PatientFilters(q=rare), 50, None),
+        ),
+        search_check=await grab(
+            "search_check",
+            "patient_search_terms",
+            lambda s: PatientRepository(s).page(PatientFilters(q=common), 50, None),
+            first=True,
+        ),
+        rare_check=await grab(
+            "rare_check",
+            "patient_search_terms",
+            lambda s: PatientRepository(s).page(PatientFilters(q=rare), 50, None),
+            first=True,
         ),
         agenda_week=await grab(
             "agenda",

@@ -92,6 +92,11 @@ async def test_bulk_seed_on_postgres_isolates_tenants_and_never_overlaps(
         assert listed.status_code == 200, listed.text
         seen = {patient["id"] for patient in listed.json()["items"]}
         assert seen == patients_by_tenant[practice.tenant_id]
+        someone = listed.json()["items"][-1]
+        searched = await client.get(
+            "/api/v1/patients", params={"q": someone["full_name"], "limit": 100}, headers=headers
+        )
+        assert someone["id"] in {patient["id"] for patient in searched.json()["items"]}
         agenda = await client.get(
             "/api/v1/appointments",
             params={"professional_id": str(practice.professional_ids[1]), "limit": 200},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -45,3 +47,74 @@ def test_upgrade_downgrade_upgrade_on_postgres() -> None:
         assert {"tenants", "users", "memberships", "audit_events"} <= upgraded
     finally:
         drop_pg_database(database)
+
+
+async def _owner_rows(url: str, tenant_id: uuid.UUID, statements: list[str]) -> list[Any]:
+    """Run statements as the owner role inside the practice (FORCE RLS binds the owner too)."""
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant_id)}
+            )
+            result: list[Any] = []
+            for statement in statements:
+                outcome = await connection.execute(text(statement), {"t": tenant_id})
+                result = list(outcome.all()) if outcome.returns_rows else result
+            return result
+    finally:
+        await engine.dispose()
+
+
+def test_0025_gives_existing_patients_their_search_terms() -> None:
+    database = create_pg_database("terms")
+    tenant_id = uuid.uuid4()
+    try:
+        settings = make_test_settings(
+            database_url=database.app_url,
+            migrations_database_url=database.owner_url,
+            app_db_role=database.app_role,
+            app_db_password=database.password,
+        )
+        migrate.upgrade(settings, "0024")
+        patient = (
+            "INSERT INTO patients (tenant_id, id, full_name, email, phone, document, "
+            "custom_fields, active, deleted_at, search_text) VALUES (:t, '{id}', '{name}', "
+            "{email}, {phone}, NULL, '{{}}', true, {deleted}, '')"
+        )
+        asyncio.run(
+            _owner_rows(
+                database.owner_url,
+                tenant_id,
+                [
+                    "INSERT INTO tenants (id, name, read_only, timezone, settings) "
+                    "VALUES (:t, 'Practice', false, 'UTC', '{}')",
+                    patient.format(
+                        id=uuid.uuid4(), name="João Lima", email="'jl@clinic.example'",
+                        phone="'+55 11 91234-5678'", deleted="NULL",
+                    ),
+                    patient.format(
+                        id=uuid.uuid4(), name="Gone Away", email="NULL", phone="NULL",
+                        deleted="now()",
+                    ),
+                ],
+            )
+        )  # fmt: skip
+        migrate.upgrade(settings)
+        terms = asyncio.run(
+            _owner_rows(
+                database.owner_url,
+                tenant_id,
+                [
+                    "SELECT p.full_name, t.term FROM patient_search_terms t JOIN patients p "
+                    "ON p.tenant_id = t.tenant_id AND p.id = t.patient_id"
+                ],
+            )
+        )
+    finally:
+        drop_pg_database(database)
+    assert {full_name for full_name, _ in terms} == {"João Lima"}  # deleted: found by nothing
+    assert {term for _, term in terms} == {
+        "joao", "lima", "jl", "clinic", "example",
+        "55", "11", "91234", "5678", "5511912345678", "11912345678", "912345678",
+    }  # fmt: skip

@@ -3,7 +3,8 @@
 `clinicflow seed --tenants N --patients-per-tenant M --appointments-per-patient K` lands here.
 Rows are generated in Python (UUIDv7 ids, as the app makes them; varied names so that a common
 name matches many patients and a rare one few; appointments that never overlap per professional)
-and written in large chunks:
+and written in large chunks, with each patient's search terms (`patients.search`, as
+PatientService keeps them):
 
 - PostgreSQL: as the owner (migrations) connection, with asyncpg. RLS is FORCEd on tenant tables,
   and PostgreSQL refuses COPY into a table whose policy applies, so chunks are COPied into a
@@ -26,7 +27,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Table
 from sqlalchemy.engine import make_url
@@ -36,7 +37,7 @@ from clinicflow.core.database import create_engine
 from clinicflow.core.security import build_password_hasher
 from clinicflow.core.settings import Settings
 from clinicflow.models import Base
-from clinicflow.patients.search import normalize, search_text
+from clinicflow.patients.search import normalize, search_terms, search_text
 
 SEED_PASSWORD = "seed-clinic-2026!"  # noqa: S105  (benchmark data only; printed by the CLI)
 CHUNK_ROWS = 20_000  # rows per COPY / INSERT batch: big enough to amortise, small in memory
@@ -45,6 +46,7 @@ DURATIONS = (30, 40, 45, 50, 60)  # minutes
 GAPS = (0, 0, 0, 10, 15, 30)  # minutes between two appointments of one professional
 
 Row = dict[str, Any]
+T = TypeVar("T")
 
 
 class SeedProgress(Protocol):
@@ -270,6 +272,20 @@ class RowMaker:
         }  # fmt: skip
 
 
+def terms_of(patients: list[Row]) -> list[Row]:
+    """The search terms of these patients (as PatientService keeps them)."""
+    return [
+        {"tenant_id": row["tenant_id"], "term": term, "patient_id": row["id"]}
+        for row in patients
+        for term in search_terms(row["full_name"], row["email"], row["phone"], row["document"])
+    ]
+
+
+def with_terms(batches: Iterable[list[Row]]) -> Iterator[tuple[list[Row], list[Row]]]:
+    for batch in batches:
+        yield batch, terms_of(batch)
+
+
 def chunks(rows: Iterable[Row], size: int = CHUNK_ROWS) -> Iterator[list[Row]]:
     batch: list[Row] = []
     for row in rows:
@@ -302,7 +318,7 @@ class _PostgresWriter:
 
         dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         connection = await asyncpg.connect(dsn)
-        # Larger sort/GIN buffers make the trigram and exclusion indexes cheaper to fill; this
+        # Larger sort buffers make the search-term and exclusion indexes cheaper to fill; this
         # is reseedable test data, so a crash losing the last commits is acceptable.
         await connection.execute(
             "SET work_mem = '256MB'; SET maintenance_work_mem = '512MB'; "
@@ -408,8 +424,9 @@ async def seed_bulk(
             await writer.tenant_rows("memberships", practice.tenant_id, memberships)
             patient_ids: list[uuid.UUID] = []
             made = maker.patients(practice.tenant_id, plan.patients_per_tenant)
-            async for batch in _prefetched(chunks(made)):
+            async for batch, terms in _prefetched(with_terms(chunks(made))):
                 await writer.tenant_rows("patients", practice.tenant_id, batch)
+                await writer.tenant_rows("patient_search_terms", practice.tenant_id, terms)
                 patient_ids += [row["id"] for row in batch]
                 shown.advance("patients", len(batch))
             if plan.appointments_per_patient:
@@ -429,7 +446,7 @@ async def seed_bulk(
     return result
 
 
-async def _prefetched(batches: Iterator[list[Row]]) -> AsyncIterator[list[Row]]:
+async def _prefetched(batches: Iterator[T]) -> AsyncIterator[T]:
     """Yield batches, making the next one in a thread while the database stores this one."""
     pending = asyncio.ensure_future(asyncio.to_thread(next, batches, None))
     while True:

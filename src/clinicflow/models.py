@@ -10,7 +10,7 @@ from clinicflow.finance.models import FinancialEntry
 from clinicflow.integrations.models import N8nConnection
 from clinicflow.invitations.models import Invitation
 from clinicflow.notifications.models import Notification, OutboxMessage
-from clinicflow.patients.models import Patient
+from clinicflow.patients.models import Patient, PatientSearchTerm
 from clinicflow.records.models import MedicalRecord, RecordVersion
 from clinicflow.tenants.models import Membership, Plan, Tenant
 from clinicflow.users.models import User
@@ -33,6 +33,7 @@ __all__ = [
     "Notification",
     "OutboxMessage",
     "Patient",
+    "PatientSearchTerm",
     "Plan",
     "PlatformAuditEvent",
     "RecordVersion",

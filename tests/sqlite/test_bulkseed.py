@@ -29,3 +29,7 @@ async def test_bulk_seed_on_sqlite(
     listed = (await client.get("/api/v1/patients?limit=100", headers=headers)).json()["items"]
     assert len(listed) == 15
     assert len({patient["full_name"] for patient in listed}) > 5  # varied names
+    searched = await client.get(
+        "/api/v1/patients", params={"q": listed[-1]["full_name"]}, headers=headers
+    )
+    assert listed[-1]["id"] in {patient["id"] for patient in searched.json()["items"]}

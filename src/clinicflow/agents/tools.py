@@ -176,10 +176,11 @@ TOOLS: tuple[AgentTool, ...] = (
     AgentTool(
         "find_patient",
         "Find a patient",
-        "Search the practice's patients by part of their name, phone, e-mail or document "
-        "(case- and accent-insensitive). Use it first whenever the conversation concerns an "
-        "existing patient: it gives the patient_id the other tools need. Returns up to 10 "
-        "matches; when several match, ask the person for another detail (birth date, phone).",
+        "Search the practice's patients by the start of words of their name, phone, e-mail or "
+        "document (case- and accent-insensitive: 'ana lim' finds Ana Lima). Use it first "
+        "whenever the conversation concerns an existing patient: it gives the patient_id the "
+        "other tools need. Returns up to 10 matches; when several match, ask the person for "
+        "another detail (birth date, phone).",
         Permission.PATIENTS_READ, False, FindPatientInput, PatientMatches, find_patient,
     ),
     AgentTool(

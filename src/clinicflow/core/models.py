@@ -68,12 +68,12 @@ class TimestampMixin:
     )
 
 
-class TenantScoped:
-    """A row owned by one tenant.
+class TenantOwned:
+    """A row owned by one tenant: `tenant_id` leads its primary key.
 
-    The primary key is `(tenant_id, id)` so every key leads with the tenant (SPEC §2: Citus
-    distribution, foreign keys that can never cross tenants). Rows of these classes are filtered
-    and stamped by `clinicflow.core.tenancy`, and protected by RLS on PostgreSQL.
+    Every key leads with the tenant (SPEC §2: Citus distribution, foreign keys that can never
+    cross tenants). Rows of these classes are filtered and stamped by `clinicflow.core.tenancy`,
+    and protected by RLS on PostgreSQL.
     """
 
     @declared_attr
@@ -81,5 +81,9 @@ class TenantScoped:
         return mapped_column(
             ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, sort_order=-20
         )
+
+
+class TenantScoped(TenantOwned):
+    """A tenant's row with its own id: the primary key is `(tenant_id, id)`."""
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-10)

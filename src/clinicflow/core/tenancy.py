@@ -1,9 +1,9 @@
 """The one place where tenant scope is applied (SPEC §2, layers 2 and 3).
 
 A session carries its tenant in `session.info`. From there:
-- every ORM SELECT/UPDATE/DELETE gets `tenant_id = :tenant` on each TenantScoped entity
+- every ORM SELECT/UPDATE/DELETE gets `tenant_id = :tenant` on each TenantOwned entity
   (no tenant: nothing matches), through `do_orm_execute`;
-- every new TenantScoped row is stamped with the tenant, and a row of another tenant is refused,
+- every new TenantOwned row is stamped with the tenant, and a row of another tenant is refused,
   through `before_flush`;
 - on PostgreSQL each transaction begins with a bound `set_config('app.tenant_id', :tid, true)`,
   so Row-Level Security sees the same tenant and nothing survives the transaction.
@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 
-from clinicflow.core.models import TenantScoped
+from clinicflow.core.models import TenantOwned
 
 TENANT_KEY = "tenant_id"
 # Execution option for the rare query that must see every tenant's rows on the embedded
@@ -54,11 +54,11 @@ def apply_tenant_scope(state: ORMExecuteState) -> None:
     tenant_id = state.session.info.get(TENANT_KEY)
     if tenant_id is None:
         criteria = with_loader_criteria(
-            TenantScoped, lambda cls: cls.tenant_id.is_(None), include_aliases=True
+            TenantOwned, lambda cls: cls.tenant_id.is_(None), include_aliases=True
         )
     else:
         criteria = with_loader_criteria(
-            TenantScoped, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
+            TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
         )
     state.statement = state.statement.options(criteria)
 
@@ -85,7 +85,7 @@ def _scope_orm_statements(state: ORMExecuteState) -> None:
 def _stamp_new_rows(session: Session, flush_context: object, instances: object) -> None:
     tenant_id = session.info.get(TENANT_KEY)
     for obj in list(session.new) + list(session.dirty):
-        if not isinstance(obj, TenantScoped):
+        if not isinstance(obj, TenantOwned):
             continue
         if obj.tenant_id is None and tenant_id is not None:
             obj.tenant_id = tenant_id

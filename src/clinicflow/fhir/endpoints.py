@@ -121,7 +121,12 @@ async def search_patients(
     principal: PatientReader,
     session: SessionDep,
     name: Annotated[
-        str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
+        str | None,
+        Query(
+            max_length=200,
+            description="Like the REST search `q`: words that each start a word of the name, "
+            "e-mail, phone or document.",
+        ),
     ] = None,
     birthdate: Annotated[Day | None, Query(description="Exact birth date (YYYY-MM-DD).")] = None,
     count: Count = 50,

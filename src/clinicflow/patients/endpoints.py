@@ -57,7 +57,13 @@ async def list_patients(
     session: SessionDep,
     page: Annotated[PageParams, Depends(page_params)],
     q: Annotated[
-        str | None, Query(max_length=200, description="Matches name, e-mail, phone or document.")
+        str | None,
+        Query(
+            max_length=200,
+            description="Words that must each start a word of the name, e-mail, phone or "
+            "document (accent- and case-insensitive): `ana lim` finds Ana Lima. Without any "
+            "letter or digit, a substring match.",
+        ),
     ] = None,
     active: Annotated[
         bool | None, Query(description="Only active (true) or inactive (false) patients.")
@@ -69,9 +75,10 @@ async def list_patients(
         Day | None, Query(description="Born on or before this date (YYYY-MM-DD).")
     ] = None,
 ) -> PatientList:
-    """Owner or assistant, or an API key with `patients:read`. Ordered by name; `q` matches name,
-    e-mail, phone or document; filter by `active` and a birth-date range. Cursor-paginated
-    (`limit`, `cursor`; follow `next_cursor`). Deleted patients never appear."""
+    """Owner or assistant, or an API key with `patients:read`. Ordered by name; every word of `q`
+    starts a word of the name, e-mail, phone or document; filter by `active` and a birth-date
+    range. Cursor-paginated (`limit`, `cursor`; follow `next_cursor`). Deleted patients never
+    appear."""
     filters = PatientFilters(q, active, birth_date_from, birth_date_to)
     patients, more = await _service(principal, session).page(
         filters, page.limit, cursor_fields(page.cursor, str, uuid.UUID)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text
+from sqlalchemy import ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clinicflow.core.models import Base, JSONDocument, TenantScoped, TimestampMixin
+from clinicflow.core.models import Base, JSONDocument, TenantOwned, TenantScoped, TimestampMixin
 
 
 class Patient(TenantScoped, TimestampMixin, Base):
     __tablename__ = "patients"
-    __table_args__ = (
-        Index("ix_patients_tenant_id_full_name_id", "tenant_id", "full_name", "id"),
-        # Substring search (LIKE '%q%') on PostgreSQL; a plain index elsewhere.
-        Index(
-            "ix_patients_search_text_trgm",
-            "search_text",
-            postgresql_using="gin",
-            postgresql_ops={"search_text": "gin_trgm_ops"},
-        ),
-    )
+    __table_args__ = (Index("ix_patients_tenant_id_full_name_id", "tenant_id", "full_name", "id"),)
 
     full_name: Mapped[str] = mapped_column(String(200))
     birth_date: Mapped[date | None]
@@ -33,5 +25,32 @@ class Patient(TenantScoped, TimestampMixin, Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     active: Mapped[bool] = mapped_column(default=True)
     deleted_at: Mapped[datetime | None]
-    # Lower-cased, accent-free name/e-mail/phone digits/document, kept by the service.
+    # Lower-cased, accent-free name/e-mail/phone digits/document, kept by the service: the
+    # substring fallback for a query without letters or digits (no index; rare).
     search_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class PatientSearchTerm(TenantOwned, Base):
+    """One word a patient is found by (`clinicflow.patients.search`), kept by the service.
+
+    The primary key `(tenant_id, term, patient_id)` answers a prefix as a range
+    (`term >= :word AND term < :word || U+10FFFF`), which PostgreSQL can use as an index
+    condition under Row-Level Security: text comparison is LEAKPROOF where LIKE is not.
+    `COLLATE "C"` makes that order byte order (SQLite's BINARY already is). The second index
+    checks one patient's terms (list pages walk names and test each) and serves the cascade.
+    """
+
+    __tablename__ = "patient_search_terms"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "patient_id"], ["patients.tenant_id", "patients.id"], ondelete="CASCADE"
+        ),
+        Index(
+            "ix_patient_search_terms_tenant_id_patient_id_term", "tenant_id", "patient_id", "term"
+        ),
+    )
+
+    term: Mapped[str] = mapped_column(
+        Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True
+    )
+    patient_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -15,7 +15,7 @@ from clinicflow.patients import custom_fields
 from clinicflow.patients.models import Patient
 from clinicflow.patients.repository import PatientFilters, PatientRepository
 from clinicflow.patients.schemas import PatientCreate, PatientUpdate
-from clinicflow.patients.search import search_text
+from clinicflow.patients.search import search_terms, search_text
 from clinicflow.tenants.models import Tenant
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.webhooks.service import emit
@@ -44,6 +44,7 @@ class PatientService:
         )
         self.patients.add(patient)
         await self.session.flush()
+        self.patients.add_terms(patient.id, _terms(patient))
         await audit.record(
             self.session, "patient.created", actor=actor, subject_type="patient",
             subject_id=patient.id,
@@ -51,8 +52,8 @@ class PatientService:
         await emit(self.session, self.outbox, "patient.created", _event_data(patient))
         return patient
 
-    async def get(self, patient_id: uuid.UUID) -> Patient:
-        patient = await self.patients.get(patient_id)
+    async def get(self, patient_id: uuid.UUID, *, lock: bool = False) -> Patient:
+        patient = await self.patients.get(patient_id, lock=lock)
         if patient is None:
             raise NotFound("No patient with this id.")
         return patient
@@ -76,7 +77,9 @@ class PatientService:
         return patient
 
     async def update(self, patient_id: uuid.UUID, changes: PatientUpdate, actor: Actor) -> Patient:
-        patient = await self.get(patient_id)
+        # Locked and read afresh: an update racing a delete would otherwise rename the patient
+        # just deleted and give it search terms again.
+        patient = await self.get(patient_id, lock=True)
         sent = changes.model_dump(exclude_unset=True)
         if "custom_fields" in sent:
             definitions = custom_fields.definitions_from((await self._tenant()).settings)
@@ -94,6 +97,7 @@ class PatientService:
         patient.search_text = search_text(
             patient.full_name, patient.email, patient.phone, patient.document
         )
+        await self.patients.replace_terms(patient.id, _terms(patient))
         await self.session.flush()
         await audit.record(
             self.session, "patient.updated", actor=actor, subject_type="patient",
@@ -104,9 +108,10 @@ class PatientService:
 
     async def delete(self, patient_id: uuid.UUID, actor: Actor) -> None:
         """Soft: kept for the retention period, gone from every read."""
-        patient = await self.get(patient_id)
+        patient = await self.get(patient_id, lock=True)
         patient.deleted_at = utcnow()
         patient.active = False
+        await self.patients.remove_terms(patient.id)
         await audit.record(
             self.session,
             "patient.deleted",
@@ -133,6 +138,10 @@ class PatientService:
                 f"The {plan.name} plan allows at most {plan.max_patients} patients.",
                 extra={"limit": "max_patients", "max": plan.max_patients},
             )
+
+
+def _terms(patient: Patient) -> set[str]:
+    return search_terms(patient.full_name, patient.email, patient.phone, patient.document)
 
 
 def _event_data(patient: Patient) -> dict[str, object]:
