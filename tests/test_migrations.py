@@ -10,11 +10,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from clinicflow.core import migrate
+from clinicflow.core.settings import Settings
 from tests.conftest import PgTestDatabase, create_pg_database, drop_pg_database, make_test_settings
 
 
 def test_models_and_migrations_do_not_drift(pg_database: PgTestDatabase) -> None:
     migrate.check(make_test_settings(database_url=pg_database.owner_url))
+
+
+def _migration_settings(database: PgTestDatabase) -> Settings:
+    """Settings that migrate a fresh test database as its owner role, granting its app role."""
+    return make_test_settings(
+        database_url=database.app_url,
+        migrations_database_url=database.owner_url,
+        app_db_role=database.app_role,
+        app_db_password=database.password,
+    )
 
 
 async def _tables(url: str) -> set[str]:
@@ -32,12 +43,7 @@ async def _tables(url: str) -> set[str]:
 def test_upgrade_downgrade_upgrade_on_postgres() -> None:
     database = create_pg_database("updown")
     try:
-        settings = make_test_settings(
-            database_url=database.app_url,
-            migrations_database_url=database.owner_url,
-            app_db_role=database.app_role,
-            app_db_password=database.password,
-        )
+        settings = _migration_settings(database)
         migrate.upgrade(settings)
         upgraded = asyncio.run(_tables(database.admin_url))
         migrate.downgrade(settings, "base")
@@ -70,12 +76,7 @@ def test_0025_gives_existing_patients_their_search_terms() -> None:
     database = create_pg_database("terms")
     tenant_id = uuid.uuid4()
     try:
-        settings = make_test_settings(
-            database_url=database.app_url,
-            migrations_database_url=database.owner_url,
-            app_db_role=database.app_role,
-            app_db_password=database.password,
-        )
+        settings = _migration_settings(database)
         migrate.upgrade(settings, "0024")
         patient = (
             "INSERT INTO patients (tenant_id, id, full_name, email, phone, document, "
