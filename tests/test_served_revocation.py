@@ -1,7 +1,8 @@
 """Revocation reaches every server process within 5 seconds, although each process remembers
 verified callers for AUTH_CACHE_SECONDS (auth/principal_cache.py). Run as production does:
-`clinicflow serve --workers 2` on PostgreSQL, every request from its own connection so both
-workers answer and both have the caller in memory before the change."""
+`clinicflow serve --workers 2` on PostgreSQL and on the embedded SQLite default, every request
+from its own connection so both workers answer and both have the caller in memory before the
+change."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from clinicflow.core import migrate
 from clinicflow.core.settings import Settings
+from clinicflow.main import create_app
+from tests.conftest import make_test_settings
 from tests.factories import DEFAULT_PASSWORD, make_api_key, make_member
 from tests.served import Served, serve
 
@@ -39,10 +43,26 @@ async def _statuses(
 def _answering_processes(served: Served, tag: str) -> set[int]:
     """The server processes whose access log shows a request tagged so."""
     pids = set()
-    for line in served.log().splitlines():
-        if f'"{tag}-' in line and line.startswith("{"):
-            pids.add(json.loads(line)["pid"])
+    for entry in _log_entries(served.log()):
+        if str(entry.get("request_id", "")).startswith(f"{tag}-") and "pid" in entry:
+            pids.add(int(entry["pid"]))
     return pids
+
+
+def _log_entries(log: str) -> Iterator[dict[str, object]]:
+    """Every JSON object in the log; two processes writing at once may share a line."""
+    decoder = json.JSONDecoder()
+    for line in log.splitlines():
+        position = line.find("{")
+        while position != -1:
+            try:
+                entry, end = decoder.raw_decode(line, position)
+            except ValueError:
+                position = line.find("{", position + 1)
+                continue
+            if isinstance(entry, dict):
+                yield entry
+            position = line.find("{", end)
 
 
 async def _from_both_workers(
@@ -99,15 +119,30 @@ def _call(
     return run
 
 
-async def test_logout_password_change_role_change_and_key_revocation_reach_every_process(
+async def test_postgres_logout_password_change_role_change_and_key_revocation_reach_every_process(
     db: FastAPI, settings: Settings, tmp_path: Path
 ) -> None:
+    await _revocations_reach_every_worker(db, settings.database_url, tmp_path)
+
+
+async def test_sqlite_logout_password_change_role_change_and_key_revocation_reach_every_process(
+    tmp_path: Path,
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'clinicflow.db'}"
+    local = make_test_settings(database_url=database_url)
+    await asyncio.to_thread(migrate.upgrade, local)  # alembic runs its own event loop
+    app = create_app(local)
+    async with app.router.lifespan_context(app):
+        await _revocations_reach_every_worker(app, database_url, tmp_path / "served")
+
+
+async def _revocations_reach_every_worker(db: FastAPI, database_url: str, workdir: Path) -> None:
     owner = await make_member(db, role="owner")
     leaving = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
     demoted = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
     two_devices = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
     key = await make_api_key(db, owner.tenant_id, ["patients:read"])
-    with serve(settings.database_url, tmp_path) as served:
+    with serve(database_url, workdir) as served:
         async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
             login = await client.post(
                 "/api/v1/auth/login",

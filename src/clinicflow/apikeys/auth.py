@@ -11,6 +11,7 @@ from clinicflow.apikeys import keys
 from clinicflow.apikeys.models import ApiKey
 from clinicflow.apikeys.repository import ApiKeyRepository
 from clinicflow.auth.permissions import API_KEY_SCOPES, Permission
+from clinicflow.core.database import keep_books_after_commit
 from clinicflow.core.errors import NotAuthenticated, PermissionDenied
 from clinicflow.core.models import utcnow
 from clinicflow.core.tenancy import set_session_tenant
@@ -26,7 +27,7 @@ class AuthenticatedKey:
     key: ApiKey
     tenant: Tenant
     permissions: frozenset[Permission]
-    touched: bool  # last_used_at was written by this request
+    touched: bool  # last_used_at is written once this request commits
 
 
 async def authenticate_key(session: AsyncSession, presented: str) -> AuthenticatedKey:
@@ -53,6 +54,8 @@ async def authenticate_key(session: AsyncSession, presented: str) -> Authenticat
         raise PermissionDenied("This practice's plan does not include API access.")
     touched = key.last_used_at is None or now - key.last_used_at > _TOUCH_INTERVAL
     if touched:
-        await repository.touch(key.id, now)
+        keep_books_after_commit(
+            session, tenant_id, lambda books: ApiKeyRepository(books).touch(key.id, now)
+        )
     granted = frozenset(Permission(scope) for scope in key.scopes) & API_KEY_SCOPES
     return AuthenticatedKey(key, tenant, granted, touched)

@@ -19,7 +19,7 @@ from clinicflow.auth.permissions import PLATFORM_ADMIN, ROLE_PERMISSIONS, Permis
 from clinicflow.auth.principal_cache import Basis, CacheKey, principals
 from clinicflow.auth.repository import AuthRepository
 from clinicflow.auth.tokens import AccessClaims, decode_access_token
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, keep_books_after_commit
 from clinicflow.core.errors import NotAuthenticated, PermissionDenied, TenantReadOnly
 from clinicflow.core.models import utcnow
 from clinicflow.core.ratelimit import charge_refused, charge_verified
@@ -153,8 +153,10 @@ async def _verified_user_principal(
         raise NotAuthenticated("The session has ended.")
     lasts = (auth_session.expires_at - now).total_seconds()
     if now - auth_session.last_used_at > _TOUCH_INTERVAL:
-        await repository.touch_session(auth_session.id, now)
-        lasts = 0.0  # not remembered until a request has committed the touch
+        keep_books_after_commit(
+            session, None, lambda books: AuthRepository(books).touch_session(auth_session.id, now)
+        )
+        lasts = 0.0  # not remembered until the touch has been made
 
     if user.is_platform_admin:
         if x_tenant_id is not None:
@@ -204,7 +206,7 @@ async def _key_principal(request: Request, session: AsyncSession, api_key: str) 
     if principal is None:
         found = await authenticate_key(session, api_key)
         principal = key_principal(found)
-        # Not remembered until a request has committed the touch of last_used_at.
+        # Not remembered until the touch of last_used_at has been made.
         seconds = 0.0 if found.touched else request.app.state.settings.auth_cache_seconds
         if found.key.expires_at is not None:
             seconds = min(seconds, (found.key.expires_at - utcnow()).total_seconds())

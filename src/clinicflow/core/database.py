@@ -5,16 +5,20 @@ Messages to send are rows of the outbox written in this same transaction (see
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
+import structlog
 from fastapi import BackgroundTasks, Depends, Request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -22,9 +26,9 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-import clinicflow.core.tenancy  # noqa: F401  (registers the tenant-scope session events)
 from clinicflow.core.errors import ClinicFlowError
 from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import set_session_tenant  # also registers the scope's events
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +107,38 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
 AFTER_COMMIT_KEY = "after_commit"
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 AfterCommit = Callable[[], Awaitable[None]]
+Bookkeeping = Callable[[AsyncSession], Awaitable[None]]
+logger = structlog.get_logger("clinicflow.database")
 
 
 def run_after_commit(session: AsyncSession, work: AfterCommit) -> None:
     """Schedule work (e.g. sending an e-mail) for after the request's commit and response;
     dropped if the transaction rolls back."""
     session.info.setdefault(AFTER_COMMIT_KEY, []).append(work)
+
+
+async def _keep_books(engine: AsyncEngine, tenant_id: uuid.UUID | None, write: Bookkeeping) -> None:
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            await claim_write_lock(session)
+            await set_session_tenant(session, tenant_id)
+            await write(session)
+            await session.commit()
+    except SQLAlchemyError as error:  # bookkeeping only: the request has been answered
+        logger.warning("bookkeeping_failed", error=type(error).__name__)
+
+
+def keep_books_after_commit(
+    session: AsyncSession, tenant_id: uuid.UUID | None, write: Bookkeeping
+) -> None:
+    """A write a read causes (a last-used time), done in its own short transaction once the
+    request has committed: a read stays a read (on SQLite a write inside a read transaction
+    cannot wait for the lock, and failed the request with 500), and a failure costs only the
+    bookkeeping."""
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine)
+    # A partial of a coroutine function, which background tasks await (a lambda they would not).
+    run_after_commit(session, partial(_keep_books, engine, tenant_id, write))
 
 
 async def claim_write_lock(session: AsyncSession) -> None:
