@@ -56,7 +56,7 @@ worker: install ## Deliver queued e-mails and webhooks (PostgreSQL; SQLite serve
 	$(BIN)/clinicflow worker
 
 contract: install ## schemathesis --checks all over the OpenAPI document, as owner and API key (PostgreSQL)
-	$(BIN)/python -m tests.contract --max-examples 5
+	$(BIN)/python -m tests.contract --max-examples 5 $(if $(CONTRACT_SEED),--seed $(CONTRACT_SEED))
 
 openapi: install
 	$(BIN)/clinicflow openapi --output openapi.json

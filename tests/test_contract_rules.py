@@ -190,3 +190,13 @@ async def test_fhir_date_search_declares_only_real_calendar_days(
             "/api/v1/fhir/Appointment", params={"date": value}, headers=owner.headers
         )
         assert response.status_code == 200, (value, response.text)
+
+
+async def test_the_oauth2_form_declares_that_empty_credentials_are_missing(
+    client: httpx.AsyncClient, db: FastAPI, document: dict[str, Any]
+) -> None:
+    form = document["components"]["schemas"]["Body_token_api_v1_auth_token_post"]["properties"]
+    assert (form["username"]["minLength"], form["password"]["minLength"]) == (1, 1)
+    refused = await client.post("/api/v1/auth/token", data={"username": "ana", "password": ""})
+    assert refused.status_code == 422
+    assert [error["field"] for error in refused.json()["errors"]] == ["password"]

@@ -65,10 +65,17 @@ class PasswordForm(OAuth2PasswordRequestForm):
         grant_type: Annotated[
             str | None, Form(pattern="^password$", description="`password`, or leave it out.")
         ] = None,
-        username: Annotated[str, Form(description="The account's username or e-mail address.")],
+        # An empty form value counts as missing (422): minLength says so to generators.
+        username: Annotated[
+            str, Form(min_length=1, description="The account's username or e-mail address.")
+        ],
         password: Annotated[
             str,
-            Form(json_schema_extra={"format": "password"}, description="The account's password."),
+            Form(
+                min_length=1,
+                json_schema_extra={"format": "password"},
+                description="The account's password.",
+            ),
         ],
         scope: Annotated[str, Form(description="Ignored: permissions come from the role.")] = "",
         client_id: Annotated[str | None, Form(description="Ignored.")] = None,
