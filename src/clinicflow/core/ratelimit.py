@@ -14,7 +14,7 @@ import structlog
 from fastapi import Request
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 from clinicflow.core.errors import ClinicFlowError
@@ -48,7 +48,9 @@ def _storage(settings: Settings) -> Storage:
 class RateLimiter:
     def __init__(self, settings: Settings) -> None:
         self.enabled = settings.rate_limit_enabled
-        self._limiter = MovingWindowRateLimiter(_storage(settings))
+        # Two counters per key (this window and the last, weighted): O(1) in Redis and one cheap
+        # script per hit, where a moving window keeps and scans a list entry per request.
+        self._limiter = SlidingWindowCounterRateLimiter(_storage(settings))
         self.default = parse(settings.rate_limit_default)
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.register = parse(settings.rate_limit_register)
