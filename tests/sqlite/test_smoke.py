@@ -91,3 +91,36 @@ async def test_the_mcp_receptionist_works_on_the_embedded_database(db: FastAPI) 
     assert not created.isError
     assert found.structuredContent is not None
     assert [item["full_name"] for item in found.structuredContent["items"]] == ["Zoë Araújo"]
+
+
+async def test_list_pages_show_only_the_callers_practice(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """List pages are read as column rows: the application scope must filter them too (no RLS
+    here to catch a statement it missed)."""
+    owners = [await make_member(db, role="owner") for _ in range(2)]
+    booked: list[tuple[str, str]] = []
+    for number, owner in enumerate(owners):
+        patient = await client.post(
+            "/api/v1/patients", json={"full_name": f"Patient {number}"}, headers=owner.headers
+        )
+        appointment = await client.post(
+            "/api/v1/appointments",
+            json={
+                "patient_id": patient.json()["id"],
+                "start": "2031-03-03T13:00:00Z",
+                "duration_minutes": 30,
+            },
+            headers=owner.headers,
+        )
+        assert appointment.status_code == 201, appointment.text
+        booked.append((patient.json()["id"], appointment.json()["id"]))
+    for owner, (patient_id, appointment_id) in zip(owners, booked, strict=True):
+        patients = await client.get("/api/v1/patients", headers=owner.headers)
+        agenda = await client.get(
+            "/api/v1/appointments",
+            params={"from": "2031-03-01T00:00:00Z", "to": "2031-03-08T00:00:00Z"},
+            headers=owner.headers,
+        )
+        assert [item["id"] for item in patients.json()["items"]] == [patient_id]
+        assert [item["id"] for item in agenda.json()["items"]] == [appointment_id]

@@ -33,7 +33,7 @@ from clinicflow.agents.schemas import (
     RescheduleInput,
     SlotOut,
 )
-from clinicflow.appointments.models import Appointment, Status
+from clinicflow.appointments.models import AppointmentView, Status
 from clinicflow.appointments.repository import AppointmentFilters
 from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate
 from clinicflow.appointments.service import AppointmentService, availability
@@ -82,7 +82,7 @@ def _patient(patient: Any) -> PatientOut:
     return PatientOut.model_validate(patient, from_attributes=True)
 
 
-def _appointment(call: Call, row: Appointment, names: dict[uuid.UUID, str]) -> AppointmentOut:
+def _appointment(call: Call, row: AppointmentView, names: dict[uuid.UUID, str]) -> AppointmentOut:
     return AppointmentOut(
         id=row.id,
         patient_id=row.patient_id,

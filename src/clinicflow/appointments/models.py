@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import Enum, ForeignKey, ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -69,6 +70,24 @@ class Appointment(TenantScoped, TimestampMixin, Base):
     allow_overlap: Mapped[bool] = mapped_column(default=False)
     series_id: Mapped[uuid.UUID | None]  # occurrences of one recurring booking share it
     created_by: Mapped[uuid.UUID | None]
+
+
+class AppointmentView(Protocol):
+    """What a page of appointments reads: an `Appointment`, or a row of its columns."""
+
+    id: uuid.UUID
+    patient_id: uuid.UUID
+    professional_id: uuid.UUID
+    start_at: datetime
+    end_at: datetime
+    status: Status
+    location: str | None
+    notes: str | None
+    allow_overlap: bool
+    series_id: uuid.UUID | None
+    created_by: uuid.UUID | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class AppointmentStatusChange(TenantScoped, Base):

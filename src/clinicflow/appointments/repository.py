@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.models import (
     ACTIVE_STATUSES,
     Appointment,
     AppointmentStatusChange,
+    AppointmentView,
     Status,
 )
 from clinicflow.appointments.schemas import MAX_MINUTES
+from clinicflow.core.models import row_columns
 
 LONGEST = timedelta(minutes=MAX_MINUTES)
 
@@ -99,16 +103,15 @@ class AppointmentRepository:
 
     async def page(
         self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> list[Appointment]:
-        statement = (
-            _filtered(filters).order_by(Appointment.start_at, Appointment.id).limit(limit + 1)
-        )
+    ) -> list[AppointmentView]:
+        """By (start_at, id), keyset after the cursor; one extra row for `more`. Column rows:
+        a page is only shown, so it skips the entities' identity map and instance state."""
+        values = {name: value for name, value in _filter_values(filters).items() if value}
         if after is not None:
-            start, last_id = after
-            statement = statement.where(
-                tuple_(Appointment.start_at, Appointment.id) > tuple_(start, last_id)
-            )
-        return list((await self.session.execute(statement)).scalars())
+            values["after_start"], values["after_id"] = after
+        statement = _page_statement(frozenset(values))
+        rows = await self.session.execute(statement, {**values, "limit": limit + 1})
+        return cast(list[AppointmentView], list(rows))
 
     async def stream(self, filters: AppointmentFilters) -> AsyncIterator[Appointment]:
         """Every matching appointment from a server-side cursor, in list order (for exports)."""
@@ -134,6 +137,43 @@ def _meeting(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
         Appointment.start_at > start - LONGEST,
         Appointment.start_at < end,
         Appointment.end_at > start,
+    )
+
+
+def _filter_values(filters: AppointmentFilters) -> dict[str, object]:
+    return {
+        "start_from": filters.start_from,
+        "start_to": filters.start_to,
+        "patient_id": filters.patient_id,
+        "professional_id": filters.professional_id,
+        "status": filters.status,
+    }
+
+
+_PAGE_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    "start_from": Appointment.start_at >= bindparam("start_from"),
+    "start_to": Appointment.start_at < bindparam("start_to"),
+    "patient_id": Appointment.patient_id == bindparam("patient_id"),
+    "professional_id": Appointment.professional_id == bindparam("professional_id"),
+    "status": Appointment.status == bindparam("status"),
+    "after_start": tuple_(Appointment.start_at, Appointment.id)
+    > tuple_(
+        bindparam("after_start", type_=Appointment.__table__.c.start_at.type),
+        bindparam("after_id", type_=Appointment.__table__.c.id.type),
+    ),
+}
+
+
+@functools.cache
+def _page_statement(given: frozenset[str]) -> Select[Any]:
+    """A page's statement for the filters given, built once per combination (building one
+    cost about as much as running it); the values are bound at execution."""
+    conditions = [condition for name, condition in _PAGE_CONDITIONS.items() if name in given]
+    return (
+        select(*row_columns(Appointment))
+        .where(*conditions)
+        .order_by(Appointment.start_at, Appointment.id)
+        .limit(bindparam("limit"))
     )
 
 

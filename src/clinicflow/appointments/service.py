@@ -15,6 +15,7 @@ from clinicflow.appointments.models import (
     TRANSITIONS,
     Appointment,
     AppointmentStatusChange,
+    AppointmentView,
     Status,
 )
 from clinicflow.appointments.recurrence import occurrences
@@ -167,7 +168,7 @@ class AppointmentService:
 
     async def page(
         self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None
-    ) -> tuple[list[Appointment], bool]:
+    ) -> tuple[list[AppointmentView], bool]:
         rows = await self.appointments.page(filters, limit, after)
         return rows[:limit], len(rows) > limit
 

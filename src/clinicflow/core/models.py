@@ -87,3 +87,10 @@ class TenantScoped(TenantOwned):
     """A tenant's row with its own id: the primary key is `(tenant_id, id)`."""
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-10)
+
+
+def row_columns(model: type[Base]) -> tuple[Any, ...]:
+    """Every mapped column of `model` as its ORM attribute, for reads taken as column rows
+    rather than entities. The ORM attributes (never the Table's columns) keep the statement an
+    ORM one, which the tenant scope (`core.tenancy`) filters."""
+    return tuple(getattr(model, column.key) for column in model.__mapper__.column_attrs)

@@ -11,7 +11,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient as FhirPatient
 
 from clinicflow import __version__
-from clinicflow.appointments.models import Appointment, Status
+from clinicflow.appointments.models import AppointmentView, Status
 from clinicflow.patients.models import Patient
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
@@ -52,7 +52,7 @@ def patient_resource(patient: Patient) -> FhirPatient:
     )
 
 
-def appointment_resource(appointment: Appointment) -> FhirAppointment:
+def appointment_resource(appointment: AppointmentView) -> FhirAppointment:
     """Front-desk notes stay out: viewers may read the agenda through this resource too."""
     participant_status = "declined" if appointment.status is Status.CANCELLED else "accepted"
     return FhirAppointment(
