@@ -16,7 +16,13 @@ from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor,
 from clinicflow.core.types import Day
 from clinicflow.notifications.outbox import Outbox, OutboxDep
 from clinicflow.patients.repository import PatientFilters
-from clinicflow.patients.schemas import PatientCreate, PatientList, PatientRead, PatientUpdate
+from clinicflow.patients.schemas import (
+    PATIENTS_READ,
+    PatientCreate,
+    PatientList,
+    PatientRead,
+    PatientUpdate,
+)
 from clinicflow.patients.service import PatientService
 
 router = APIRouter(prefix="/patients", tags=["patients"])
@@ -85,7 +91,7 @@ async def list_patients(
     )
     last = patients[-1] if patients else None
     return PatientList(
-        items=[PatientRead.model_validate(patient) for patient in patients],
+        items=PATIENTS_READ.validate_python(patients, from_attributes=True),
         next_cursor=encode_cursor([last.full_name, str(last.id)]) if more and last else None,
     )
 

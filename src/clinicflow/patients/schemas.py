@@ -6,7 +6,15 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    TypeAdapter,
+    field_validator,
+)
 
 from clinicflow.core.types import Day, PatchBody, StrippedInput
 
@@ -134,6 +142,10 @@ class PatientRead(BaseModel):
     active: StrictBool = Field(description="Whether the patient is active.")
     created_at: datetime = Field(description="When the patient was registered.")
     updated_at: datetime = Field(description="When the patient was last changed.")
+
+
+# A page of patients, validated in one call (one pass in pydantic's core, not one per row).
+PATIENTS_READ = TypeAdapter(list[PatientRead])
 
 
 class PatientList(BaseModel):
