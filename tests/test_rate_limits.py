@@ -9,8 +9,10 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from fastapi import FastAPI
+from limits import RateLimitItem
 from redis.asyncio import Redis
 
+from clinicflow.core.ratelimit import LEASE_MAX, RateLimited, RateLimiter
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from tests import services
@@ -171,3 +173,65 @@ async def test_sign_up_has_a_limit_of_its_own(db: FastAPI, settings: Settings) -
             for n in range(3)
         ]
     assert [answer.status_code for answer in answers] == [201, 201, 429]
+
+
+async def _spend(limiter: RateLimiter, key: str, times: int) -> int:
+    """How many of `times` requests of one caller the default budget lets through."""
+    allowed = 0
+    for _ in range(times):
+        try:
+            await limiter.check_leased(limiter.default, "caller", key)
+        except RateLimited:
+            continue
+        allowed += 1
+    return allowed
+
+
+async def test_a_busy_callers_budget_is_drawn_in_batches_and_never_exceeded(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = RateLimiter(
+        settings.model_copy(
+            update={"rate_limit_enabled": True, "rate_limit_default": "1200/minute"}
+        )
+    )
+    draws: list[int] = []
+    hit = limiter._limiter.hit
+
+    async def counted(item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        draws.append(cost)
+        return await hit(item, *identifiers, cost=cost)
+
+    monkeypatch.setattr(limiter._limiter, "hit", counted)
+    assert await _spend(limiter, "busy", 1200) == 1200
+    # 1,200 requests cost about 130 draws on the shared counters, not 1,200.
+    assert len(draws) < 200
+    assert set(draws) == {1, LEASE_MAX}
+    assert await _spend(limiter, "busy", 100) == 0
+
+
+async def test_batches_drawn_by_several_workers_never_exceed_the_budget(
+    settings: Settings, redis_url: str
+) -> None:
+    shared = settings.model_copy(
+        update={
+            "rate_limit_enabled": True,
+            "rate_limit_default": "600/minute",
+            "redis_url": redis_url,
+        }
+    )
+    workers = [RateLimiter(shared), RateLimiter(shared)]
+    key = uuid.uuid4().hex
+    allowed = 0
+    for _ in range(70):  # bursts alternating between the workers, each leaving a batch unspent
+        for worker in workers:
+            allowed += await _spend(worker, key, 13)
+    # Never more than the budget; at most a batch per worker less than it.
+    assert 600 - len(workers) * (LEASE_MAX - 1) <= allowed <= 600
+
+
+async def test_a_small_budget_is_charged_request_by_request(settings: Settings) -> None:
+    limiter = RateLimiter(
+        settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_default": "30/minute"})
+    )
+    assert await _spend(limiter, "modest", 40) == 30
