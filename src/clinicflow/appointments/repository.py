@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, bindparam, select, text, tuple_
+from sqlalchemy import ColumnElement, Select, Uuid, bindparam, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.models import (
@@ -53,16 +53,10 @@ class AppointmentRepository:
         ignore: uuid.UUID | None = None,
     ) -> Appointment | None:
         """An active, non-overlap-allowed appointment of the professional meeting [start, end)."""
-        statement = select(Appointment).where(
-            Appointment.professional_id == professional_id,
-            Appointment.status.in_(ACTIVE_STATUSES),
-            Appointment.allow_overlap.is_(False),
-            *_meeting(start, end),
-        )
-        if ignore is not None:
-            statement = statement.where(Appointment.id != ignore)
+        values = _meeting_values(professional_id, start, end, ignore)
         with self.session.no_autoflush:  # check before the (maybe moved) row is written
-            return (await self.session.execute(statement.limit(1))).scalars().first()
+            found = await self.session.execute(_overlap_statement(ignore is not None), values)
+            return found.scalars().first()
 
     async def lock_professional(self, professional_id: uuid.UUID) -> None:
         """Until the transaction ends (PostgreSQL; SQLite writers hold the file's write lock)."""
@@ -91,15 +85,10 @@ class AppointmentRepository:
         end: datetime,
         ignore: uuid.UUID | None = None,
     ) -> list[tuple[datetime, datetime]]:
-        statement = select(Appointment.start_at, Appointment.end_at).where(
-            Appointment.professional_id == professional_id,
-            Appointment.status.in_(ACTIVE_STATUSES),
-            *_meeting(start, end),
-        )
-        if ignore is not None:
-            statement = statement.where(Appointment.id != ignore)
+        values = _meeting_values(professional_id, start, end, ignore)
         with self.session.no_autoflush:  # also asked while a refused booking is still pending
-            return [(row.start_at, row.end_at) for row in await self.session.execute(statement)]
+            rows = await self.session.execute(_busy_statement(ignore is not None), values)
+            return [(row.start_at, row.end_at) for row in rows]
 
     async def page(
         self, filters: AppointmentFilters, limit: int, after: tuple[datetime, uuid.UUID] | None
@@ -129,15 +118,42 @@ class AppointmentRepository:
         return list((await self.session.execute(statement)).scalars())
 
 
-def _meeting(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
-    """Appointments meeting [start, end). No appointment lasts longer than MAX_MINUTES, so one
-    meeting the range starts after `start - MAX_MINUTES`: that lower bound lets the agenda index
-    stop there instead of walking the professional's whole history."""
-    return (
-        Appointment.start_at > start - LONGEST,
-        Appointment.start_at < end,
-        Appointment.end_at > start,
-    )
+# Bound parameters carry their types: a column whose type comes from a foreign key has none yet
+# when this module is imported (SQLite then refused the bare UUID).
+# Active appointments of a professional meeting [start, end). No appointment lasts longer than
+# MAX_MINUTES, so one meeting the range starts after `start - MAX_MINUTES`: that lower bound
+# lets the agenda index stop there instead of walking the professional's whole history.
+_MEETING: tuple[ColumnElement[bool], ...] = (
+    Appointment.professional_id == bindparam("professional_id", type_=Uuid()),
+    Appointment.status.in_(ACTIVE_STATUSES),
+    Appointment.start_at > bindparam("earliest", type_=Appointment.__table__.c.start_at.type),
+    Appointment.start_at < bindparam("end", type_=Appointment.__table__.c.start_at.type),
+    Appointment.end_at > bindparam("start", type_=Appointment.__table__.c.end_at.type),
+)
+_NOT_IGNORED = Appointment.id != bindparam("ignore", type_=Appointment.__table__.c.id.type)
+
+
+def _meeting_values(
+    professional_id: uuid.UUID, start: datetime, end: datetime, ignore: uuid.UUID | None
+) -> dict[str, object]:
+    values: dict[str, object] = {"professional_id": professional_id, "start": start, "end": end}
+    values["earliest"] = start - LONGEST
+    if ignore is not None:
+        values["ignore"] = ignore
+    return values
+
+
+# Built once each (building a statement cost about what running it did); values bound later.
+@functools.cache
+def _busy_statement(ignoring: bool) -> Select[datetime, datetime]:
+    statement = select(Appointment.start_at, Appointment.end_at).where(*_MEETING)
+    return statement.where(_NOT_IGNORED) if ignoring else statement
+
+
+@functools.cache
+def _overlap_statement(ignoring: bool) -> Select[Appointment]:
+    statement = select(Appointment).where(*_MEETING, Appointment.allow_overlap.is_(False))
+    return (statement.where(_NOT_IGNORED) if ignoring else statement).limit(1)
 
 
 def _filter_values(filters: AppointmentFilters) -> dict[str, object]:
@@ -153,8 +169,8 @@ def _filter_values(filters: AppointmentFilters) -> dict[str, object]:
 _PAGE_CONDITIONS: dict[str, ColumnElement[bool]] = {
     "start_from": Appointment.start_at >= bindparam("start_from"),
     "start_to": Appointment.start_at < bindparam("start_to"),
-    "patient_id": Appointment.patient_id == bindparam("patient_id"),
-    "professional_id": Appointment.professional_id == bindparam("professional_id"),
+    "patient_id": Appointment.patient_id == bindparam("patient_id", type_=Uuid()),
+    "professional_id": Appointment.professional_id == bindparam("professional_id", type_=Uuid()),
     "status": Appointment.status == bindparam("status"),
     "after_start": tuple_(Appointment.start_at, Appointment.id)
     > tuple_(
