@@ -59,6 +59,7 @@ from clinicflow.core.settings import Settings
 
 BIN = Path(sys.executable).parent
 COMMON, RARE = "silva", "ottoline przybylski"
+FIRST_NAME, TWO_COMMON = "maria", "ana silva"
 LONGEST = timedelta(minutes=720)
 INSERT = (
     "INSERT INTO appointments (tenant_id, id, patient_id, professional_id, start_at, end_at, "
@@ -166,6 +167,8 @@ async def _describe(
             deep_cursor=(deep["full_name"], deep["id"]),
             common=COMMON,
             rare=RARE,
+            first_name=FIRST_NAME,
+            two_common=TWO_COMMON,
             professional=practice.professional_ids[0],
             week=week,
             slot=(slot_start, slot_start + timedelta(minutes=30)),
@@ -281,6 +284,8 @@ def app_reads(seeded: Seeded) -> dict[str, HttpRequest]:
         ),
         "search": get("/api/v1/patients", q=COMMON, limit="50"),
         "search_rare": get("/api/v1/patients", q=RARE, limit="50"),
+        "search_first": get("/api/v1/patients", q=FIRST_NAME, limit="50"),
+        "search_two": get("/api/v1/patients", q=TWO_COMMON, limit="50"),
         "agenda": get("/api/v1/appointments", professional_id=professional, limit="100", **week),
         "availability": get(
             "/api/v1/availability", professional_id=professional, duration="30", **week
@@ -743,7 +748,8 @@ def measure_servers(
             f"{'large p99':>10} {'p50 ratio':>10}"
         )
         large_reads = app_reads(large)
-        for name in ("list", "list_deep", "search", "search_rare"):
+        scaled = ("list", "list_deep", "search", "search_rare")
+        for name in (*scaled, "search_first", "search_two"):
             at_small = measure_http(app_port, [reads[name]], clients, mode.scale_seconds)
             at_large = measure_http(app_port, [large_reads[name]], clients, mode.scale_seconds)
             log(

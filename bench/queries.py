@@ -99,8 +99,8 @@ class HotQueries:
     list_deep: Query
     search: Query
     search_rare: Query
-    search_check: Query  # a search first counts each word's terms (up to a cap): which plan
-    rare_check: Query
+    search_first_name: Query  # a common first name: every match sorts under one letter
+    search_two_common: Query  # two common words
     agenda_week: Query
     availability: Query
     overlap: Query
@@ -111,8 +111,8 @@ class HotQueries:
             "list_deep": self.list_deep,
             "search": self.search,
             "search_rare": self.search_rare,
-            "search_check": self.search_check,
-            "rare_check": self.rare_check,
+            "search_first": self.search_first_name,
+            "search_two": self.search_two_common,
             "agenda": self.agenda_week,
             "availability": self.availability,
             "overlap": self.overlap,
@@ -126,6 +126,8 @@ async def hot_queries(
     deep_cursor: tuple[str, uuid.UUID],
     common: str,
     rare: str,
+    first_name: str,
+    two_common: str,
     professional: uuid.UUID,
     week: datetime,
     slot: tuple[datetime, datetime],
@@ -157,17 +159,15 @@ async def hot_queries(
             "patients",
             lambda s: PatientRepository(s).page(PatientFilters(q=rare), 50, None),
         ),
-        search_check=await grab(
-            "search_check",
-            "patient_search_terms",
-            lambda s: PatientRepository(s).page(PatientFilters(q=common), 50, None),
-            first=True,
+        search_first_name=await grab(
+            "search_first",
+            "patients",
+            lambda s: PatientRepository(s).page(PatientFilters(q=first_name), 50, None),
         ),
-        rare_check=await grab(
-            "rare_check",
-            "patient_search_terms",
-            lambda s: PatientRepository(s).page(PatientFilters(q=rare), 50, None),
-            first=True,
+        search_two_common=await grab(
+            "search_two",
+            "patients",
+            lambda s: PatientRepository(s).page(PatientFilters(q=two_common), 50, None),
         ),
         agenda_week=await grab(
             "agenda",

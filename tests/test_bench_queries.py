@@ -30,9 +30,13 @@ async def test_captured_queries_return_what_the_repositories_return(
             session.info["tenant_id"] = practice.tenant_id
             async with session.begin():
                 first_page = await PatientRepository(session).page(PatientFilters(), 50, None)
+                two_page = await PatientRepository(session).page(
+                    PatientFilters(q="ana silva"), 50, None
+                )
         cursor = (first_page[49].full_name, first_page[49].id)
         queries = await hot_queries(
             database, practice.tenant_id, deep_cursor=cursor, common="silva", rare="zz-none",
+            first_name="maria", two_common="ana silva",
             professional=practice.professional_ids[0], week=week - timedelta(days=7),
             slot=(week, week + timedelta(minutes=30)),
         )  # fmt: skip
@@ -53,6 +57,7 @@ async def test_captured_queries_return_what_the_repositories_return(
         listed = await rows(queries.list_first.sql, queries.list_first.args)
         deep = await rows(queries.list_deep.sql, queries.list_deep.args)
         rare = await rows(queries.search_rare.sql, queries.search_rare.args)
+        two = await rows(queries.search_two_common.sql, queries.search_two_common.args)
         agenda = await rows(queries.agenda_week.sql, queries.agenda_week.args)
     finally:
         await connection.close()
@@ -60,5 +65,6 @@ async def test_captured_queries_return_what_the_repositories_return(
     assert len(listed) == 51  # limit + 1, which tells the API there is a next page
     assert deep[0]["id"] == first_page[50].id  # the keyset page continues after the cursor
     assert rare == []
+    assert [row["id"] for row in two] == [patient.id for patient in two_page]
     assert {row["tenant_id"] for row in agenda} <= {practice.tenant_id}
     assert all(row["professional_id"] == practice.professional_ids[0] for row in agenda)

@@ -72,7 +72,7 @@ async def _owner_rows(url: str, tenant_id: uuid.UUID, statements: list[str]) -> 
         await engine.dispose()
 
 
-def test_0025_gives_existing_patients_their_search_terms() -> None:
+def test_0025_and_0026_give_existing_patients_their_search_terms_in_page_order() -> None:
     database = create_pg_database("terms")
     tenant_id = uuid.uuid4()
     try:
@@ -107,15 +107,16 @@ def test_0025_gives_existing_patients_their_search_terms() -> None:
                 database.owner_url,
                 tenant_id,
                 [
-                    "SELECT p.full_name, t.term FROM patient_search_terms t JOIN patients p "
-                    "ON p.tenant_id = t.tenant_id AND p.id = t.patient_id"
+                    "SELECT p.full_name, t.term, t.head, t.full_name FROM patient_search_terms t "
+                    "JOIN patients p ON p.tenant_id = t.tenant_id AND p.id = t.patient_id"
                 ],
             )
         )
     finally:
         drop_pg_database(database)
-    assert {full_name for full_name, _ in terms} == {"João Lima"}  # deleted: found by nothing
-    assert {term for _, term in terms} == {
+    assert {row[0] for row in terms} == {"João Lima"}  # deleted: found by nothing
+    assert all(head == term[:5] and filed == name for name, term, head, filed in terms)
+    assert {row[1] for row in terms} == {
         "joao", "lima", "jl", "clinic", "example",
         "55", "11", "91234", "5678", "5511912345678", "11912345678", "912345678",
     }  # fmt: skip

@@ -32,7 +32,13 @@ PATIENTS = "/api/v1/patients"
 # An index of the terms table read as a range of one practice's terms: tenant_id leads.
 TERM_RANGE = re.compile(
     r"Scan (?:using |on )(?:pk_patient_search_terms|ix_patient_search_terms\w*)[^\n]*\n"
-    r"\s*Index Cond: \(\(tenant_id = '[0-9a-f-]+'::uuid\) AND \(term >= '\w+'::text\) AND"
+    r"\s*Index Cond: \(\(tenant_id = '[0-9a-f-]+'::uuid\) AND (?:\(head = '\w+'::text\) AND )?"
+    r"\(term >= '\w+'::text\) AND"
+)
+# The entries a plan reads from the terms filed in page order (a search's driving word).
+STREAM = re.compile(
+    r"Index Only Scan using pk_patient_search_terms on patient_search_terms hit"
+    r"[^\n]*rows=(\d+) loops=(\d+)"
 )
 # The rows a plan reads from the patients' name index (walking the list order).
 NAME_WALK = re.compile(
@@ -243,21 +249,19 @@ async def test_each_plan_of_a_search_gives_the_same_pages(
             assert await pages(q) == answer, (q, rare_below, budget)
 
 
-async def test_a_common_first_name_is_not_searched_by_walking_the_practice(
-    db: FastAPI, pg_database: PgTestDatabase, admin_engine: AsyncEngine,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    """Every "Maria" sorts under M: walking names in order and testing each (the plan
-    PostgreSQL picks for a common word) reads most of the practice first. The walk stops at
-    WALK_BUDGET names, then the matches are read through the terms."""
+async def test_a_common_first_name_reads_one_page_of_terms_in_page_order(
+    db: FastAPI, pg_database: PgTestDatabase, admin_engine: AsyncEngine
+) -> None:
+    """Every "Maria" sorts under M: walking names in order reads most of the practice first,
+    and reading every match then sorting grows with the practice. The terms are filed by head
+    and full name, so the page is read in order from the cursor and the scan stops after it:
+    one statement, a page's worth of index entries (a patient may have two "maria" terms)."""
     settings = make_test_settings(
         database_url=pg_database.app_url, migrations_database_url=pg_database.owner_url
     )
     practice = (await seed_bulk(settings, BulkPlan(1, 4000, 0))).practices[0]
     async with admin_engine.begin() as connection:  # committed: statistics as autovacuum's
         await connection.execute(text("ANALYZE patients, patient_search_terms"))
-    monkeypatch.setattr(repository, "RARE_BELOW", 100)  # "maria" is common here
-    monkeypatch.setattr(repository, "WALK_BUDGET", 200)
     sent: list[tuple[str, tuple[Any, ...]]] = []
 
     def record(conn: object, cursor: object, sql: str, parameters: Any, *rest: object) -> None:
@@ -269,29 +273,131 @@ async def test_a_common_first_name_is_not_searched_by_walking_the_practice(
         async with database.sessionmaker() as session:
             await set_session_tenant(session, practice.tenant_id)
             async with session.begin():
-                found = await PatientRepository(session).page(PatientFilters(q="maria"), 50, None)
+                repo = PatientRepository(session)
+                first = await repo.page(PatientFilters(q="maria"), 50, None)
+                cursor = (first[49].full_name, first[49].id)
+                second = await repo.page(PatientFilters(q="maria"), 50, cursor)
+                everyone = [p async for p in repo.stream(PatientFilters(q="maria"))]
     finally:
         await database.dispose()
-    assert len(found) == 51
-    assert all("maria" in (patient.search_text or "") for patient in found)
-    walked = []
+    assert len(first) == 51
+    assert [p.id for p in first[:50] + second] == [p.id for p in everyone[: 50 + len(second)]]
+    searches = [(sql, args) for sql, args in sent if "FROM patients" in sql][:2]
+    read = []
     connection = await asyncpg.connect(_dsn(pg_database.app_url))
     try:
         async with connection.transaction():
             await connection.execute(
                 "SELECT set_config('app.tenant_id', $1, true)", str(practice.tenant_id)
             )
-            for sql, args in sent:
-                if "FROM patients" not in sql:
-                    continue
-                numbered = _numbered(sql)
-                rows = await connection.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {numbered}", *args)
+            for sql, args in searches:
+                rows = await connection.fetch(
+                    f"EXPLAIN (ANALYZE, COSTS OFF) {_numbered(sql)}", *args
+                )
                 plan = "\n".join(row[0] for row in rows)
-                walked += [int(n) for n in NAME_WALK.findall(plan)]
+                assert "Seq Scan" not in plan, plan
+                read += [int(n) * int(loops) for n, loops in STREAM.findall(plan)]
     finally:
         await connection.close()
-    assert walked, "no statement walked the names"
-    assert max(walked) <= 200, walked
+    assert len(read) == 2, read
+    assert max(read) <= 120, read
+
+
+async def test_a_rename_moves_the_patient_in_search_pages(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """The terms carry the name a search orders by: after a rename the patient is found by
+    its new words only, at its new place, and the pages still follow the cursor."""
+    owner = await make_member(db, role="owner")
+    for name in ("Ana Lima", "Bia Lima", "Caio Lima", "Dora Lima"):
+        await create(client, owner.headers, full_name=name)
+    zeca = await create(client, owner.headers, full_name="Zeca Lima", email="zeca@lima.example")
+
+    async def pages(q: str) -> list[list[str]]:
+        seen: list[list[str]] = []
+        params: dict[str, Any] = {"q": q, "limit": 2}
+        while True:
+            page = (await client.get(PATIENTS, params=params, headers=owner.headers)).json()
+            seen.append([item["full_name"] for item in page["items"]])
+            if page["next_cursor"] is None:
+                return seen
+            params["cursor"] = page["next_cursor"]
+
+    assert await pages("lima") == [
+        ["Ana Lima", "Bia Lima"], ["Caio Lima", "Dora Lima"], ["Zeca Lima"]
+    ]  # fmt: skip
+    renamed = await client.patch(
+        f"{PATIENTS}/{zeca}", json={"full_name": "Abel Lima"}, headers=owner.headers
+    )
+    assert renamed.status_code == 200, renamed.text
+    assert await pages("lima") == [
+        ["Abel Lima", "Ana Lima"], ["Bia Lima", "Caio Lima"], ["Dora Lima"]
+    ]  # fmt: skip
+    assert await pages("zeca") == [["Abel Lima"]]  # still its e-mail's word
+    assert await pages("abel li") == [["Abel Lima"]]
+    await client.patch(f"{PATIENTS}/{zeca}", json={"email": None}, headers=owner.headers)
+    assert await pages("zeca") == [[]]
+
+
+async def test_searches_of_every_length_page_like_the_whole_answer(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """One-, two- and three-or-more-character words, one or several of them (read through the
+    terms differently: a walk, a few heads, one head, several heads leapfrogged),
+    alone, together and with other filters: the pages, put together, are exactly the
+    patients every word of the query starts a word of, in name order, deleted ones never."""
+    owner = await make_member(db, role="owner")
+    people = [
+        ("Ana Lima", "ana.lima@mail.example", True),
+        ("Ana Lins", None, True),
+        ("Anabela Lima", "bela@lima.example", False),
+        ("Bruno Anselmo", "bruno@anselmo.example", True),
+        ("Carla Li", "li@mail.example", True),
+        ("Lia Andrade", None, True),
+        ("Liz Lima", "liz@liz.example", False),
+        ("Mario Lindo", "mario.lindo@mail.example", True),
+    ]
+    ids = {}
+    for name, email, active in people:
+        ids[name] = await create(client, owner.headers, full_name=name, email=email, active=active)
+    gone = await create(client, owner.headers, full_name="Ana Limeira")
+    assert (await client.delete(f"{PATIENTS}/{gone}", headers=owner.headers)).status_code == 204
+
+    async def pages(params: dict[str, Any]) -> list[str]:
+        seen: list[str] = []
+        params = {**params, "limit": 2}
+        while True:
+            page = (await client.get(PATIENTS, params=params, headers=owner.headers)).json()
+            seen += [item["full_name"] for item in page["items"]]
+            if page["next_cursor"] is None:
+                return seen
+            params["cursor"] = page["next_cursor"]
+
+    listed = await pages({})  # the list order (the database's collation)
+    expected = {
+        "a": {"Ana Lima", "Ana Lins", "Anabela Lima", "Bruno Anselmo", "Lia Andrade"},
+        "an": {"Ana Lima", "Ana Lins", "Anabela Lima", "Bruno Anselmo", "Lia Andrade"},
+        "li": {
+            "Ana Lima", "Ana Lins", "Anabela Lima", "Carla Li", "Lia Andrade", "Liz Lima",
+            "Mario Lindo",
+        },
+        "lima": {"Ana Lima", "Anabela Lima", "Liz Lima"},
+        "an li": {"Ana Lima", "Ana Lins", "Anabela Lima", "Lia Andrade"},
+        "lin an": {"Ana Lins"},
+        "mail li": {"Ana Lima", "Carla Li", "Mario Lindo"},
+        "lima ana": {"Ana Lima", "Anabela Lima"},
+        "example lima": {"Ana Lima", "Anabela Lima", "Liz Lima"},
+        "example mail lin": {"Mario Lindo"},
+        "ana lima m": {"Ana Lima"},
+        "ana lindo": set(),
+    }  # fmt: skip
+    for q, names in expected.items():
+        assert await pages({"q": q}) == [name for name in listed if name in names], q
+    inactive = [name for name in listed if name in {"Anabela Lima", "Liz Lima"}]
+    assert await pages({"q": "li", "active": "false"}) == inactive
+    assert await pages({"q": "lima", "active": "true"}) == ["Ana Lima"]
+    assert await pages({"q": "example lima", "active": "false"}) == inactive
+    assert await pages({"q": "limeira"}) == []
 
 
 def _numbered(sql: str) -> str:

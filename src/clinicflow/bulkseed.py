@@ -37,7 +37,7 @@ from clinicflow.core.database import create_engine
 from clinicflow.core.security import build_password_hasher
 from clinicflow.core.settings import Settings
 from clinicflow.models import Base
-from clinicflow.patients.search import normalize, search_terms, search_text
+from clinicflow.patients.search import head, normalize, search_terms, search_text
 
 SEED_PASSWORD = "seed-clinic-2026!"  # noqa: S105  (benchmark data only; printed by the CLI)
 CHUNK_ROWS = 20_000  # rows per COPY / INSERT batch: big enough to amortise, small in memory
@@ -275,7 +275,13 @@ class RowMaker:
 def terms_of(patients: list[Row]) -> list[Row]:
     """The search terms of these patients (as PatientService keeps them)."""
     return [
-        {"tenant_id": row["tenant_id"], "term": term, "patient_id": row["id"]}
+        {
+            "tenant_id": row["tenant_id"],
+            "head": head(term),
+            "full_name": row["full_name"],
+            "patient_id": row["id"],
+            "term": term,
+        }
         for row in patients
         for term in search_terms(row["full_name"], row["email"], row["phone"], row["document"])
     ]

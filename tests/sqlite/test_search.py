@@ -17,6 +17,16 @@ from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.patients.models import PatientSearchTerm
 from tests.conftest import make_test_settings
 from tests.factories import make_member
+from tests.test_patient_search import (
+    test_a_rename_moves_the_patient_in_search_pages,
+    test_searches_of_every_length_page_like_the_whole_answer,
+)
+
+# The same answers on the embedded database (which reads the matches through the terms).
+__all__ = [
+    "test_a_rename_moves_the_patient_in_search_pages",
+    "test_searches_of_every_length_page_like_the_whole_answer",
+]
 
 PATIENTS = "/api/v1/patients"
 

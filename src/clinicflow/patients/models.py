@@ -33,11 +33,16 @@ class Patient(TenantScoped, TimestampMixin, Base):
 class PatientSearchTerm(TenantOwned, Base):
     """One word a patient is found by (`clinicflow.patients.search`), kept by the service.
 
-    The primary key `(tenant_id, term, patient_id)` answers a prefix as a range
-    (`term >= :word AND term < :word || U+10FFFF`), which PostgreSQL can use as an index
-    condition under Row-Level Security: text comparison is LEAKPROOF where LIKE is not.
-    `COLLATE "C"` makes that order byte order (SQLite's BINARY already is). The second index
-    checks one patient's terms (list pages walk names and test each) and serves the cascade.
+    Each row also carries the term's first HEAD_LENGTH characters (`head`) and the patient's
+    `full_name`, so that the primary key `(tenant_id, head, full_name, patient_id, term)` lists
+    the patients with a term of that head already in page order, `(full_name, id)`: a search
+    reads one word's matches from the cursor on and stops after the page, whatever the size of
+    the practice. The key is as unique as `(tenant_id, term, patient_id)` (head and full_name
+    follow from them). Every condition is a LEAKPROOF comparison, so an index condition under
+    Row-Level Security too. `COLLATE "C"` makes `head`/`term` order byte order (SQLite's BINARY
+    already is); `full_name` keeps the collation of `patients.full_name`, the order of the list.
+    The second index checks one patient's terms (the other words of a query) and serves the
+    cascade.
     """
 
     __tablename__ = "patient_search_terms"
@@ -50,7 +55,11 @@ class PatientSearchTerm(TenantOwned, Base):
         ),
     )
 
-    term: Mapped[str] = mapped_column(
-        Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True
+    head: Mapped[str] = mapped_column(
+        Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True, sort_order=-5
     )
-    patient_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200), primary_key=True, sort_order=-4)
+    patient_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, sort_order=-3)
+    term: Mapped[str] = mapped_column(
+        Text().with_variant(Text(collation="C"), "postgresql"), primary_key=True, sort_order=-2
+    )

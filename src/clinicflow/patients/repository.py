@@ -6,13 +6,30 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.selectable import CTE
 
 from clinicflow.patients.models import Patient, PatientSearchTerm
-from clinicflow.patients.search import PREFIX_END, like_pattern, query_words
+from clinicflow.patients.search import HEAD_LENGTH, PREFIX_END, head, like_pattern, query_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,26 +54,41 @@ class PatientRepository:
             statement = statement.with_for_update().execution_options(populate_existing=True)
         return (await self.session.execute(statement)).scalar_one_or_none()
 
-    def add_terms(self, patient_id: uuid.UUID, terms: set[str]) -> None:
+    def add_terms(self, patient_id: uuid.UUID, full_name: str, terms: set[str]) -> None:
         """The search terms of a patient written just now (see `patients.search`)."""
-        self.session.add_all(PatientSearchTerm(patient_id=patient_id, term=t) for t in terms)
-
-    async def replace_terms(self, patient_id: uuid.UUID, terms: set[str]) -> None:
-        """Make the patient's stored terms exactly `terms`, touching only what changed."""
-        stored = set(
-            (
-                await self.session.execute(
-                    select(PatientSearchTerm.term).where(PatientSearchTerm.patient_id == patient_id)
-                )
-            ).scalars()
+        self.session.add_all(
+            PatientSearchTerm(patient_id=patient_id, term=t, head=head(t), full_name=full_name)
+            for t in terms
         )
-        if stale := stored - terms:
+
+    async def replace_terms(self, patient_id: uuid.UUID, full_name: str, terms: set[str]) -> None:
+        """Make the patient's stored terms exactly `terms`, filed under `full_name` (its page
+        order), touching only what changed."""
+        stored = {
+            row.term: row.full_name
+            for row in await self.session.execute(
+                select(PatientSearchTerm.term, PatientSearchTerm.full_name).where(
+                    PatientSearchTerm.patient_id == patient_id
+                )
+            )
+        }
+        if stale := set(stored) - terms:
             await self.session.execute(
                 delete(PatientSearchTerm).where(
                     PatientSearchTerm.patient_id == patient_id, PatientSearchTerm.term.in_(stale)
                 )
             )
-        self.add_terms(patient_id, terms - stored)
+        if any(name != full_name for term, name in stored.items() if term in terms):
+            await self.session.execute(
+                update(PatientSearchTerm)
+                .where(
+                    PatientSearchTerm.patient_id == patient_id,
+                    PatientSearchTerm.full_name != full_name,
+                )
+                .values(full_name=full_name)
+                .execution_options(synchronize_session=False)
+            )
+        self.add_terms(patient_id, full_name, terms - set(stored))
 
     async def remove_terms(self, patient_id: uuid.UUID) -> None:
         """A deleted patient is found by nothing."""
@@ -79,7 +111,10 @@ class PatientRepository:
     ) -> list[Patient]:
         """Ordered by (full_name, id), keyset after the cursor; one extra row for `more`.
 
-        With search words, the fast plan depends on what the planner cannot see: whether the
+        On PostgreSQL, a search with a word of two characters or more reads its words' matches
+        in page order, from the cursor on, and stops after the page (`_streamed`): the terms
+        are filed by head and full_name. Otherwise (SQLite, or only
+        one-character words), the fast plan depends on what the planner cannot see: whether the
         matches are few, or many and spread over the name order, or many and bunched in it.
         - Some word starts fewer than RARE_BELOW terms (`_has_rare_word`): the matching
           patients are read through the terms, then sorted (`_matched_first`).
@@ -90,6 +125,10 @@ class PatientRepository:
           itself the planner walks in both cases, over the whole practice in the second.
         """
         words = _words(filters)
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        if words and postgres and max(map(len, words)) >= 2:
+            statement = _streamed(filters, words, limit, after)
+            return list((await self.session.execute(statement)).scalars())
         if words and not await self._has_rare_word(words):
             walked = list(
                 (await self.session.execute(_walked(filters, words, limit, after))).scalars()
@@ -110,7 +149,9 @@ class PatientRepository:
             select(func.count())
             .select_from(
                 select(PatientSearchTerm.patient_id)
-                .where(*_starts_with(PatientSearchTerm, word))
+                .where(
+                    *_filed_under(PatientSearchTerm, word), *_starts_with(PatientSearchTerm, word)
+                )
                 .limit(RARE_BELOW)
                 .subquery()
             )
@@ -142,21 +183,226 @@ def _words(filters: PatientFilters) -> list[str]:
 
 def _listed(filters: PatientFilters, after: tuple[str, uuid.UUID] | None) -> Select[Patient]:
     """The live patients the filters keep, after the cursor (search words apart)."""
-    statement = select(Patient).where(Patient.deleted_at.is_(None))
+    statement = select(Patient).where(Patient.deleted_at.is_(None), *_kept(filters, Patient))
     if filters.q and not _words(filters):  # no letter or digit ("%"): a substring scan, rare
         statement = statement.where(Patient.search_text.like(like_pattern(filters.q), escape="\\"))
-    if filters.active is not None:
-        statement = statement.where(Patient.active.is_(filters.active))
-    if filters.birth_date_from:
-        statement = statement.where(Patient.birth_date >= filters.birth_date_from)
-    if filters.birth_date_to:
-        statement = statement.where(Patient.birth_date <= filters.birth_date_to)
     if after is not None:
         name, last_id = after
         # A row-value comparison, which PostgreSQL answers from the (tenant_id, full_name, id)
         # index; the equivalent OR form is applied as a filter over every earlier row.
         statement = statement.where(tuple_(Patient.full_name, Patient.id) > tuple_(name, last_id))
     return statement
+
+
+def _kept(filters: PatientFilters, patient: type[Patient]) -> list[ColumnElement[bool]]:
+    """The filters other than the search words and the cursor."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.active is not None:
+        conditions.append(patient.active.is_(filters.active))
+    if filters.birth_date_from:
+        conditions.append(patient.birth_date >= filters.birth_date_from)
+    if filters.birth_date_to:
+        conditions.append(patient.birth_date <= filters.birth_date_to)
+    return conditions
+
+
+def _streamed(
+    filters: PatientFilters, words: list[str], limit: int, after: tuple[str, uuid.UUID] | None
+) -> Select[Patient]:
+    """The page, from the words' terms in page order: the primary key of the terms is
+    (tenant_id, head, full_name, patient_id, term), so the patients filed under one head come
+    in (full_name, id) order from the cursor on, and a read stops after the page. A word of
+    HEAD_LENGTH characters or more is under one head; a shorter one under the few heads that
+    start with it (found one index probe each, `_heads`), read each in order and merged.
+    One word of two characters or more: its patients are read in order and each tested for
+    the one-character words and the other filters (`_single`). Several: leapfrogged
+    (`_leapfrog`)."""
+    streamed = sorted((word for word in words if len(word) >= 2), key=lambda w: (-len(w), w))
+    rest = [word for word in words if word not in streamed]
+    if len(streamed) == 1:
+        matched = _single(streamed[0], rest, filters, limit, after)
+    else:
+        matched = _leapfrog(streamed, rest, filters, limit, after)
+    # Each match's row by its key (a lateral that cannot be flattened): at most a page of
+    # probes, where a hash join would read the whole practice's patients.
+    row = (
+        select(Patient)
+        .where(Patient.id == matched.c.patient_id, Patient.deleted_at.is_(None))
+        .limit(_fixed(1))
+        .lateral("patient")
+    )
+    patient = aliased(Patient, row)
+    return (
+        select(patient)
+        .select_from(matched)
+        .join(row, true())
+        .order_by(patient.full_name, patient.id)
+        .limit(_fixed(limit + 1))
+    )
+
+
+def _single(
+    word: str,
+    rest: list[str],
+    filters: PatientFilters,
+    limit: int,
+    after: tuple[str, uuid.UUID] | None,
+) -> Subquery:
+    if len(word) >= HEAD_LENGTH:
+        under = literal(head(word), literal_execute=True)
+        return (
+            _stream(under, word, rest, filters, after).limit(_fixed(limit + 1)).subquery("matched")
+        )
+    heads = _heads(word, "heads")
+    per_head = (
+        _stream(heads.c.head, word, rest, filters, after).limit(_fixed(limit + 1)).lateral("hits")
+    )
+    return (
+        select(per_head.c.patient_id)
+        .distinct()
+        .select_from(heads)
+        .join(per_head, true())
+        .where(heads.c.head.is_not(None))
+        .subquery("matched")
+    )
+
+
+def _leapfrog(
+    streamed: list[str],
+    rest: list[str],
+    filters: PatientFilters,
+    limit: int,
+    after: tuple[str, uuid.UUID] | None,
+) -> Subquery:
+    """The patients every word matches, intersected in page order by leapfrogging (a
+    recursive walk): each step seeks, word after word, the first patient at or after the
+    previous word's (an index probe per head, LIMIT 1). When the last word lands where the
+    first did, every word has that patient: a match. Otherwise no patient before the last
+    word's can match, and the next step starts there. The steps are about the matches plus
+    the places where the words' patients stop overlapping, whatever the size of the practice
+    or which word is commoner; the walk stops after a page of matches. One-character words
+    and the other filters are tested on each candidate."""
+    heads = {
+        word: _heads(word, f"heads_{index}")
+        for index, word in enumerate(streamed)
+        if len(word) < HEAD_LENGTH
+    }
+
+    def seek(word: str, key: tuple[Any, Any] | None, after_key: ColumnElement[bool] | None) -> Any:
+        """The first (full_name, patient_id) of `word` at or after `key` (strictly after it
+        where `after_key` holds)."""
+        term = aliased(PatientSearchTerm)
+        one_head = literal(head(word), literal_execute=True)
+        under: ColumnElement[str] = heads[word].c.head if word in heads else one_head
+        first = select(term.full_name, term.patient_id).where(
+            term.head == under, *_starts_with(term, word)
+        )
+        if key is not None:
+            position, at = tuple_(term.full_name, term.patient_id), tuple_(*key)
+            first = first.where(position >= at)
+            if after_key is not None:
+                first = first.where(or_(position > at, ~after_key))
+        # Correlated to the walk and the previous seeks, however deep it is nested.
+        first = first.correlate_except(term)
+        found = first.order_by(term.full_name, term.patient_id).limit(_fixed(1)).lateral()
+        if word not in heads:
+            return found
+        return (
+            select(found.c.full_name, found.c.patient_id)
+            .select_from(heads[word])
+            .join(found, true())
+            .where(heads[word].c.head.is_not(None))
+            .order_by(found.c.full_name, found.c.patient_id)
+            .limit(_fixed(1))
+            .lateral()
+        )
+
+    def step(
+        key: tuple[Any, Any] | None,
+        after_key: ColumnElement[bool] | None,
+        found_before: Any = 0,
+        base: Any = None,
+    ) -> Select[Any]:
+        """One round: from `key` (strictly after it where `after_key` holds)."""
+        seeks = []
+        for index, word in enumerate(streamed):
+            found = seek(word, key, after_key if index == 0 else None)
+            seeks.append(found)
+            key = (found.c.full_name, found.c.patient_id)
+        first, last = seeks[0], seeks[-1]
+        hit = last.c.patient_id == first.c.patient_id
+        tests = [hit]
+        for word in rest:
+            other = aliased(PatientSearchTerm)
+            tests.append(
+                exists().where(other.patient_id == last.c.patient_id, *_starts_with(other, word))
+            )
+        if kept := _kept(filters, (patient := aliased(Patient))):
+            tests.append(
+                exists().where(patient.id == last.c.patient_id, patient.deleted_at.is_(None), *kept)
+            )
+        matched = and_(*tests)
+        statement = select(
+            last.c.full_name,
+            last.c.patient_id,
+            hit.label("hit"),
+            matched.label("matched"),
+            (found_before + case((matched, 1), else_=0)).label("found"),
+        )
+        joined: Any = first if base is None else base.join(first, true())
+        for lateral in seeks[1:]:
+            joined = joined.join(lateral, true())
+        return statement.select_from(joined)
+
+    walk = step(after, true() if after else None).cte("walk", recursive=True)
+    onward = step((walk.c.full_name, walk.c.patient_id), walk.c.hit, walk.c.found, walk)
+    walk = walk.union_all(onward.where(walk.c.found < _fixed(limit + 1)))
+    return select(walk.c.patient_id).where(walk.c.matched).subquery("matched")
+
+
+def _stream(
+    under: ColumnElement[str],
+    driver: str,
+    others: list[str],
+    filters: PatientFilters,
+    after: tuple[str, uuid.UUID] | None,
+) -> Select[str, uuid.UUID]:
+    """The (full_name, patient_id) of the matches filed under the head `under`, in page order,
+    each once (a patient may have several terms that start with the driver)."""
+    hit = aliased(PatientSearchTerm, name="hit")
+    statement = (
+        select(hit.full_name, hit.patient_id)
+        .distinct()
+        .where(hit.head == under, *_starts_with(hit, driver))
+        .order_by(hit.full_name, hit.patient_id)
+    )
+    if after is not None:
+        name, last_id = after
+        statement = statement.where(tuple_(hit.full_name, hit.patient_id) > tuple_(name, last_id))
+    for word in others:
+        other = aliased(PatientSearchTerm)
+        statement = statement.where(
+            exists().where(other.patient_id == hit.patient_id, *_starts_with(other, word))
+        )
+    if kept := _kept(filters, (patient := aliased(Patient))):
+        statement = statement.where(
+            exists().where(patient.id == hit.patient_id, patient.deleted_at.is_(None), *kept)
+        )
+    return statement
+
+
+def _heads(word: str, name: str) -> CTE:
+    """The heads that start with `word` (shorter than HEAD_LENGTH), one index probe each."""
+    first = aliased(PatientSearchTerm)
+    start = select(func.min(first.head).label("head")).where(*_starts_with_head(first, word))
+    heads = start.cte(name, recursive=True)
+    following = aliased(PatientSearchTerm)
+    after = (
+        select(func.min(following.head))
+        .where(following.head > heads.c.head, *_starts_with_head(following, word)[1:])
+        .scalar_subquery()
+    )
+    return heads.union_all(select(after).where(heads.c.head.is_not(None)))
 
 
 def _filtered(filters: PatientFilters) -> Select[Patient]:
@@ -175,7 +421,7 @@ def _matching(words: list[str]) -> Select[uuid.UUID]:
     for other in terms[1:]:
         statement = statement.join(other, other.patient_id == terms[0].patient_id)
     for term, word in zip(terms, words, strict=True):
-        statement = statement.where(*_starts_with(term, word))
+        statement = statement.where(*_filed_under(term, word), *_starts_with(term, word))
     return statement
 
 
@@ -213,3 +459,26 @@ def _starts_with(term: type[PatientSearchTerm], word: str) -> tuple[ColumnElemen
         term.term >= literal(word, literal_execute=True),
         term.term < literal(word + PREFIX_END, literal_execute=True),
     )
+
+
+def _starts_with_head(term: type[PatientSearchTerm], word: str) -> tuple[ColumnElement[bool], ...]:
+    """`term.head` starts with `word`, as a range on (tenant_id, head)."""
+    return (
+        term.head >= literal(word, literal_execute=True),
+        term.head < literal(word + PREFIX_END, literal_execute=True),
+    )
+
+
+def _filed_under(term: type[PatientSearchTerm], word: str) -> tuple[ColumnElement[bool], ...]:
+    """The heads `word`'s terms are filed under, for a range read on the primary key (the
+    probes of one patient's terms test `term` alone, on (tenant_id, patient_id, term))."""
+    if len(word) >= HEAD_LENGTH:
+        return (term.head == literal(head(word), literal_execute=True),)
+    return _starts_with_head(term, word)
+
+
+def _fixed(number: int) -> ColumnElement[int]:
+    """A count written into the SQL, not bound: with `LIMIT $1` a generic plan (asyncpg
+    prepares statements, PostgreSQL may keep one from their sixth run) cannot count on
+    stopping early, and seeks each word's whole head (1 s at 1M patients for "ana silva")."""
+    return literal(number, literal_execute=True)

@@ -21,6 +21,9 @@ MAX_TERM = 64
 # The largest code point: `word <= term < word + PREFIX_END` holds exactly for the terms that
 # start with `word`, in byte order (COLLATE "C" on PostgreSQL, SQLite's BINARY).
 PREFIX_END = "\U0010ffff"
+# Terms are also filed under their first HEAD_LENGTH characters (`patient_search_terms.head`),
+# in page order: a query word at least this long reads its matches from one head, in order.
+HEAD_LENGTH = 5
 _SEPARATORS = re.compile(r"[\W_]+")
 
 
@@ -52,6 +55,11 @@ def search_terms(
     terms.add(digits(normalize(document or ""))[:MAX_TERM])
     terms.discard("")
     return terms
+
+
+def head(term: str) -> str:
+    """The head a term is filed under (a query word of HEAD_LENGTH or more is looked up there)."""
+    return term[:HEAD_LENGTH]
 
 
 def query_words(query: str) -> list[str]:

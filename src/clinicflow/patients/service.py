@@ -44,7 +44,7 @@ class PatientService:
         )
         self.patients.add(patient)
         await self.session.flush()
-        self.patients.add_terms(patient.id, _terms(patient))
+        self.patients.add_terms(patient.id, patient.full_name, _terms(patient))
         await audit.record(
             self.session, "patient.created", actor=actor, subject_type="patient",
             subject_id=patient.id,
@@ -97,7 +97,7 @@ class PatientService:
         patient.search_text = search_text(
             patient.full_name, patient.email, patient.phone, patient.document
         )
-        await self.patients.replace_terms(patient.id, _terms(patient))
+        await self.patients.replace_terms(patient.id, patient.full_name, _terms(patient))
         await self.session.flush()
         await audit.record(
             self.session, "patient.updated", actor=actor, subject_type="patient",
