@@ -52,6 +52,20 @@ async def create(client: httpx.AsyncClient, headers: dict[str, str], **body: Any
     return str(response.json()["id"])
 
 
+async def search_pages(
+    client: httpx.AsyncClient, headers: dict[str, str], params: dict[str, Any]
+) -> list[list[str]]:
+    """The names on every page of a listing, two a page, following `next_cursor`."""
+    seen: list[list[str]] = []
+    params = {**params, "limit": 2}
+    while True:
+        page = (await client.get(PATIENTS, params=params, headers=headers)).json()
+        seen.append([item["full_name"] for item in page["items"]])
+        if page["next_cursor"] is None:
+            return seen
+        params["cursor"] = page["next_cursor"]
+
+
 async def found(client: httpx.AsyncClient, headers: dict[str, str], q: str) -> list[str]:
     response = await client.get(PATIENTS, params={"q": q}, headers=headers)
     assert response.status_code == 200, response.text
@@ -228,14 +242,7 @@ async def test_each_plan_of_a_search_gives_the_same_pages(
     await create(client, owner.headers, full_name="Zilda Rocha", email="zilda@lima.example")
 
     async def pages(q: str) -> list[list[str]]:
-        seen: list[list[str]] = []
-        params: dict[str, Any] = {"q": q, "limit": 2}
-        while True:
-            page = (await client.get(PATIENTS, params=params, headers=owner.headers)).json()
-            seen.append([item["full_name"] for item in page["items"]])
-            if page["next_cursor"] is None:
-                return seen
-            params["cursor"] = page["next_cursor"]
+        return await search_pages(client, owner.headers, {"q": q})
 
     expected = {
         "lima": [["Ana Lima", "Bia Lima"], ["Dora Lima", "Zeca Lima"], ["Zilda Rocha"]],
@@ -314,14 +321,7 @@ async def test_a_rename_moves_the_patient_in_search_pages(
     zeca = await create(client, owner.headers, full_name="Zeca Lima", email="zeca@lima.example")
 
     async def pages(q: str) -> list[list[str]]:
-        seen: list[list[str]] = []
-        params: dict[str, Any] = {"q": q, "limit": 2}
-        while True:
-            page = (await client.get(PATIENTS, params=params, headers=owner.headers)).json()
-            seen.append([item["full_name"] for item in page["items"]])
-            if page["next_cursor"] is None:
-                return seen
-            params["cursor"] = page["next_cursor"]
+        return await search_pages(client, owner.headers, {"q": q})
 
     assert await pages("lima") == [
         ["Ana Lima", "Bia Lima"], ["Caio Lima", "Dora Lima"], ["Zeca Lima"]
@@ -364,14 +364,7 @@ async def test_searches_of_every_length_page_like_the_whole_answer(
     assert (await client.delete(f"{PATIENTS}/{gone}", headers=owner.headers)).status_code == 204
 
     async def pages(params: dict[str, Any]) -> list[str]:
-        seen: list[str] = []
-        params = {**params, "limit": 2}
-        while True:
-            page = (await client.get(PATIENTS, params=params, headers=owner.headers)).json()
-            seen += [item["full_name"] for item in page["items"]]
-            if page["next_cursor"] is None:
-                return seen
-            params["cursor"] = page["next_cursor"]
+        return [name for page in await search_pages(client, owner.headers, params) for name in page]
 
     listed = await pages({})  # the list order (the database's collation)
     expected = {
