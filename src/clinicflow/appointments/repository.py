@@ -7,9 +7,19 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import ColumnElement, Select, Uuid, bindparam, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Uuid,
+    bindparam,
+    or_,
+    select,
+    text,
+    tuple_,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.models import (
@@ -20,6 +30,7 @@ from clinicflow.appointments.models import (
     Status,
 )
 from clinicflow.appointments.schemas import MAX_MINUTES
+from clinicflow.core.hotread import HotRead
 from clinicflow.core.models import row_columns
 
 LONGEST = timedelta(minutes=MAX_MINUTES)
@@ -87,7 +98,7 @@ class AppointmentRepository:
     ) -> list[tuple[datetime, datetime]]:
         values = _meeting_values(professional_id, start, end, ignore)
         with self.session.no_autoflush:  # also asked while a refused booking is still pending
-            rows = await self.session.execute(_busy_statement(ignore is not None), values)
+            rows = await _busy_read(ignore is not None).rows(self.session, values)
             return [(row.start_at, row.end_at) for row in rows]
 
     async def page(
@@ -98,9 +109,9 @@ class AppointmentRepository:
         values = {name: value for name, value in _filter_values(filters).items() if value}
         if after is not None:
             values["after_start"], values["after_id"] = after
-        statement = _page_statement(frozenset(values))
-        rows = await self.session.execute(statement, {**values, "limit": limit + 1})
-        return cast(list[AppointmentView], list(rows))
+        read = _page_read(frozenset(values))
+        rows = await read.rows(self.session, {**values, "limit": limit + 1})
+        return cast(list[AppointmentView], rows)
 
     async def stream(self, filters: AppointmentFilters) -> AsyncIterator[Appointment]:
         """Every matching appointment from a server-side cursor, in list order (for exports)."""
@@ -123,9 +134,12 @@ class AppointmentRepository:
 # Active appointments of a professional meeting [start, end). No appointment lasts longer than
 # MAX_MINUTES, so one meeting the range starts after `start - MAX_MINUTES`: that lower bound
 # lets the agenda index stop there instead of walking the professional's whole history.
+# Equalities rather than IN: an IN list is expanded at each execution, which a hot read,
+# compiled once, does not do.
+_ACTIVE = or_(*(Appointment.status == status for status in sorted(ACTIVE_STATUSES)))
 _MEETING: tuple[ColumnElement[bool], ...] = (
     Appointment.professional_id == bindparam("professional_id", type_=Uuid()),
-    Appointment.status.in_(ACTIVE_STATUSES),
+    _ACTIVE,
     Appointment.start_at > bindparam("earliest", type_=Appointment.__table__.c.start_at.type),
     Appointment.start_at < bindparam("end", type_=Appointment.__table__.c.start_at.type),
     Appointment.end_at > bindparam("start", type_=Appointment.__table__.c.end_at.type),
@@ -145,9 +159,9 @@ def _meeting_values(
 
 # Built once each (building a statement cost about what running it did); values bound later.
 @functools.cache
-def _busy_statement(ignoring: bool) -> Select[datetime, datetime]:
+def _busy_read(ignoring: bool) -> HotRead:
     statement = select(Appointment.start_at, Appointment.end_at).where(*_MEETING)
-    return statement.where(_NOT_IGNORED) if ignoring else statement
+    return HotRead(statement.where(_NOT_IGNORED) if ignoring else statement)
 
 
 @functools.cache
@@ -181,15 +195,15 @@ _PAGE_CONDITIONS: dict[str, ColumnElement[bool]] = {
 
 
 @functools.cache
-def _page_statement(given: frozenset[str]) -> Select[Any]:
-    """A page's statement for the filters given, built once per combination (building one
-    cost about as much as running it); the values are bound at execution."""
+def _page_read(given: frozenset[str]) -> HotRead:
+    """A page's read for the filters given, built once per combination (building one cost
+    about as much as running it); the values are bound at execution."""
     conditions = [condition for name, condition in _PAGE_CONDITIONS.items() if name in given]
-    return (
+    return HotRead(
         select(*row_columns(Appointment))
         .where(*conditions)
         .order_by(Appointment.start_at, Appointment.id)
-        .limit(bindparam("limit"))
+        .limit(bindparam("limit", type_=Integer()))
     )
 
 

@@ -34,7 +34,7 @@ from clinicflow.core.models import new_id, utcnow
 from clinicflow.notifications.outbox import Outbox
 from clinicflow.notifications.reminders import replan_reminder
 from clinicflow.patients.repository import PatientRepository
-from clinicflow.tenants.models import Role
+from clinicflow.tenants.models import PracticeCalendar, Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.tenants.service import DEFAULT_MINUTES, sole_professional
 from clinicflow.tenants.settings_schema import weekly_hours
@@ -298,15 +298,15 @@ class AppointmentService:
         window: tuple[datetime, datetime],
         length: timedelta,
         ignore: uuid.UUID | None = None,
+        *,
+        calendar: PracticeCalendar | None = None,
     ) -> list[tuple[datetime, datetime]]:
         """Working hours minus the professional's active appointments, in the practice's zone."""
-        tenant = await TenantRepository(self.session).get(self.tenant_id)
-        if tenant is None:
-            raise NotFound("Practice not found.")
+        calendar = calendar or await self.calendar()
         busy = await self.appointments.busy_between(professional, *window, ignore=ignore)
         return free_slots(
-            zone=ZoneInfo(tenant.timezone),
-            hours=weekly_hours(tenant.settings.get("working_hours")),
+            zone=ZoneInfo(calendar.timezone),
+            hours=weekly_hours(calendar.settings.get("working_hours")),
             busy=busy,
             window=window,
             duration=length,
@@ -326,6 +326,12 @@ class AppointmentService:
             )
         )
         await self.session.flush()
+
+    async def calendar(self) -> PracticeCalendar:
+        calendar = await TenantRepository(self.session).calendar(self.tenant_id)
+        if calendar is None:
+            raise NotFound("Practice not found.")
+        return calendar
 
     async def professional_for(self, requested: uuid.UUID | None) -> uuid.UUID:
         """Default: the caller when an owner, else the practice's only professional."""
@@ -407,10 +413,8 @@ async def availability(
     """Free slots of one professional: working hours minus active appointments."""
     service = AppointmentService(session, principal)
     professional = await service.professional_for(professional_id)
-    tenant = await TenantRepository(session).get(service.tenant_id)
-    if tenant is None:
-        raise NotFound("Practice not found.")
+    calendar = await service.calendar()
     slots = await service.free_slots(
-        professional, searched_window(*window), timedelta(minutes=minutes)
+        professional, searched_window(*window), timedelta(minutes=minutes), calendar=calendar
     )
-    return tenant.timezone, professional, slots
+    return calendar.timezone, professional, slots

@@ -6,7 +6,9 @@ A session carries its tenant in `session.info`. From there:
 - every new TenantOwned row is stamped with the tenant, and a row of another tenant is refused,
   through `before_flush`;
 - on PostgreSQL each transaction begins with a bound `set_config('app.tenant_id', :tid, true)`,
-  so Row-Level Security sees the same tenant and nothing survives the transaction.
+  so Row-Level Security sees the same tenant and nothing survives the transaction;
+- a hot read compiled once (`core.hotread`) carries the same filter with the tenant left as
+  the parameter TENANT_PARAMETER (`tenant_filtered`), which `tenant_values` fills.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import Select, Uuid, bindparam, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
@@ -27,6 +30,7 @@ TENANT_KEY = "tenant_id"
 # database (PostgreSQL answers those through a SECURITY DEFINER function instead).
 ALL_TENANTS_OPTION = "all_tenants"
 _SET_TENANT_SQL = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
+TENANT_PARAMETER = "scope_tenant_id"
 
 
 class TenantScopeViolation(RuntimeError):
@@ -61,6 +65,27 @@ def apply_tenant_scope(state: ORMExecuteState) -> None:
             TenantOwned, lambda cls: cls.tenant_id == tenant_id, include_aliases=True
         )
     state.statement = state.statement.options(criteria)
+
+
+def tenant_filtered(statement: Select[Any]) -> Select[Any]:
+    """`statement` filtered as `apply_tenant_scope` filters an ORM statement, every TenantOwned
+    entity in it included, with the tenant as the bound parameter TENANT_PARAMETER: for a
+    statement compiled once and run on the driver (`core.hotread`)."""
+    # The name written out: SQLAlchemy's lambda analysis wraps a global the lambda reads.
+    criteria = with_loader_criteria(
+        TenantOwned,
+        lambda cls: cls.tenant_id == bindparam("scope_tenant_id", type_=Uuid()),
+        include_aliases=True,
+    )
+    return statement.options(criteria)
+
+
+def tenant_values(session: Session | AsyncSession) -> dict[str, uuid.UUID]:
+    """The value of TENANT_PARAMETER for a statement run in `session`."""
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise TenantScopeViolation("A tenant's hot read in a session scoped to no tenant")
+    return {TENANT_PARAMETER: tenant_id}
 
 
 @event.listens_for(Session, "after_begin")

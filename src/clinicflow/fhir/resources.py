@@ -12,7 +12,7 @@ from fhir.resources.R4B.patient import Patient as FhirPatient
 
 from clinicflow import __version__
 from clinicflow.appointments.models import AppointmentView, Status
-from clinicflow.patients.models import Patient
+from clinicflow.patients.models import PatientView
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
 DOCUMENT_SYSTEM = "urn:clinicflow:patient-document"
@@ -32,7 +32,7 @@ def _instant(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
-def patient_resource(patient: Patient) -> FhirPatient:
+def patient_resource(patient: PatientView) -> FhirPatient:
     telecom = [
         {"system": system, "value": value}
         for system, value in (("phone", patient.phone), ("email", patient.email))

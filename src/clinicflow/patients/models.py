@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ForeignKeyConstraint, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -28,6 +28,22 @@ class Patient(TenantScoped, TimestampMixin, Base):
     # Lower-cased, accent-free name/e-mail/phone digits/document, kept by the service: the
     # substring fallback for a query without letters or digits (no index; rare).
     search_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class PatientView(Protocol):
+    """What a page of patients reads: a `Patient`, or a row of its columns."""
+
+    id: uuid.UUID
+    full_name: str
+    birth_date: date | None
+    email: str | None
+    phone: str | None
+    document: str | None
+    notes: str | None
+    custom_fields: dict[str, Any]
+    active: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 class PatientSearchTerm(TenantOwned, Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -9,10 +10,16 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Date,
+    Integer,
     Select,
     Subquery,
+    Text,
+    Uuid,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -28,7 +35,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import CTE
 
-from clinicflow.patients.models import Patient, PatientSearchTerm
+from clinicflow.core.hotread import HotRead
+from clinicflow.core.models import row_columns
+from clinicflow.patients.models import Patient, PatientSearchTerm, PatientView
 from clinicflow.patients.search import HEAD_LENGTH, PREFIX_END, head, like_pattern, query_words
 
 
@@ -108,7 +117,7 @@ class PatientRepository:
 
     async def page(
         self, filters: PatientFilters, limit: int, after: tuple[str, uuid.UUID] | None
-    ) -> list[Patient]:
+    ) -> list[PatientView]:
         """Ordered by (full_name, id), keyset after the cursor; one extra row for `more`.
 
         On PostgreSQL, a search with a word of two characters or more reads its words' matches
@@ -125,21 +134,41 @@ class PatientRepository:
           itself the planner walks in both cases, over the whole practice in the second.
         """
         words = _words(filters)
+        if not words:
+            return await self._listed_page(filters, limit, after)
         postgres = self.session.get_bind().dialect.name == "postgresql"
-        if words and postgres and max(map(len, words)) >= 2:
+        if postgres and max(map(len, words)) >= 2:
             statement = _streamed(filters, words, limit, after)
             return list((await self.session.execute(statement)).scalars())
-        if words and not await self._has_rare_word(words):
-            walked = list(
+        if not await self._has_rare_word(words):
+            walked: list[PatientView] = list(
                 (await self.session.execute(_walked(filters, words, limit, after))).scalars()
             )
             if len(walked) > limit:
                 return walked
-        statement = _listed(filters, after)
-        if words:
-            statement = _matched_first(statement, words)
+        statement = _matched_first(_listed(filters, after), words)
         statement = statement.order_by(Patient.full_name, Patient.id).limit(limit + 1)
         return list((await self.session.execute(statement)).scalars())
+
+    async def _listed_page(
+        self, filters: PatientFilters, limit: int, after: tuple[str, uuid.UUID] | None
+    ) -> list[PatientView]:
+        """A list page with no search words: one statement per combination of filters."""
+        values: dict[str, object] = {
+            name: value
+            for name, value in (
+                ("active", filters.active),
+                ("birth_date_from", filters.birth_date_from),
+                ("birth_date_to", filters.birth_date_to),
+                # No letter or digit to search by ("%"): a substring scan, rare.
+                ("pattern", like_pattern(filters.q) if filters.q else None),
+            )
+            if value is not None
+        }
+        if after is not None:
+            values["after_name"], values["after_id"] = after
+        read = _list_read(frozenset(values))
+        return await read.rows(self.session, {**values, "limit": limit + 1})
 
     async def _has_rare_word(self, words: list[str]) -> bool:
         """Whether some word starts fewer than RARE_BELOW of the practice's terms. Each count
@@ -179,6 +208,31 @@ RARE_BELOW = 2 * WALK_BUDGET
 
 def _words(filters: PatientFilters) -> list[str]:
     return query_words(filters.q) if filters.q else []
+
+
+_LIST_CONDITIONS: dict[str, ColumnElement[bool]] = {
+    "active": Patient.active == bindparam("active", type_=Boolean()),
+    "birth_date_from": Patient.birth_date >= bindparam("birth_date_from", type_=Date()),
+    "birth_date_to": Patient.birth_date <= bindparam("birth_date_to", type_=Date()),
+    "pattern": Patient.search_text.like(bindparam("pattern", type_=Text()), escape="\\"),
+    # A row-value comparison, which PostgreSQL answers from the (tenant_id, full_name, id)
+    # index; the equivalent OR form is applied as a filter over every earlier row.
+    "after_name": tuple_(Patient.full_name, Patient.id)
+    > tuple_(bindparam("after_name", type_=Text()), bindparam("after_id", type_=Uuid())),
+}
+
+
+@functools.cache
+def _list_read(given: frozenset[str]) -> HotRead:
+    """A list page's read for the filters given, built once per combination; the values,
+    the cursor's among them, are bound at execution."""
+    conditions = [condition for name, condition in _LIST_CONDITIONS.items() if name in given]
+    return HotRead(
+        select(*row_columns(Patient))
+        .where(Patient.deleted_at.is_(None), *conditions)
+        .order_by(Patient.full_name, Patient.id)
+        .limit(bindparam("limit", type_=Integer()))
+    )
 
 
 def _listed(filters: PatientFilters, after: tuple[str, uuid.UUID] | None) -> Select[Patient]:

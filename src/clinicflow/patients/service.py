@@ -12,7 +12,7 @@ from clinicflow.core.errors import NotFound, PlanLimitExceeded
 from clinicflow.core.models import utcnow
 from clinicflow.notifications.outbox import Outbox
 from clinicflow.patients import custom_fields
-from clinicflow.patients.models import Patient
+from clinicflow.patients.models import Patient, PatientView
 from clinicflow.patients.repository import PatientFilters, PatientRepository
 from clinicflow.patients.schemas import PatientCreate, PatientUpdate
 from clinicflow.patients.search import search_terms, search_text
@@ -63,7 +63,7 @@ class PatientService:
 
     async def page(
         self, filters: PatientFilters, limit: int, after: tuple[str, uuid.UUID] | None
-    ) -> tuple[list[Patient], bool]:
+    ) -> tuple[list[PatientView], bool]:
         rows = await self.patients.page(filters, limit, after)
         return rows[:limit], len(rows) > limit
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,6 +39,13 @@ class Tenant(IdMixin, TimestampMixin, Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     settings: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
     deleted_at: Mapped[datetime | None]
+
+
+class PracticeCalendar(Protocol):
+    """What the agenda needs of a practice: its time zone and settings (working hours)."""
+
+    timezone: str
+    settings: dict[str, Any]
 
 
 class Membership(TenantScoped, TimestampMixin, Base):

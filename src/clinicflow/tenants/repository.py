@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Uuid, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.core.hotread import HotRead
 from clinicflow.core.tenancy import ALL_TENANTS_OPTION
-from clinicflow.tenants.models import Membership, Plan, Role, Tenant
+from clinicflow.tenants.models import Membership, Plan, PracticeCalendar, Role, Tenant
 from clinicflow.users.models import User
+
+_CALENDAR = HotRead(
+    select(Tenant.timezone, Tenant.settings).where(
+        Tenant.id == bindparam("tenant_id", type_=Uuid()), Tenant.deleted_at.is_(None)
+    )
+)
 
 
 class TenantRepository:
@@ -19,6 +26,12 @@ class TenantRepository:
     async def get(self, tenant_id: uuid.UUID) -> Tenant | None:
         tenant = await self.session.get(Tenant, tenant_id)
         return tenant if tenant is not None and tenant.deleted_at is None else None
+
+    async def calendar(self, tenant_id: uuid.UUID) -> PracticeCalendar | None:
+        """The practice's time zone and settings, without loading the practice (availability
+        is asked for on every booking screen and by every chatbot)."""
+        rows = await _CALENDAR.rows(self.session, {"tenant_id": tenant_id})
+        return rows[0] if rows else None
 
     async def lock(self, tenant_id: uuid.UUID) -> None:
         """Serialise count-then-insert limits of one practice across processes (PostgreSQL;
