@@ -676,7 +676,7 @@ def measure_servers(
                     name,
                     "raw",
                     measure_sql(
-                        database.app_dsn, tenant, [[(query.sql, query.args)]], clients, mode.seconds
+                        database.app_dsn, tenant, [query.statements()], clients, mode.seconds
                     ),
                 )
             )

@@ -1,20 +1,24 @@
 """The hot queries exactly as the app sends them, captured from its own repositories.
 
 Each repository method runs once in a session scoped to a tenant (so the app's tenant filter is
-added as in a request); a `before_cursor_execute` hook records the SQL and the bound values the
-driver receives. The baselines and EXPLAIN then run that text, so a change to a repository in
-the app is measured here without editing the bench.
+added as in a request); the SQL and the bound values the driver receives are recorded: from
+SQLAlchemy's `before_cursor_execute` for what it executes, and from asyncpg's own `fetch` and
+`execute` for the hot reads (`clinicflow.core.hotread`), which run on the driver. The baselines
+and EXPLAIN then run that text, so a change to a repository in the app is measured here without
+editing the bench.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +33,13 @@ class Query:
     name: str
     sql: str  # asyncpg form: $1, $2, ...
     args: tuple[Any, ...]
+    # What the app ran before it in the same transaction, without arguments (a SET LOCAL):
+    # the baselines run it too, so they do the same work.
+    setup: tuple[str, ...] = ()
+
+    def statements(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The setup, then the query: what one transaction of a baseline runs."""
+        return [*((setup, ()) for setup in self.setup), (self.sql, self.args)]
 
     def bind(self, replacements: dict[Any, Any]) -> tuple[Any, ...]:
         """The arguments with captured values swapped (a tenant, a professional, a time)."""
@@ -63,6 +74,41 @@ def _numbered(statement: str) -> str:
     return _PLACEHOLDER.sub(lambda m: f"${next(counter)}" if m.group(1) == "s" else "%", statement)
 
 
+Statement = tuple[str, tuple[Any, ...]]
+
+
+@contextmanager
+def recording(database: Database) -> Iterator[list[Statement]]:
+    """Every statement sent meanwhile, in asyncpg's $n form with its arguments: what
+    SQLAlchemy executes (`before_cursor_execute`) and what goes through asyncpg's
+    `Connection.fetch` and `execute` directly (the hot reads, `clinicflow.core.hotread`)."""
+    seen: list[Statement] = []
+
+    def record(
+        conn: object, cursor: object, statement: str, parameters: Any, *rest: object
+    ) -> None:
+        seen.append((_numbered(statement), tuple(parameters or ())))
+
+    fetch, execute = asyncpg.Connection.fetch, asyncpg.Connection.execute
+
+    async def recorded_fetch(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append((query, args))
+        return await fetch(self, query, *args, **kwargs)
+
+    async def recorded_execute(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append((query, args))
+        return await execute(self, query, *args, **kwargs)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    asyncpg.Connection.fetch, asyncpg.Connection.execute = recorded_fetch, recorded_execute
+    try:
+        yield seen
+    finally:
+        asyncpg.Connection.fetch, asyncpg.Connection.execute = fetch, execute
+        event.remove(engine, "before_cursor_execute", record)
+
+
 async def capture(
     database: Database,
     tenant_id: uuid.UUID,
@@ -71,26 +117,17 @@ async def capture(
     table: str,
     first: bool = False,
 ) -> Query:
-    """The last (or the first) statement `work` sends that reads `table`."""
-    seen: list[tuple[str, tuple[Any, ...]]] = []
-
-    def record(
-        conn: object, cursor: object, statement: str, parameters: Any, *rest: object
-    ) -> None:
-        seen.append((statement, tuple(parameters or ())))
-
-    engine = database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    """The last (or the first) statement `work` sends that reads `table`, with the SET
+    statements sent before it."""
+    with recording(database) as seen:
         async with database.sessionmaker() as session:
             session.info[TENANT_KEY] = tenant_id
             async with session.begin():
                 await work(session)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    order = seen if first else list(reversed(seen))
-    statement, args = next((sql, args) for sql, args in order if f"FROM {table}" in sql)
-    return Query(name, _numbered(statement), args)
+    reading = [index for index, (sql, _) in enumerate(seen) if f"FROM {table}" in sql]
+    index = reading[0] if first else reading[-1]
+    setup = tuple(sql for sql, args in seen[:index] if sql.startswith("SET ") and not args)
+    return Query(name, *seen[index], setup=setup)
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,8 @@ async def read(request: Request) -> Response:
         return _json({"detail": "not found"}, 404)
     async with POOL["pool"].acquire() as connection, connection.transaction():
         await connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+        for setup in query.setup:
+            await connection.execute(setup)
         rows = await connection.fetch(query.sql, *query.bind({TENANT: tenant}))
     return _json({"items": [dict(row) for row in rows]})
 

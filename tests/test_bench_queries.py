@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg  # type: ignore[import-untyped]
-from bench.queries import hot_queries
+from bench.queries import Query, hot_queries
 from fastapi import FastAPI
 
 from clinicflow.bulkseed import BulkPlan, seed_bulk
@@ -47,18 +47,21 @@ async def test_captured_queries_return_what_the_repositories_return(
     connection = await asyncpg.connect(url)
     try:
 
-        async def rows(sql: str, args: tuple[object, ...]) -> list[asyncpg.Record]:
+        async def rows(query: Query) -> list[asyncpg.Record]:
             async with connection.transaction():
                 await connection.execute(
                     "SELECT set_config('app.tenant_id', $1, true)", str(practice.tenant_id)
                 )
+                *setup, (sql, args) = query.statements()
+                for statement, _ in setup:
+                    await connection.execute(statement)
                 return list(await connection.fetch(sql, *args))
 
-        listed = await rows(queries.list_first.sql, queries.list_first.args)
-        deep = await rows(queries.list_deep.sql, queries.list_deep.args)
-        rare = await rows(queries.search_rare.sql, queries.search_rare.args)
-        two = await rows(queries.search_two_common.sql, queries.search_two_common.args)
-        agenda = await rows(queries.agenda_week.sql, queries.agenda_week.args)
+        listed = await rows(queries.list_first)
+        deep = await rows(queries.list_deep)
+        rare = await rows(queries.search_rare)
+        two = await rows(queries.search_two_common)
+        agenda = await rows(queries.agenda_week)
     finally:
         await connection.close()
     assert [row["id"] for row in listed] == [patient.id for patient in first_page]
@@ -67,4 +70,7 @@ async def test_captured_queries_return_what_the_repositories_return(
     assert rare == []
     assert [row["id"] for row in two] == [patient.id for patient in two_page]
     assert {row["tenant_id"] for row in agenda} <= {practice.tenant_id}
+    # A search is planned for its words each time, in the app and in the baselines alike.
+    assert queries.search_two_common.setup == ("SET LOCAL plan_cache_mode = force_custom_plan",)
+    assert queries.list_first.setup == ()
     assert all(row["professional_id"] == practice.professional_ids[0] for row in agenda)

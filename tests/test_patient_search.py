@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
-from bench.queries import capture
+from bench.queries import capture, recording
 from fastapi import FastAPI
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clinicflow.audit.service import Actor
@@ -269,22 +269,17 @@ async def test_a_common_first_name_reads_one_page_of_terms_in_page_order(
     practice = (await seed_bulk(settings, BulkPlan(1, 4000, 0))).practices[0]
     async with admin_engine.begin() as connection:  # committed: statistics as autovacuum's
         await connection.execute(text("ANALYZE patients, patient_search_terms"))
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-
-    def record(conn: object, cursor: object, sql: str, parameters: Any, *rest: object) -> None:
-        sent.append((sql, tuple(parameters or ())))
-
     database = create_database(settings)
-    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     try:
-        async with database.sessionmaker() as session:
-            await set_session_tenant(session, practice.tenant_id)
-            async with session.begin():
-                repo = PatientRepository(session)
-                first = await repo.page(PatientFilters(q="maria"), 50, None)
-                cursor = (first[49].full_name, first[49].id)
-                second = await repo.page(PatientFilters(q="maria"), 50, cursor)
-                everyone = [p async for p in repo.stream(PatientFilters(q="maria"))]
+        with recording(database) as sent:
+            async with database.sessionmaker() as session:
+                await set_session_tenant(session, practice.tenant_id)
+                async with session.begin():
+                    repo = PatientRepository(session)
+                    first = await repo.page(PatientFilters(q="maria"), 50, None)
+                    cursor = (first[49].full_name, first[49].id)
+                    second = await repo.page(PatientFilters(q="maria"), 50, cursor)
+                    everyone = [p async for p in repo.stream(PatientFilters(q="maria"))]
     finally:
         await database.dispose()
     assert len(first) == 51
@@ -298,9 +293,7 @@ async def test_a_common_first_name_reads_one_page_of_terms_in_page_order(
                 "SELECT set_config('app.tenant_id', $1, true)", str(practice.tenant_id)
             )
             for sql, args in searches:
-                rows = await connection.fetch(
-                    f"EXPLAIN (ANALYZE, COSTS OFF) {_numbered(sql)}", *args
-                )
+                rows = await connection.fetch(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", *args)
                 plan = "\n".join(row[0] for row in rows)
                 assert "Seq Scan" not in plan, plan
                 read += [int(n) * int(loops) for n, loops in STREAM.findall(plan)]
@@ -391,12 +384,6 @@ async def test_searches_of_every_length_page_like_the_whole_answer(
     assert await pages({"q": "lima", "active": "true"}) == ["Ana Lima"]
     assert await pages({"q": "example lima", "active": "false"}) == inactive
     assert await pages({"q": "limeira"}) == []
-
-
-def _numbered(sql: str) -> str:
-    """asyncpg's $1, $2 ... for the driver's %s placeholders (as bench/queries.py does)."""
-    counter = iter(range(1, 1000))
-    return re.sub(r"%s", lambda _: f"${next(counter)}", sql)
 
 
 async def test_an_update_racing_a_delete_gives_the_deleted_patient_no_terms(

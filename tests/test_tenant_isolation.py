@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -12,11 +13,15 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
 from clinicflow.audit import service as audit
 from clinicflow.bootstrap import hasher_for
+from clinicflow.bulkseed import BulkPlan, seed_bulk
 from clinicflow.core import tenancy
+from clinicflow.core.database import create_database
 from clinicflow.core.rls import POLICY_NAME
 from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant, tenant_context
+from clinicflow.patients.repository import PatientFilters, PatientRepository
 from clinicflow.tenants.models import Membership, Role
 from clinicflow.tenants.service import add_member, create_tenant
 from clinicflow.users.service import create_user
@@ -255,3 +260,53 @@ async def test_writing_another_tenants_row_is_refused_before_the_database(
         )
         with pytest.raises(TenantScopeViolation):
             await session.flush()
+
+
+async def test_hot_reads_filter_by_tenant_without_rls(
+    db: FastAPI, pg_database: PgTestDatabase
+) -> None:
+    """The reads run on the driver (`core.hotread`: list, search, agenda) carry the application
+    scope themselves: as the superuser, whom RLS does not restrict, a session scoped to one
+    practice still reads only that practice's rows, for each shape of statement."""
+    settings = db.state.settings.model_copy(
+        update={"migrations_database_url": pg_database.owner_url}
+    )
+    seeded = await seed_bulk(settings, BulkPlan(2, 60, 1, professionals=1))
+    mine, theirs = seeded.practices
+    superuser = create_database(settings, url=pg_database.admin_url)
+    week = datetime.now(UTC) - timedelta(days=400)
+    try:
+        async with superuser.sessionmaker() as session:
+            await set_session_tenant(session, mine.tenant_id)
+            async with session.begin():
+                patients = PatientRepository(session)
+                listed = await patients.page(PatientFilters(), 200, None)
+                first, *_, last = listed[0].full_name.lower().split()
+                # One long word, two words, a short word (under several heads), a letter.
+                searches = (last, f"{first} {last}", first[:2], f"{first[0]} {last}")
+                pages = [listed] + [
+                    await patients.page(PatientFilters(q=q), 200, None) for q in searches
+                ]
+                appointments = await AppointmentRepository(session).page(
+                    AppointmentFilters(start_from=week), 200, None
+                )
+            # The same reads in the other practice's scope, so both have rows to leak.
+            await set_session_tenant(session, theirs.tenant_id)
+            async with session.begin():
+                theirs_listed = await PatientRepository(session).page(PatientFilters(), 200, None)
+    finally:
+        await superuser.dispose()
+    assert len(listed) == len(theirs_listed) == 60
+    assert all(pages), "every search found its patient"
+    rows = [row for page in pages for row in page] + list(appointments)
+    assert len(appointments) == 60
+    assert {row.tenant_id for row in rows} == {mine.tenant_id}
+    assert {row.tenant_id for row in theirs_listed} == {theirs.tenant_id}
+
+
+async def test_a_hot_read_outside_a_practice_is_refused(db: FastAPI) -> None:
+    """A read on the driver without a tenant would see no rows through RLS; it is refused as
+    the programming error it is rather than answered empty."""
+    async with db.state.database.sessionmaker() as session:
+        with pytest.raises(TenantScopeViolation):
+            await PatientRepository(session).page(PatientFilters(), 10, None)

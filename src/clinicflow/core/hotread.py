@@ -73,11 +73,21 @@ def _compile(statement: AnySelect, dialect: Dialect) -> _DriverStatement:
     return _DriverStatement(compiled.string, tuple(parameters), row_type._make, tuple(conversions))
 
 
-class HotRead:
-    """One read's statement (columns only, values as `bindparam`s), compiled on first use."""
+# The driver prepares each statement once per connection, and from a prepared statement's
+# sixth execution PostgreSQL may settle on a generic plan, made for no value in particular.
+_PLAN_EACH_TIME = "SET LOCAL plan_cache_mode = force_custom_plan"
 
-    def __init__(self, statement: AnySelect) -> None:
+
+class HotRead:
+    """One read's statement (columns only, values as `bindparam`s), compiled on first use.
+
+    `plan_each_time`: PostgreSQL plans it for the values of each execution, for a statement
+    whose best plan depends on them (a common search word against a rare one). The setting
+    lasts until the transaction ends."""
+
+    def __init__(self, statement: AnySelect, *, plan_each_time: bool = False) -> None:
         self.statement = statement
+        self.plan_each_time = plan_each_time
         self._driver: _DriverStatement | None = None
 
     async def rows(self, session: AsyncSession, values: Mapping[str, Any]) -> list[Any]:
@@ -89,6 +99,9 @@ class HotRead:
         driver = self._driver
         arguments = driver.arguments({**values, **tenant_values(session)})
         # Begins the session's transaction if it has not (and with it set_config).
-        connection = await (await session.connection()).get_raw_connection()
-        records = await connection.driver_connection.fetch(driver.sql, *arguments)  # type: ignore[union-attr]
+        raw = await (await session.connection()).get_raw_connection()
+        connection: Any = raw.driver_connection
+        if self.plan_each_time:
+            await connection.execute(_PLAN_EACH_TIME)
+        records = await connection.fetch(driver.sql, *arguments)
         return [driver.row(record) for record in records]

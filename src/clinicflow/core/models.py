@@ -89,8 +89,10 @@ class TenantScoped(TenantOwned):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, sort_order=-10)
 
 
-def row_columns(model: type[Base]) -> tuple[Any, ...]:
-    """Every mapped column of `model` as its ORM attribute, for reads taken as column rows
-    rather than entities. The ORM attributes (never the Table's columns) keep the statement an
-    ORM one, which the tenant scope (`core.tenancy`) filters."""
-    return tuple(getattr(model, column.key) for column in model.__mapper__.column_attrs)
+def row_columns(model: type[Base], alias: Any = None) -> tuple[Any, ...]:
+    """Every mapped column of `model` as its ORM attribute (of `alias`, an `aliased(model)`,
+    if given), for reads taken as column rows rather than entities. The ORM attributes (never
+    the Table's columns) keep the statement an ORM one, which the tenant scope
+    (`core.tenancy`) filters."""
+    source = model if alias is None else alias
+    return tuple(getattr(source, column.key) for column in model.__mapper__.column_attrs)

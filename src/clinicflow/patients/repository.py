@@ -25,6 +25,7 @@ from sqlalchemy import (
     exists,
     func,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -120,9 +121,10 @@ class PatientRepository:
     ) -> list[PatientView]:
         """Ordered by (full_name, id), keyset after the cursor; one extra row for `more`.
 
-        On PostgreSQL, a search with a word of two characters or more reads its words' matches
-        in page order, from the cursor on, and stops after the page (`_streamed`): the terms
-        are filed by head and full_name. Otherwise (SQLite, or only
+        Without search words, one statement per combination of filters (`_list_read`). On
+        PostgreSQL, a search with a word of two characters or more reads its words' matches
+        in page order, from the cursor on, and stops after the page (`_search_read`): the
+        terms are filed by head and full_name. Otherwise (SQLite, or only
         one-character words), the fast plan depends on what the planner cannot see: whether the
         matches are few, or many and spread over the name order, or many and bunched in it.
         - Some word starts fewer than RARE_BELOW terms (`_has_rare_word`): the matching
@@ -134,41 +136,22 @@ class PatientRepository:
           itself the planner walks in both cases, over the whole practice in the second.
         """
         words = _words(filters)
+        values = _values(filters, after)
         if not words:
-            return await self._listed_page(filters, limit, after)
+            read = _list_read(frozenset(values))
+            return await read.rows(self.session, {**values, "limit": limit + 1})
         postgres = self.session.get_bind().dialect.name == "postgresql"
         if postgres and max(map(len, words)) >= 2:
-            statement = _streamed(filters, words, limit, after)
-            return list((await self.session.execute(statement)).scalars())
+            shape, word_values = _search_shape(words, frozenset(values), limit)
+            return await _search_read(shape).rows(self.session, {**values, **word_values})
         if not await self._has_rare_word(words):
-            walked: list[PatientView] = list(
-                (await self.session.execute(_walked(filters, words, limit, after))).scalars()
-            )
-            if len(walked) > limit:
-                return walked
-        statement = _matched_first(_listed(filters, after), words)
+            walked = _walked(frozenset(values), words, limit)
+            rows: list[PatientView] = list((await self.session.execute(walked, values)).scalars())
+            if len(rows) > limit:
+                return rows
+        statement = _matched_first(_listed(frozenset(values)), words)
         statement = statement.order_by(Patient.full_name, Patient.id).limit(limit + 1)
-        return list((await self.session.execute(statement)).scalars())
-
-    async def _listed_page(
-        self, filters: PatientFilters, limit: int, after: tuple[str, uuid.UUID] | None
-    ) -> list[PatientView]:
-        """A list page with no search words: one statement per combination of filters."""
-        values: dict[str, object] = {
-            name: value
-            for name, value in (
-                ("active", filters.active),
-                ("birth_date_from", filters.birth_date_from),
-                ("birth_date_to", filters.birth_date_to),
-                # No letter or digit to search by ("%"): a substring scan, rare.
-                ("pattern", like_pattern(filters.q) if filters.q else None),
-            )
-            if value is not None
-        }
-        if after is not None:
-            values["after_name"], values["after_id"] = after
-        read = _list_read(frozenset(values))
-        return await read.rows(self.session, {**values, "limit": limit + 1})
+        return list((await self.session.execute(statement, values)).scalars())
 
     async def _has_rare_word(self, words: list[str]) -> bool:
         """Whether some word starts fewer than RARE_BELOW of the practice's terms. Each count
@@ -186,14 +169,20 @@ class PatientRepository:
             )
             .scalar_subquery()
             < RARE_BELOW
-            for word in sorted(words, key=len, reverse=True)
+            for word in map(_Word.written, sorted(words, key=len, reverse=True))
         ]
         return bool((await self.session.execute(select(or_(*rare)))).scalar_one())
 
     async def stream(self, filters: PatientFilters) -> AsyncIterator[Patient]:
         """Every matching patient from a server-side cursor, in list order (for exports)."""
-        statement = _filtered(filters).order_by(Patient.full_name, Patient.id)
-        rows = await self.session.stream_scalars(statement.execution_options(yield_per=1000))
+        values = _values(filters, None)
+        statement = _listed(frozenset(values))
+        if words := _words(filters):
+            statement = statement.where(Patient.id.in_(_matching(words)))
+        statement = statement.order_by(Patient.full_name, Patient.id)
+        rows = await self.session.stream_scalars(
+            statement.execution_options(yield_per=1000), values
+        )
         async for patient in rows:
             yield patient
 
@@ -210,59 +199,137 @@ def _words(filters: PatientFilters) -> list[str]:
     return query_words(filters.q) if filters.q else []
 
 
-_LIST_CONDITIONS: dict[str, ColumnElement[bool]] = {
-    "active": Patient.active == bindparam("active", type_=Boolean()),
-    "birth_date_from": Patient.birth_date >= bindparam("birth_date_from", type_=Date()),
-    "birth_date_to": Patient.birth_date <= bindparam("birth_date_to", type_=Date()),
-    "pattern": Patient.search_text.like(bindparam("pattern", type_=Text()), escape="\\"),
-    # A row-value comparison, which PostgreSQL answers from the (tenant_id, full_name, id)
-    # index; the equivalent OR form is applied as a filter over every earlier row.
-    "after_name": tuple_(Patient.full_name, Patient.id)
-    > tuple_(bindparam("after_name", type_=Text()), bindparam("after_id", type_=Uuid())),
-}
+def _values(filters: PatientFilters, after: tuple[str, uuid.UUID] | None) -> dict[str, object]:
+    """The values of the filters given and of the cursor, by the names `_kept` and `_listed`
+    bind them under (search words apart)."""
+    values: dict[str, object] = {
+        name: value
+        for name, value in (
+            ("active", filters.active),
+            ("birth_date_from", filters.birth_date_from),
+            ("birth_date_to", filters.birth_date_to),
+        )
+        if value is not None
+    }
+    if filters.q and not _words(filters):  # no letter or digit ("%"): a substring scan, rare
+        values["pattern"] = like_pattern(filters.q)
+    if after is not None:
+        values["after_name"], values["after_id"] = after
+    return values
+
+
+def _kept(given: frozenset[str], patient: Any) -> list[ColumnElement[bool]]:
+    """The filters given, other than the search words and the cursor, on `patient` (the model
+    or an alias of it); their values are bound by name at execution (`_values`)."""
+    conditions: list[ColumnElement[bool]] = []
+    if "active" in given:
+        conditions.append(patient.active == bindparam("active", type_=Boolean()))
+    if "birth_date_from" in given:
+        conditions.append(patient.birth_date >= bindparam("birth_date_from", type_=Date()))
+    if "birth_date_to" in given:
+        conditions.append(patient.birth_date <= bindparam("birth_date_to", type_=Date()))
+    return conditions
+
+
+def _after(name: Any, patient_id: Any) -> ColumnElement[bool]:
+    """After the cursor. A row-value comparison, which PostgreSQL answers from an index on
+    (tenant_id, full_name, id); the equivalent OR form is applied as a filter over every
+    earlier row."""
+    cursor = bindparam("after_name", type_=Text()), bindparam("after_id", type_=Uuid())
+    return tuple_(name, patient_id) > tuple_(*cursor)
+
+
+def _listed(given: frozenset[str]) -> Select[Patient]:
+    """The live patients the filters given keep, after the cursor if given (search words
+    apart); values bound by name (`_values`)."""
+    statement = select(Patient).where(Patient.deleted_at.is_(None), *_kept(given, Patient))
+    if "pattern" in given:
+        pattern = bindparam("pattern", type_=Text())
+        statement = statement.where(Patient.search_text.like(pattern, escape="\\"))
+    if "after_name" in given:
+        statement = statement.where(_after(Patient.full_name, Patient.id))
+    return statement
 
 
 @functools.cache
 def _list_read(given: frozenset[str]) -> HotRead:
-    """A list page's read for the filters given, built once per combination; the values,
-    the cursor's among them, are bound at execution."""
-    conditions = [condition for name, condition in _LIST_CONDITIONS.items() if name in given]
+    """A list page's read for the filters given, built once per combination."""
     return HotRead(
-        select(*row_columns(Patient))
-        .where(Patient.deleted_at.is_(None), *conditions)
+        _listed(given)
+        .with_only_columns(*row_columns(Patient))
         .order_by(Patient.full_name, Patient.id)
         .limit(bindparam("limit", type_=Integer()))
     )
 
 
-def _listed(filters: PatientFilters, after: tuple[str, uuid.UUID] | None) -> Select[Patient]:
-    """The live patients the filters keep, after the cursor (search words apart)."""
-    statement = select(Patient).where(Patient.deleted_at.is_(None), *_kept(filters, Patient))
-    if filters.q and not _words(filters):  # no letter or digit ("%"): a substring scan, rare
-        statement = statement.where(Patient.search_text.like(like_pattern(filters.q), escape="\\"))
-    if after is not None:
-        name, last_id = after
-        # A row-value comparison, which PostgreSQL answers from the (tenant_id, full_name, id)
-        # index; the equivalent OR form is applied as a filter over every earlier row.
-        statement = statement.where(tuple_(Patient.full_name, Patient.id) > tuple_(name, last_id))
-    return statement
+@dataclass(frozen=True, slots=True)
+class _SearchShape:
+    """What a streamed search's SQL depends on; the words themselves are bound."""
+
+    # The words of two characters or more, longest first: whether each is under one head.
+    streamed: tuple[bool, ...]
+    letters: int  # one-character words, tested on each candidate
+    given: frozenset[str]  # the other filters and the cursor (`_values`)
+    limit: int
 
 
-def _kept(filters: PatientFilters, patient: type[Patient]) -> list[ColumnElement[bool]]:
-    """The filters other than the search words and the cursor."""
-    conditions: list[ColumnElement[bool]] = []
-    if filters.active is not None:
-        conditions.append(patient.active.is_(filters.active))
-    if filters.birth_date_from:
-        conditions.append(patient.birth_date >= filters.birth_date_from)
-    if filters.birth_date_to:
-        conditions.append(patient.birth_date <= filters.birth_date_to)
-    return conditions
+@dataclass(frozen=True, slots=True)
+class _Word:
+    """A search word in a statement: the bounds of its prefix range, bound by name, and for
+    a word of HEAD_LENGTH characters or more the one head it is filed under."""
+
+    start: ColumnElement[str]
+    end: ColumnElement[str]
+    head: ColumnElement[str] | None
+
+    @classmethod
+    def written(cls, word: str) -> _Word:
+        """The word written into the SQL, for a statement built for one query (SQLite, and
+        queries of one-character words): its plan is always made for the word."""
+        return cls(
+            literal(word, literal_execute=True),
+            literal(word + PREFIX_END, literal_execute=True),
+            literal(head(word), literal_execute=True) if len(word) >= HEAD_LENGTH else None,
+        )
+
+    @classmethod
+    def bound(cls, name: str, under_one_head: bool) -> _Word:
+        return cls(
+            bindparam(name, type_=Text()),
+            bindparam(f"{name}_end", type_=Text()),
+            bindparam(f"{name}_head", type_=Text()) if under_one_head else None,
+        )
+
+
+def _search_shape(
+    words: list[str], given: frozenset[str], limit: int
+) -> tuple[_SearchShape, dict[str, str]]:
+    streamed = sorted((word for word in words if len(word) >= 2), key=lambda w: (-len(w), w))
+    letters = [word for word in words if word not in streamed]
+    values: dict[str, str] = {}
+    for name, word in [(f"word_{i}", w) for i, w in enumerate(streamed)] + [
+        (f"letter_{i}", w) for i, w in enumerate(letters)
+    ]:
+        values[name], values[f"{name}_end"] = word, word + PREFIX_END
+        if len(word) >= HEAD_LENGTH:
+            values[f"{name}_head"] = head(word)
+    long = tuple(len(word) >= HEAD_LENGTH for word in streamed)
+    return _SearchShape(long, len(letters), given, limit), values
+
+
+@functools.lru_cache(maxsize=512)
+def _search_read(shape: _SearchShape) -> HotRead:
+    """A streamed search's read, built once per shape. Its plan is made for the words at each
+    execution (PostgreSQL would otherwise settle on a generic plan from a prepared statement's
+    sixth run, which cannot tell a common word from a rare one)."""
+    streamed = [_Word.bound(f"word_{i}", one) for i, one in enumerate(shape.streamed)]
+    letters = [_Word.bound(f"letter_{i}", False) for i in range(shape.letters)]
+    return HotRead(_streamed(streamed, letters, shape.given, shape.limit), plan_each_time=True)
 
 
 def _streamed(
-    filters: PatientFilters, words: list[str], limit: int, after: tuple[str, uuid.UUID] | None
-) -> Select[Patient]:
+    streamed: list[_Word], letters: list[_Word], given: frozenset[str], limit: int
+) -> Select[Any]:
     """The page, from the words' terms in page order: the primary key of the terms is
     (tenant_id, head, full_name, patient_id, term), so the patients filed under one head come
     in (full_name, id) order from the cursor on, and a read stops after the page. A word of
@@ -271,12 +338,10 @@ def _streamed(
     One word of two characters or more: its patients are read in order and each tested for
     the one-character words and the other filters (`_single`). Several: leapfrogged
     (`_leapfrog`)."""
-    streamed = sorted((word for word in words if len(word) >= 2), key=lambda w: (-len(w), w))
-    rest = [word for word in words if word not in streamed]
     if len(streamed) == 1:
-        matched = _single(streamed[0], rest, filters, limit, after)
+        matched = _single(streamed[0], letters, given, limit)
     else:
-        matched = _leapfrog(streamed, rest, filters, limit, after)
+        matched = _leapfrog(streamed, letters, given, limit)
     # Each match's row by its key (a lateral that cannot be flattened): at most a page of
     # probes, where a hash join would read the whole practice's patients.
     row = (
@@ -287,7 +352,7 @@ def _streamed(
     )
     patient = aliased(Patient, row)
     return (
-        select(patient)
+        select(*row_columns(Patient, patient))
         .select_from(matched)
         .join(row, true())
         .order_by(patient.full_name, patient.id)
@@ -295,22 +360,11 @@ def _streamed(
     )
 
 
-def _single(
-    word: str,
-    rest: list[str],
-    filters: PatientFilters,
-    limit: int,
-    after: tuple[str, uuid.UUID] | None,
-) -> Subquery:
-    if len(word) >= HEAD_LENGTH:
-        under = literal(head(word), literal_execute=True)
-        return (
-            _stream(under, word, rest, filters, after).limit(_fixed(limit + 1)).subquery("matched")
-        )
+def _single(word: _Word, letters: list[_Word], given: frozenset[str], limit: int) -> Subquery:
+    if word.head is not None:
+        return _stream(word.head, word, letters, given).limit(_fixed(limit + 1)).subquery("matched")
     heads = _heads(word, "heads")
-    per_head = (
-        _stream(heads.c.head, word, rest, filters, after).limit(_fixed(limit + 1)).lateral("hits")
-    )
+    per_head = _stream(heads.c.head, word, letters, given).limit(_fixed(limit + 1)).lateral("hits")
     return (
         select(per_head.c.patient_id)
         .distinct()
@@ -322,11 +376,7 @@ def _single(
 
 
 def _leapfrog(
-    streamed: list[str],
-    rest: list[str],
-    filters: PatientFilters,
-    limit: int,
-    after: tuple[str, uuid.UUID] | None,
+    streamed: list[_Word], letters: list[_Word], given: frozenset[str], limit: int
 ) -> Subquery:
     """The patients every word matches, intersected in page order by leapfrogging (a
     recursive walk): each step seeks, word after word, the first patient at or after the
@@ -337,17 +387,16 @@ def _leapfrog(
     or which word is commoner; the walk stops after a page of matches. One-character words
     and the other filters are tested on each candidate."""
     heads = {
-        word: _heads(word, f"heads_{index}")
+        index: _heads(word, f"heads_{index}")
         for index, word in enumerate(streamed)
-        if len(word) < HEAD_LENGTH
+        if word.head is None
     }
 
-    def seek(word: str, key: tuple[Any, Any] | None, after_key: ColumnElement[bool] | None) -> Any:
-        """The first (full_name, patient_id) of `word` at or after `key` (strictly after it
-        where `after_key` holds)."""
-        term = aliased(PatientSearchTerm)
-        one_head = literal(head(word), literal_execute=True)
-        under: ColumnElement[str] = heads[word].c.head if word in heads else one_head
+    def seek(index: int, key: tuple[Any, Any] | None, after_key: ColumnElement[bool] | None) -> Any:
+        """The first (full_name, patient_id) of word `index` at or after `key` (strictly after
+        it where `after_key` holds)."""
+        word, term = streamed[index], aliased(PatientSearchTerm)
+        under = heads[index].c.head if word.head is None else word.head
         first = select(term.full_name, term.patient_id).where(
             term.head == under, *_starts_with(term, word)
         )
@@ -359,13 +408,13 @@ def _leapfrog(
         # Correlated to the walk and the previous seeks, however deep it is nested.
         first = first.correlate_except(term)
         found = first.order_by(term.full_name, term.patient_id).limit(_fixed(1)).lateral()
-        if word not in heads:
+        if index not in heads:
             return found
         return (
             select(found.c.full_name, found.c.patient_id)
-            .select_from(heads[word])
+            .select_from(heads[index])
             .join(found, true())
-            .where(heads[word].c.head.is_not(None))
+            .where(heads[index].c.head.is_not(None))
             .order_by(found.c.full_name, found.c.patient_id)
             .limit(_fixed(1))
             .lateral()
@@ -379,19 +428,19 @@ def _leapfrog(
     ) -> Select[Any]:
         """One round: from `key` (strictly after it where `after_key` holds)."""
         seeks = []
-        for index, word in enumerate(streamed):
-            found = seek(word, key, after_key if index == 0 else None)
+        for index in range(len(streamed)):
+            found = seek(index, key, after_key if index == 0 else None)
             seeks.append(found)
             key = (found.c.full_name, found.c.patient_id)
         first, last = seeks[0], seeks[-1]
         hit = last.c.patient_id == first.c.patient_id
         tests = [hit]
-        for word in rest:
+        for word in letters:
             other = aliased(PatientSearchTerm)
             tests.append(
                 exists().where(other.patient_id == last.c.patient_id, *_starts_with(other, word))
             )
-        if kept := _kept(filters, (patient := aliased(Patient))):
+        if kept := _kept(given, (patient := aliased(Patient))):
             tests.append(
                 exists().where(patient.id == last.c.patient_id, patient.deleted_at.is_(None), *kept)
             )
@@ -408,18 +457,16 @@ def _leapfrog(
             joined = joined.join(lateral, true())
         return statement.select_from(joined)
 
-    walk = step(after, true() if after else None).cte("walk", recursive=True)
+    cursor = (bindparam("after_name", type_=Text()), bindparam("after_id", type_=Uuid()))
+    after = "after_name" in given
+    walk = step(cursor if after else None, true() if after else None).cte("walk", recursive=True)
     onward = step((walk.c.full_name, walk.c.patient_id), walk.c.hit, walk.c.found, walk)
     walk = walk.union_all(onward.where(walk.c.found < _fixed(limit + 1)))
     return select(walk.c.patient_id).where(walk.c.matched).subquery("matched")
 
 
 def _stream(
-    under: ColumnElement[str],
-    driver: str,
-    others: list[str],
-    filters: PatientFilters,
-    after: tuple[str, uuid.UUID] | None,
+    under: ColumnElement[str], driver: _Word, others: list[_Word], given: frozenset[str]
 ) -> Select[str, uuid.UUID]:
     """The (full_name, patient_id) of the matches filed under the head `under`, in page order,
     each once (a patient may have several terms that start with the driver)."""
@@ -430,22 +477,21 @@ def _stream(
         .where(hit.head == under, *_starts_with(hit, driver))
         .order_by(hit.full_name, hit.patient_id)
     )
-    if after is not None:
-        name, last_id = after
-        statement = statement.where(tuple_(hit.full_name, hit.patient_id) > tuple_(name, last_id))
+    if "after_name" in given:
+        statement = statement.where(_after(hit.full_name, hit.patient_id))
     for word in others:
         other = aliased(PatientSearchTerm)
         statement = statement.where(
             exists().where(other.patient_id == hit.patient_id, *_starts_with(other, word))
         )
-    if kept := _kept(filters, (patient := aliased(Patient))):
+    if kept := _kept(given, (patient := aliased(Patient))):
         statement = statement.where(
             exists().where(patient.id == hit.patient_id, patient.deleted_at.is_(None), *kept)
         )
     return statement
 
 
-def _heads(word: str, name: str) -> CTE:
+def _heads(word: _Word, name: str) -> CTE:
     """The heads that start with `word` (shorter than HEAD_LENGTH), one index probe each."""
     first = aliased(PatientSearchTerm)
     start = select(func.min(first.head).label("head")).where(*_starts_with_head(first, word))
@@ -453,18 +499,10 @@ def _heads(word: str, name: str) -> CTE:
     following = aliased(PatientSearchTerm)
     after = (
         select(func.min(following.head))
-        .where(following.head > heads.c.head, *_starts_with_head(following, word)[1:])
+        .where(following.head > heads.c.head, following.head < word.end)
         .scalar_subquery()
     )
     return heads.union_all(select(after).where(heads.c.head.is_not(None)))
-
-
-def _filtered(filters: PatientFilters) -> Select[Patient]:
-    """Every match, for a plan of the whole result (exports)."""
-    statement = _listed(filters, None)
-    if words := _words(filters):
-        statement = statement.where(Patient.id.in_(_matching(words)))
-    return statement
 
 
 def _matching(words: list[str]) -> Select[uuid.UUID]:
@@ -474,7 +512,7 @@ def _matching(words: list[str]) -> Select[uuid.UUID]:
     statement = select(terms[0].patient_id)
     for other in terms[1:]:
         statement = statement.join(other, other.patient_id == terms[0].patient_id)
-    for term, word in zip(terms, words, strict=True):
+    for term, word in zip(terms, map(_Word.written, words), strict=True):
         statement = statement.where(*_filed_under(term, word), *_starts_with(term, word))
     return statement
 
@@ -486,14 +524,12 @@ def _matched_first(statement: Select[Patient], words: list[str]) -> Select[Patie
     return statement.where(Patient.id.in_(select(matched.c.patient_id)))
 
 
-def _walked(
-    filters: PatientFilters, words: list[str], limit: int, after: tuple[str, uuid.UUID] | None
-) -> Select[Patient]:
+def _walked(given: frozenset[str], words: list[str], limit: int) -> Select[Patient]:
     """The matches among the next WALK_BUDGET listed patients, in order: a full page from it
     is the right page."""
-    walk = (
-        _listed(filters, after).order_by(Patient.full_name, Patient.id).limit(WALK_BUDGET)
-    ).subquery("walk")
+    walk = (_listed(given).order_by(Patient.full_name, Patient.id).limit(WALK_BUDGET)).subquery(
+        "walk"
+    )
     walked = aliased(Patient, walk)
     return (
         select(walked)
@@ -503,31 +539,24 @@ def _walked(
     )
 
 
-def _starts_with(term: type[PatientSearchTerm], word: str) -> tuple[ColumnElement[bool], ...]:
+def _starts_with(term: type[PatientSearchTerm], word: _Word) -> tuple[ColumnElement[bool], ...]:
     """`term` starts with `word`, as a btree range on (tenant_id, term): LEAKPROOF
-    comparisons, so an index condition under RLS too.
-
-    The bounds are literals (`word` holds letters and digits only, and SQLAlchemy quotes it
-    anyway): a prepared statement's generic plan cannot tell a common word from a rare one."""
-    return (
-        term.term >= literal(word, literal_execute=True),
-        term.term < literal(word + PREFIX_END, literal_execute=True),
-    )
+    comparisons, so an index condition under RLS too."""
+    return term.term >= word.start, term.term < word.end
 
 
-def _starts_with_head(term: type[PatientSearchTerm], word: str) -> tuple[ColumnElement[bool], ...]:
+def _starts_with_head(
+    term: type[PatientSearchTerm], word: _Word
+) -> tuple[ColumnElement[bool], ...]:
     """`term.head` starts with `word`, as a range on (tenant_id, head)."""
-    return (
-        term.head >= literal(word, literal_execute=True),
-        term.head < literal(word + PREFIX_END, literal_execute=True),
-    )
+    return term.head >= word.start, term.head < word.end
 
 
-def _filed_under(term: type[PatientSearchTerm], word: str) -> tuple[ColumnElement[bool], ...]:
+def _filed_under(term: type[PatientSearchTerm], word: _Word) -> tuple[ColumnElement[bool], ...]:
     """The heads `word`'s terms are filed under, for a range read on the primary key (the
     probes of one patient's terms test `term` alone, on (tenant_id, patient_id, term))."""
-    if len(word) >= HEAD_LENGTH:
-        return (term.head == literal(head(word), literal_execute=True),)
+    if word.head is not None:
+        return (term.head == word.head,)
     return _starts_with_head(term, word)
 
 
@@ -535,4 +564,4 @@ def _fixed(number: int) -> ColumnElement[int]:
     """A count written into the SQL, not bound: with `LIMIT $1` a generic plan (asyncpg
     prepares statements, PostgreSQL may keep one from their sixth run) cannot count on
     stopping early, and seeks each word's whole head (1 s at 1M patients for "ana silva")."""
-    return literal(number, literal_execute=True)
+    return literal_column(str(int(number)), Integer())
