@@ -632,6 +632,7 @@ def measure_servers(
                 "tenant_id": small.practice.tenant_id,
                 "overlap_professional": small.practice.professional_ids[0],
                 "overlap_slot": (slot_start, slot_end),
+                "availability_window": (small.week, small.week + timedelta(days=7)),
                 "hash_memory_kib": hash_settings.get("password_hash_memory_kib", 65536),
                 "hash_time_cost": hash_settings.get("password_hash_time_cost", 3),
             }

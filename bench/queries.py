@@ -26,6 +26,7 @@ from clinicflow.appointments.repository import AppointmentFilters, AppointmentRe
 from clinicflow.core.database import Database
 from clinicflow.core.tenancy import TENANT_KEY
 from clinicflow.patients.repository import PatientFilters, PatientRepository
+from clinicflow.tenants.repository import TenantRepository
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +34,24 @@ class Query:
     name: str
     sql: str  # asyncpg form: $1, $2, ...
     args: tuple[Any, ...]
-    # What the app ran before it in the same transaction, without arguments (a SET LOCAL):
-    # the baselines run it too, so they do the same work.
-    setup: tuple[str, ...] = ()
+    # What the app ran before it in the same transaction (a SET LOCAL, the practice's
+    # calendar before its busy times): the baselines run it too, so they do the same work.
+    before: tuple[tuple[str, tuple[Any, ...]], ...] = ()
 
     def statements(self) -> list[tuple[str, tuple[Any, ...]]]:
-        """The setup, then the query: what one transaction of a baseline runs."""
-        return [*((setup, ()) for setup in self.setup), (self.sql, self.args)]
+        """What runs before, then the query: one transaction of a baseline."""
+        return [*self.before, (self.sql, self.args)]
 
     def bind(self, replacements: dict[Any, Any]) -> tuple[Any, ...]:
         """The arguments with captured values swapped (a tenant, a professional, a time)."""
         return tuple(replacements.get(arg, arg) for arg in self.args)
+
+    def bound_statements(self, replacements: dict[Any, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+        """`statements()` with captured values swapped in each."""
+        return [
+            (sql, tuple(replacements.get(arg, arg) for arg in args))
+            for sql, args in self.statements()
+        ]
 
     def literal_args(self) -> list[str]:
         """The arguments as SQL literals (for `EXECUTE name(...)` and EXPLAIN by hand)."""
@@ -117,8 +125,8 @@ async def capture(
     table: str,
     first: bool = False,
 ) -> Query:
-    """The last (or the first) statement `work` sends that reads `table`, with the SET
-    statements sent before it."""
+    """The last (or the first) statement `work` sends that reads `table`, with the statements
+    `work` sent before it (not the transaction's own: BEGIN, the tenant's set_config)."""
     with recording(database) as seen:
         async with database.sessionmaker() as session:
             session.info[TENANT_KEY] = tenant_id
@@ -126,8 +134,12 @@ async def capture(
                 await work(session)
     reading = [index for index, (sql, _) in enumerate(seen) if f"FROM {table}" in sql]
     index = reading[0] if first else reading[-1]
-    setup = tuple(sql for sql, args in seen[:index] if sql.startswith("SET ") and not args)
-    return Query(name, *seen[index], setup=setup)
+    before = tuple(
+        (sql, args)
+        for sql, args in seen[:index]
+        if not sql.startswith(("BEGIN", "SELECT set_config('app.tenant_id'"))
+    )
+    return Query(name, *seen[index], before=before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +166,14 @@ class HotQueries:
             "availability": self.availability,
             "overlap": self.overlap,
         }
+
+
+async def _availability(
+    session: AsyncSession, tenant_id: uuid.UUID, professional: uuid.UUID, *window: datetime
+) -> None:
+    """What an availability request reads: the practice's calendar, the busy times."""
+    await TenantRepository(session).calendar(tenant_id)
+    await AppointmentRepository(session).busy_between(professional, *window)
 
 
 async def hot_queries(
@@ -218,7 +238,7 @@ async def hot_queries(
         availability=await grab(
             "availability",
             "appointments",
-            lambda s: AppointmentRepository(s).busy_between(professional, week, end),
+            lambda s: _availability(s, tenant_id, professional, week, end),
         ),
         overlap=await grab(
             "overlap",

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg  # type: ignore[import-untyped]
 import jwt
@@ -30,6 +31,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.queries import Query
+from clinicflow.appointments.availability import free_slots
+from clinicflow.tenants.settings_schema import weekly_hours
 
 LONGEST = timedelta(minutes=720)
 
@@ -76,10 +79,27 @@ async def read(request: Request) -> Response:
         return _json({"detail": "not found"}, 404)
     async with POOL["pool"].acquire() as connection, connection.transaction():
         await connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
-        for setup in query.setup:
-            await connection.execute(setup)
-        rows = await connection.fetch(query.sql, *query.bind({TENANT: tenant}))
+        *before, (sql, args) = query.bound_statements({TENANT: tenant})
+        earlier = [await connection.fetch(statement, *arguments) for statement, arguments in before]
+        rows = await connection.fetch(sql, *args)
+    if request.path_params["name"] == "availability":
+        return _json(_free_slots(earlier[-1][0], rows))
     return _json({"items": [dict(row) for row in rows]})
+
+
+def _free_slots(calendar: asyncpg.Record, busy: list[asyncpg.Record]) -> dict[str, Any]:
+    """The same computation the app makes of the same rows (its own pure function): the
+    reference saves the framework, not the work."""
+    zone = ZoneInfo(calendar["timezone"])
+    slots = free_slots(
+        zone=zone,
+        # No JSON codec on this pool: the settings come as text.
+        hours=weekly_hours(orjson.loads(calendar["settings"]).get("working_hours")),
+        busy=[(row["start_at"], row["end_at"]) for row in busy],
+        window=CONFIG["availability_window"],
+        duration=timedelta(minutes=30),
+    )
+    return {"slots": [{"start": start.isoformat(), "end": end.isoformat()} for start, end in slots]}
 
 
 INSERT = (

@@ -57,6 +57,33 @@ def test_sao_paulo_midnight_that_did_not_exist_in_2018_and_plain_utc_minus_3_now
     assert today == [utc(2026, 3, 9, 12), utc(2026, 3, 9, 13)]
 
 
+@pytest.mark.parametrize(
+    "name", ["America/New_York", "America/Sao_Paulo", "Australia/Lord_Howe", "Europe/London"]
+)
+def test_every_local_half_hour_of_a_year_is_offered_once_at_its_instant(name: str) -> None:
+    """Open all day, every day of 2018 (Sao Paulo still changed clocks at midnight, Lord Howe
+    by half an hour): the slots are exactly the wall times that exist, each at its first
+    occurrence, on the days the clock changes and the days it does not."""
+    zone, step = ZoneInfo(name), timedelta(minutes=30)
+    offered: list[datetime] = []
+    start = utc(2018, 1, 1)
+    while start < utc(2019, 1, 1):
+        window = (start, min(start + timedelta(days=60), utc(2019, 1, 1)))
+        hours = {weekday: [(time(0), None)] for weekday in range(7)}
+        slots = free_slots(zone=zone, hours=hours, busy=[], window=window, duration=step)
+        offered += [slot_start.astimezone(UTC) for slot_start, _ in slots]
+        start = window[1]
+    expected = []
+    wall = datetime(2017, 12, 31)
+    while wall < datetime(2019, 1, 2):
+        instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+        exists = instant.astimezone(zone).replace(tzinfo=None) == wall
+        if exists and utc(2018, 1, 1) <= instant and instant + step <= utc(2019, 1, 1):
+            expected.append(instant)
+        wall += step
+    assert offered == sorted(set(expected))
+
+
 def test_busy_time_blocks_only_the_slots_it_touches() -> None:
     slots = free_slots(
         zone=SAO_PAULO,

@@ -52,9 +52,9 @@ async def test_captured_queries_return_what_the_repositories_return(
                 await connection.execute(
                     "SELECT set_config('app.tenant_id', $1, true)", str(practice.tenant_id)
                 )
-                *setup, (sql, args) = query.statements()
-                for statement, _ in setup:
-                    await connection.execute(statement)
+                *before, (sql, args) = query.statements()
+                for statement, arguments in before:
+                    await connection.execute(statement, *arguments)
                 return list(await connection.fetch(sql, *args))
 
         listed = await rows(queries.list_first)
@@ -71,6 +71,10 @@ async def test_captured_queries_return_what_the_repositories_return(
     assert [row["id"] for row in two] == [patient.id for patient in two_page]
     assert {row["tenant_id"] for row in agenda} <= {practice.tenant_id}
     # A search is planned for its words each time, in the app and in the baselines alike.
-    assert queries.search_two_common.setup == ("SET LOCAL plan_cache_mode = force_custom_plan",)
-    assert queries.list_first.setup == ()
+    assert queries.search_two_common.before == (
+        ("SET LOCAL plan_cache_mode = force_custom_plan", ()),
+    )
+    assert queries.list_first.before == ()
+    # Availability reads the practice's calendar first; the baselines read it too.
+    assert ["FROM tenants" in sql for sql, _ in queries.availability.before] == [True]
     assert all(row["professional_id"] == practice.professional_ids[0] for row in agenda)

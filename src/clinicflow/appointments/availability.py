@@ -57,6 +57,7 @@ def _candidates(
 ) -> Iterator[Interval]:
     day = start.astimezone(zone).date()
     while day <= end.astimezone(zone).date():
+        offset = _steady_offset(zone, day)
         for opens, closes in hours.get(day.weekday(), []):
             closing = (
                 _instant(zone, day + timedelta(days=1), time())
@@ -65,7 +66,10 @@ def _candidates(
             )
             wall = datetime.combine(day, opens)
             while True:
-                instant = _existing_instant(zone, wall)
+                if offset is not None and wall.date() == day:
+                    instant: datetime | None = (wall - offset).replace(tzinfo=UTC)
+                else:
+                    instant = _existing_instant(zone, wall)
                 if instant is not None:
                     if instant + duration > closing:
                         break
@@ -78,6 +82,16 @@ def _candidates(
 
 def _instant(zone: ZoneInfo, day: date, clock: time) -> datetime:
     return datetime.combine(day, clock, zone).astimezone(UTC)
+
+
+def _steady_offset(zone: ZoneInfo, day: date) -> timedelta | None:
+    """The zone's UTC offset on `day` when the clock does not change that day (the same at
+    both midnights): every wall time then exists once, at that offset. None on a day of a
+    change, whose wall times are each looked up (`_existing_instant`)."""
+    offset = datetime.combine(day, time(), zone).utcoffset()
+    if offset != datetime.combine(day + timedelta(days=1), time(), zone).utcoffset():
+        return None
+    return offset
 
 
 def _existing_instant(zone: ZoneInfo, wall: datetime) -> datetime | None:

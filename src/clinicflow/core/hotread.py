@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.core.tenancy import tenant_filtered, tenant_values
 
 Processor = Callable[[Any], Any] | None
+_REQUIRED = object()
 AnySelect = Select[*tuple[Any, ...]]
 
 
@@ -33,7 +34,7 @@ AnySelect = Select[*tuple[Any, ...]]
 class _DriverStatement:
     sql: str
     # In the order of the SQL's $n: the name, the value the statement itself binds (a
-    # literal), and the type's conversion for the driver.
+    # literal; _REQUIRED for a value the caller must give), and the type's conversion.
     parameters: tuple[tuple[str, Any, Processor], ...]
     make_row: Callable[[list[Any]], Any]
     # The result columns whose values the column's type converts: (position, conversion).
@@ -42,7 +43,7 @@ class _DriverStatement:
     def arguments(self, values: Mapping[str, Any]) -> list[Any]:
         arguments = []
         for name, default, process in self.parameters:
-            value = values.get(name, default)
+            value = values[name] if default is _REQUIRED else values.get(name, default)
             arguments.append(value if process is None or value is None else process(value))
         return arguments
 
@@ -62,7 +63,8 @@ def _compile(statement: AnySelect, dialect: Dialect) -> _DriverStatement:
     for name in compiled.positiontup or ():
         bind = compiled.binds[name]
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
-        parameters.append((name, bind.effective_value, process))
+        default = _REQUIRED if bind.required else bind.effective_value
+        parameters.append((name, default, process))
     columns = list(statement.selected_columns)
     conversions = []
     for index, column in enumerate(columns):
@@ -94,6 +96,9 @@ class HotRead:
         bind = session.get_bind()
         if bind.dialect.name != "postgresql":
             return list(await session.execute(self.statement, dict(values)))
+        # What the ORM does before a query: the read sees the session's own pending writes.
+        if session.autoflush and (session.new or session.dirty or session.deleted):
+            await session.flush()
         if self._driver is None:
             self._driver = _compile(self.statement, bind.dialect)
         driver = self._driver
