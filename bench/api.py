@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -83,7 +83,9 @@ class Mode:
     read_share: float = 0.5  # of the list's measured throughput, offered while logins run
 
 
-SHORT = Mode(small=2_000, large=20_000, professionals=10, seconds=3, scale_seconds=2, rls_runs=100)
+SHORT = Mode(
+    small=2_000, large=20_000, professionals=10, seconds=4.5, scale_seconds=2, rls_runs=100
+)
 LONG = Mode(
     small=10_000, large=1_000_000, professionals=100, seconds=12, scale_seconds=8, rls_runs=30
 )
@@ -383,17 +385,23 @@ def _run(start: loadgen.Running) -> Sample:
 
 
 def measure_http(
-    port: int, requests: list[HttpRequest], clients: int, seconds: float, cycle: bool = True
+    port: int,
+    requests: list[HttpRequest],
+    clients: int,
+    seconds: float,
+    cycle: bool = True,
+    warm: bool = True,
 ) -> Sample:
-    _run(
-        loadgen.http(
-            port,
-            requests[:50] if not cycle else requests,
-            clients=clients,
-            seconds=min(1.0, seconds),
-            cycle=cycle,
+    if warm:
+        _run(
+            loadgen.http(
+                port,
+                requests[:50] if not cycle else requests,
+                clients=clients,
+                seconds=min(1.0, seconds),
+                cycle=cycle,
+            )
         )
-    )
     return _run(
         loadgen.http(
             port,
@@ -403,6 +411,24 @@ def measure_http(
             cycle=cycle,
         )
     )
+
+
+# Reads alternate raw, reference and app this many times, each for a share of the seconds: a
+# drift in the machine's speed (seen here: the same server at 470 and at 970 req/s a minute
+# apart) then weighs on the three alike instead of on whichever ran during it.
+ROUNDS = 3
+
+
+def interleaved(
+    measures: dict[str, Callable[[float, bool], Sample]], seconds: float
+) -> dict[str, Sample]:
+    """Each measure called ROUNDS times in turn with (its share of `seconds`, whether to warm
+    up first: the first round only), the rounds added up per measure."""
+    merged = {name: Sample() for name in measures}
+    for round_number in range(ROUNDS):
+        for name, measure in measures.items():
+            merged[name].absorb(measure(seconds / ROUNDS, round_number == 0))
+    return merged
 
 
 def measure_sql(
@@ -665,28 +691,29 @@ def measure_servers(
         rows = ThroughputTable()
         tenant = small.practice.tenant_id
         for name in ("list", "search", "agenda", "availability"):
-            query = small.queries.reads()[name]
+            statements = [small.queries.reads()[name].statements()]
             ref_request: HttpRequest = (
                 "GET",
                 f"/ref/read/{name}",
                 {"Authorization": f"Bearer {ref_token}"},
                 b"",
             )
-            rows.append(
-                Row(
-                    name,
-                    "raw",
-                    measure_sql(
-                        database.app_dsn, tenant, [query.statements()], clients, mode.seconds
+            measured = interleaved(
+                {
+                    "raw": lambda seconds, warm, statements=statements: measure_sql(
+                        database.app_dsn, tenant, statements, clients, seconds
                     ),
-                )
+                    "reference": lambda seconds, warm, request=ref_request: measure_http(
+                        ref_port, [request], clients, seconds, warm=warm
+                    ),
+                    "app": lambda seconds, warm, name=name: measure_http(
+                        app_port, [reads[name]], clients, seconds, warm=warm
+                    ),
+                },
+                mode.seconds,
             )
-            rows.append(
-                Row(name, "reference", measure_http(ref_port, [ref_request], clients, mode.seconds))
-            )
-            rows.append(
-                Row(name, "app", measure_http(app_port, [reads[name]], clients, mode.seconds))
-            )
+            for backend, sample in measured.items():
+                rows.append(Row(name, backend, sample))
         rows.append(
             Row(
                 "create appt",

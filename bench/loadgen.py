@@ -29,6 +29,13 @@ class Sample:
     failures: int = 0
     first_failure: str = ""
 
+    def absorb(self, other: Sample) -> None:
+        """Add another measurement of the same thing (a later round) to this one."""
+        self.latencies += other.latencies
+        self.seconds += other.seconds
+        self.failures += other.failures
+        self.first_failure = self.first_failure or other.first_failure
+
     @property
     def rate(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
