@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +19,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from tests import services
 from tests.factories import make_member
+from tests.served import serve
 
 REDIS_URL = services.redis_url()  # the real Redis, or the run's throwaway one
 
@@ -235,3 +238,30 @@ async def test_a_small_budget_is_charged_request_by_request(settings: Settings) 
         settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_default": "30/minute"})
     )
     assert await _spend(limiter, "modest", 40) == 30
+
+
+async def test_two_served_workers_never_let_a_caller_past_its_budget(
+    db: FastAPI, settings: Settings, redis_url: str, tmp_path: Path
+) -> None:
+    """`clinicflow serve --workers 2`, separate clients hammering with one login: the batches
+    both processes draw from the shared budget never add up to more than it, and fall short
+    of it by at most a batch per process."""
+    owner = await make_member(db, role="owner")
+    limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_DEFAULT": "600/minute"}
+    with serve(settings.database_url, tmp_path, REDIS_URL=redis_url, **limits) as served:
+
+        async def one_client() -> list[int]:
+            async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+                return [
+                    (await client.get("/api/v1/auth/me", headers=owner.headers)).status_code
+                    for _ in range(45)
+                ]
+
+        statuses = [
+            s for client in await asyncio.gather(*(one_client() for _ in range(16))) for s in client
+        ]
+        log = served.log()
+    assert "Traceback" not in log
+    allowed = statuses.count(200)
+    assert allowed + statuses.count(429) == 720
+    assert 600 - 2 * (LEASE_MAX - 1) <= allowed <= 600
