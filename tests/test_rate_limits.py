@@ -233,6 +233,31 @@ async def test_batches_drawn_by_several_workers_never_exceed_the_budget(
     assert 600 - len(workers) * (LEASE_MAX - 1) <= allowed <= 600
 
 
+async def test_an_unreachable_redis_fails_open_once_for_a_callers_waiting_requests(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concurrent requests of a busy caller wait for one draw; when Redis does not answer that
+    draw, they all go through (the limiter fails open) instead of each waiting for Redis in
+    turn."""
+    limiter = RateLimiter(
+        settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_default": "600/minute"})
+    )
+    assert await _spend(limiter, "outage", LEASE_MAX) == LEASE_MAX  # busy: batches from now on
+    draws = 0
+
+    async def unreachable(item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        nonlocal draws
+        draws += 1
+        await asyncio.sleep(0.05)  # a connect timeout, shortened
+        raise ConnectionError("redis unreachable")
+
+    monkeypatch.setattr(limiter._limiter, "hit", unreachable)
+    waiting = 3 * LEASE_MAX
+    allowed = await asyncio.gather(*(_spend(limiter, "outage", 1) for _ in range(waiting)))
+    assert sum(allowed) == waiting
+    assert draws <= 3  # a batch's worth of requests per failed draw, not one draw each
+
+
 async def test_a_small_budget_is_charged_request_by_request(settings: Settings) -> None:
     limiter = RateLimiter(
         settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_default": "30/minute"})

@@ -71,6 +71,13 @@ def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = False) -> A
         event.listen(engine.sync_engine, "connect", _configure_sqlite)
         event.listen(engine.sync_engine, "begin", _begin_sqlite)
         return engine
+    # Behind PgBouncer's transaction pooling SQLAlchemy's statement cache is turned off in the
+    # URL (docs/SCALING.md); asyncpg's own, which the hot reads use (`core.hotread`), goes too.
+    connect_args = (
+        {"statement_cache_size": 0}
+        if parsed.query.get("prepared_statement_cache_size") == "0"
+        else {}
+    )
     # hide_parameters: SQL parameters (clinical notes, password hashes) never reach an error log.
     # Without pre-ping a connection the server dropped fails one request (and is discarded);
     # pool_recycle retires connections before a typical idle timeout closes them.
@@ -82,6 +89,7 @@ def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = False) -> A
         pool_recycle=1800,
         hide_parameters=True,
         json_deserializer=orjson.loads,
+        connect_args=connect_args,
     )
 
 

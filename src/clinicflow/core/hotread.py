@@ -5,7 +5,8 @@ PostgreSQL it is compiled once, with the tenant scope's filter (`tenancy.tenant_
 and run on the request session's own driver connection: the same transaction, begun with the
 same `set_config` so Row-Level Security applies, with no statement compilation, execution
 context or result objects on the way (they cost several times what the query does on a list
-page). Elsewhere (SQLite) it is an ordinary ORM execution, scoped as every other.
+page). Elsewhere (SQLite, another driver) it is an ordinary ORM execution, scoped as every
+other.
 
 Rows come back as named tuples of the selected columns' keys (SQLAlchemy's own rows
 elsewhere), through the columns' types' result processors (UTC timestamps, enums), so a
@@ -68,7 +69,10 @@ def _compile(statement: AnySelect, dialect: Dialect) -> _DriverStatement:
     columns = list(statement.selected_columns)
     conversions = []
     for index, column in enumerate(columns):
-        convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        try:
+            convert = column.type.dialect_impl(dialect).result_processor(dialect, None)
+        except TypeError as error:  # a type whose conversion needs the driver's type code
+            raise ValueError(f"A hot read cannot convert column {column.key!r}") from error
         if convert is not None:
             conversions.append((index, convert))
     row_type = namedtuple("HotRow", [column.key for column in columns])  # type: ignore[misc]
@@ -94,7 +98,7 @@ class HotRead:
 
     async def rows(self, session: AsyncSession, values: Mapping[str, Any]) -> list[Any]:
         bind = session.get_bind()
-        if bind.dialect.name != "postgresql":
+        if bind.dialect.driver != "asyncpg":
             return list(await session.execute(self.statement, dict(values)))
         # What the ORM does before a query: the read sees the session's own pending writes.
         if session.autoflush and (session.new or session.dirty or session.deleted):

@@ -130,8 +130,10 @@ class RateLimiter:
             if lease.recent >= batch:
                 try:
                     drawn = await self._limiter.hit(item, scope, key, cost=batch)
-                except Exception as error:  # as in `check`: fail open
+                except Exception as error:  # as in `check`: fail open, for a whole batch, so
+                    # the requests waiting on this draw do not each wait for Redis in turn
                     logger.warning("rate_limit_unavailable", error=type(error).__name__)
+                    lease.left, lease.expires = batch - 1, now + LEASE_SECONDS
                     return
                 if drawn:
                     lease.left, lease.expires = batch - 1, now + LEASE_SECONDS
@@ -143,7 +145,11 @@ class RateLimiter:
         lease = self._leases.get(name)
         if lease is None:
             if len(self._leases) >= _LEASES_KEPT:
-                self._leases = {k: v for k, v in self._leases.items() if v.since > now - 1}
+                self._leases = {
+                    k: v
+                    for k, v in self._leases.items()
+                    if v.since > now - 1 or v.drawing.locked()  # a draw in flight keeps its lease
+                }
             lease = self._leases[name] = _Lease(since=now)
         if now - lease.since > LEASE_SECONDS:
             lease.recent, lease.since = 0, now
