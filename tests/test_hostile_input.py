@@ -202,6 +202,7 @@ def _cursor(values: list[Any]) -> str:
         ("/api/v1/audit-events", [10**30]),
         ("/api/v1/audit-events", [-1]),
         ("/api/v1/patients", ["Ana\u0000", str(uuid.uuid4())]),
+        ("/api/v1/patients", ["Ana\ud800", str(uuid.uuid4())]),  # a lone surrogate
         ("/api/v1/patients", [{"nested": True}, str(uuid.uuid4())]),
     ],
 )

@@ -98,5 +98,17 @@ def decode_cursor(cursor: str) -> list[Any]:
 
 def _plain_scalar(value: object) -> bool:
     if isinstance(value, str):
-        return len(value) <= 300 and not any(ord(char) < 32 or ord(char) == 127 for char in value)
+        return (
+            len(value) <= 300
+            and not any(ord(char) < 32 or ord(char) == 127 for char in value)
+            and _encodable(value)  # JSON's "\ud800" decodes to a lone surrogate
+        )
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
