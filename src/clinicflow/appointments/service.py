@@ -76,7 +76,7 @@ class AppointmentService:
         )  # fmt: skip
         await self._save_without_overlap(appointment)
         await self._record_change(appointment, None, Status.SCHEDULED, None)
-        await self._changed(appointment, "appointment.created")
+        await self._changed(appointment, "appointment.created", booked=True)
         # Audited last: an append holds the practice's chain lock until the commit, so every
         # statement after it would make the practice's other writes wait longer.
         await self._audit("appointment.booked", appointment, start=start.isoformat())
@@ -120,7 +120,7 @@ class AppointmentService:
             )  # fmt: skip
             await self._save_without_overlap(appointment)
             await self._record_change(appointment, None, Status.SCHEDULED, None)
-            await self._changed(appointment, "appointment.created")
+            await self._changed(appointment, "appointment.created", booked=True)
             booked.append(appointment)
         await audit.record(
             self.session, "appointment.series_booked", actor=self.principal.actor,
@@ -354,11 +354,13 @@ class AppointmentService:
             )
         return requested
 
-    async def _changed(self, appointment: Appointment, event_type: str, **extra: str) -> None:
+    async def _changed(
+        self, appointment: Appointment, event_type: str, *, booked: bool = False, **extra: str
+    ) -> None:
         """Webhook event and reminder plan follow every change, in the same transaction."""
         if self.outbox is None:
             raise RuntimeError("AppointmentService needs the outbox to change appointments")
-        await replan_reminder(self.session, self.outbox, appointment)
+        await replan_reminder(self.session, self.outbox, appointment, booked=booked)
         await emit(self.session, self.outbox, event_type, {**_event_data(appointment), **extra})
 
     async def default_minutes(self) -> int:

@@ -20,11 +20,16 @@ from clinicflow.tenants.repository import TenantRepository
 ACTIVE = (Status.SCHEDULED, Status.CONFIRMED)
 
 
-async def replan_reminder(session: AsyncSession, outbox: Outbox, appointment: Appointment) -> None:
+async def replan_reminder(
+    session: AsyncSession, outbox: Outbox, appointment: Appointment, *, booked: bool = False
+) -> None:
     """Drop the pending reminder and queue the right one, if any is due to exist. Called after
-    every create, move or status change, so the outcome depends only on the current state."""
-    for pending in await NotificationRepository(session).pending_reminders(appointment.id):
-        await outbox.cancel(session, pending)
+    every create, move or status change, so the outcome depends only on the current state.
+    `booked`: the appointment was created in this transaction, so no reminder of it is pending
+    yet (a query saved per booking)."""
+    if not booked:
+        for pending in await NotificationRepository(session).pending_reminders(appointment.id):
+            await outbox.cancel(session, pending)
     if appointment.status not in ACTIVE or appointment.start_at <= utcnow():
         return
     tenant = await TenantRepository(session).get(appointment.tenant_id)
