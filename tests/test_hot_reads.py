@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import Text, bindparam, select
 
 from clinicflow.core.database import create_database
 from clinicflow.core.hotread import HotRead
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.finance.models import FinancialEntry
+from clinicflow.patients.models import Patient
 from clinicflow.patients.repository import PatientFilters, PatientRepository
 from tests.factories import make_member
 
@@ -51,3 +52,25 @@ async def test_statement_caches_follow_the_url(db: FastAPI, query: str, named: b
     finally:
         await database.dispose()
     assert (kept > 0) is named
+
+
+async def test_a_hot_read_sees_the_sessions_own_pending_writes(db: FastAPI) -> None:
+    """As an ORM query would: a patient added and not yet flushed is on the page."""
+    owner = await make_member(db, role="owner")
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, owner.tenant_id)
+        async with session.begin():
+            session.add(Patient(full_name="Pending Patient", search_text="pending patient"))
+            page = await PatientRepository(session).page(PatientFilters(), 10, None)
+            await session.rollback()
+    assert [row.full_name for row in page] == ["Pending Patient"]
+
+
+async def test_a_hot_read_missing_a_value_it_needs_is_refused(db: FastAPI) -> None:
+    """A value left out is a programming error, not a NULL that silently matches nothing."""
+    owner = await make_member(db, role="owner")
+    read = HotRead(select(Patient.id).where(Patient.full_name == bindparam("name", type_=Text())))
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, owner.tenant_id)
+        with pytest.raises(KeyError, match="name"):
+            await read.rows(session, {})

@@ -14,11 +14,13 @@ from fastapi import FastAPI
 from limits import RateLimitItem
 from redis.asyncio import Redis
 
+from clinicflow.core import migrate, ratelimit
 from clinicflow.core.ratelimit import LEASE_MAX, RateLimited, RateLimiter
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from tests import services
-from tests.factories import make_member
+from tests.conftest import make_test_settings
+from tests.factories import Member, make_member
 from tests.served import serve
 
 REDIS_URL = services.redis_url()  # the real Redis, or the run's throwaway one
@@ -258,6 +260,43 @@ async def test_an_unreachable_redis_fails_open_once_for_a_callers_waiting_reques
     assert draws <= 3  # a batch's worth of requests per failed draw, not one draw each
 
 
+async def test_a_lease_whose_draw_is_in_flight_survives_eviction(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Evicting idle leases (once the table is full) keeps the one a draw is running for, so
+    the caller's next requests wait for that draw and share its batch instead of spending
+    the budget again beside it."""
+    monkeypatch.setattr(ratelimit, "_LEASES_KEPT", 2)
+    limiter = RateLimiter(
+        settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_default": "600/minute"})
+    )
+    assert await _spend(limiter, "busy", LEASE_MAX) == LEASE_MAX  # busy: batches from now on
+    answer = asyncio.Event()
+    busy_hits = 0
+    hit = limiter._limiter.hit
+
+    async def slow(item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        nonlocal busy_hits
+        busy_hits += identifiers[-1] == "busy"
+        await answer.wait()
+        return await hit(item, *identifiers, cost=cost)
+
+    monkeypatch.setattr(limiter._limiter, "hit", slow)
+    # The batch drawn above is spent; the next request's draw waits for Redis.
+    first = asyncio.gather(*(_spend(limiter, "busy", 1) for _ in range(LEASE_MAX)))
+    await asyncio.sleep(0.01)
+    for lease in limiter._leases.values():
+        lease.since -= 10  # idle, as far as eviction can tell
+    others = asyncio.gather(*(_spend(limiter, other, 1) for other in ("a", "b")))  # evicts
+    await asyncio.sleep(0.01)
+    later = asyncio.gather(*(_spend(limiter, "busy", 1) for _ in range(5)))
+    await asyncio.sleep(0.01)
+    answer.set()
+    assert sum(await first) + sum(await later) == LEASE_MAX + 5
+    await others
+    assert busy_hits == 1  # the one batch served them all
+
+
 async def test_a_small_budget_is_charged_request_by_request(settings: Settings) -> None:
     limiter = RateLimiter(
         settings.model_copy(update={"rate_limit_enabled": True, "rate_limit_default": "30/minute"})
@@ -265,28 +304,45 @@ async def test_a_small_budget_is_charged_request_by_request(settings: Settings) 
     assert await _spend(limiter, "modest", 40) == 30
 
 
-async def test_two_served_workers_never_let_a_caller_past_its_budget(
-    db: FastAPI, settings: Settings, redis_url: str, tmp_path: Path
-) -> None:
-    """`clinicflow serve --workers 2`, separate clients hammering with one login: the batches
-    both processes draw from the shared budget never add up to more than it, and fall short
-    of it by at most a batch per process."""
-    owner = await make_member(db, role="owner")
+async def _hammer_served(database_url: str, member: Member, redis_url: str, workdir: Path) -> None:
+    """`clinicflow serve --workers 2`, 16 separate clients sending 720 requests with one
+    login against a 600/minute budget: the batches both processes draw from the shared budget
+    never add up to more than it, and fall short of it by at most a batch per process."""
     limits = {"RATE_LIMIT_ENABLED": "true", "RATE_LIMIT_DEFAULT": "600/minute"}
-    with serve(settings.database_url, tmp_path, REDIS_URL=redis_url, **limits) as served:
+    with serve(database_url, workdir, REDIS_URL=redis_url, **limits) as served:
 
         async def one_client() -> list[int]:
             async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
                 return [
-                    (await client.get("/api/v1/auth/me", headers=owner.headers)).status_code
+                    (await client.get("/api/v1/auth/me", headers=member.headers)).status_code
                     for _ in range(45)
                 ]
 
         statuses = [
-            s for client in await asyncio.gather(*(one_client() for _ in range(16))) for s in client
-        ]
+            status for client in await asyncio.gather(*(one_client() for _ in range(16)))
+            for status in client
+        ]  # fmt: skip
         log = served.log()
     assert "Traceback" not in log
     allowed = statuses.count(200)
     assert allowed + statuses.count(429) == 720
     assert 600 - 2 * (LEASE_MAX - 1) <= allowed <= 600
+
+
+async def test_two_served_workers_never_let_a_caller_past_its_budget(
+    db: FastAPI, settings: Settings, redis_url: str, tmp_path: Path
+) -> None:
+    owner = await make_member(db, role="owner")
+    await _hammer_served(settings.database_url, owner, redis_url, tmp_path)
+
+
+async def test_two_served_workers_on_sqlite_never_let_a_caller_past_its_budget(
+    redis_url: str, tmp_path: Path
+) -> None:
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'clinicflow.db'}"
+    local = make_test_settings(database_url=database_url)
+    await asyncio.to_thread(migrate.upgrade, local)  # alembic runs its own event loop
+    app = create_app(local)
+    async with app.router.lifespan_context(app):
+        owner = await make_member(app, role="owner")
+    await _hammer_served(database_url, owner, redis_url, tmp_path / "served")
