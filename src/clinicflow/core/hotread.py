@@ -109,8 +109,8 @@ class HotRead:
         arguments = driver.arguments({**values, **tenant_values(session)})
         # Begins the session's transaction if it has not (and with it set_config). The
         # connection is checked out by then: its driver's is read without another greenlet hop.
-        connection: Any = (await session.connection()).sync_connection
-        connection = connection.connection.driver_connection
+        checked_out: Any = (await session.connection()).sync_connection
+        connection = checked_out.connection.driver_connection
         if self.plan_each_time:
             await connection.execute(_PLAN_EACH_TIME)
         records = await connection.fetch(driver.sql, *arguments)

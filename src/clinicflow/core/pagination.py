@@ -98,17 +98,10 @@ def decode_cursor(cursor: str) -> list[Any]:
 
 def _plain_scalar(value: object) -> bool:
     if isinstance(value, str):
-        return (
-            len(value) <= 300
-            and not any(ord(char) < 32 or ord(char) == 127 for char in value)
-            and _encodable(value)  # JSON's "\ud800" decodes to a lone surrogate
-        )
+        return len(value) <= 300 and not any(_unsafe(ord(char)) for char in value)
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _encodable(value: str) -> bool:
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
+def _unsafe(code: int) -> bool:
+    """A control character, or a lone surrogate (JSON's "\ud800"), which no text encodes."""
+    return code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF

@@ -120,8 +120,9 @@ class RateLimiter:
         if batch <= 1:
             await self.check(item, scope, key)
             return
-        lease = self._lease(f"{scope}:{key}", time.monotonic())
-        if lease.take(time.monotonic()):
+        now = time.monotonic()
+        lease = self._lease(f"{scope}:{key}", now)
+        if lease.take(now):
             return
         async with lease.drawing:
             now = time.monotonic()
@@ -133,8 +134,7 @@ class RateLimiter:
                 except Exception as error:  # as in `check`: fail open, for a whole batch, so
                     # the requests waiting on this draw do not each wait for Redis in turn
                     logger.warning("rate_limit_unavailable", error=type(error).__name__)
-                    lease.left, lease.expires = batch - 1, now + LEASE_SECONDS
-                    return
+                    drawn = True
                 if drawn:
                     lease.left, lease.expires = batch - 1, now + LEASE_SECONDS
                     return

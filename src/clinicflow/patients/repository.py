@@ -136,7 +136,7 @@ class PatientRepository:
           itself the planner walks in both cases, over the whole practice in the second.
         """
         words = _words(filters)
-        values = _values(filters, after)
+        values = _values(filters, words, after)
         if not words:
             read = _list_read(frozenset(values))
             return await read.rows(self.session, {**values, "limit": limit + 1})
@@ -175,9 +175,10 @@ class PatientRepository:
 
     async def stream(self, filters: PatientFilters) -> AsyncIterator[Patient]:
         """Every matching patient from a server-side cursor, in list order (for exports)."""
-        values = _values(filters, None)
+        words = _words(filters)
+        values = _values(filters, words, None)
         statement = _listed(frozenset(values))
-        if words := _words(filters):
+        if words:
             statement = statement.where(Patient.id.in_(_matching(words)))
         statement = statement.order_by(Patient.full_name, Patient.id)
         rows = await self.session.stream_scalars(
@@ -199,9 +200,11 @@ def _words(filters: PatientFilters) -> list[str]:
     return query_words(filters.q) if filters.q else []
 
 
-def _values(filters: PatientFilters, after: tuple[str, uuid.UUID] | None) -> dict[str, object]:
+def _values(
+    filters: PatientFilters, words: list[str], after: tuple[str, uuid.UUID] | None
+) -> dict[str, object]:
     """The values of the filters given and of the cursor, by the names `_kept` and `_listed`
-    bind them under (search words apart)."""
+    bind them under (the search `words` apart)."""
     values: dict[str, object] = {
         name: value
         for name, value in (
@@ -211,7 +214,7 @@ def _values(filters: PatientFilters, after: tuple[str, uuid.UUID] | None) -> dic
         )
         if value is not None
     }
-    if filters.q and not _words(filters):  # no letter or digit ("%"): a substring scan, rare
+    if filters.q and not words:  # no letter or digit ("%"): a substring scan, rare
         values["pattern"] = like_pattern(filters.q)
     if after is not None:
         values["after_name"], values["after_id"] = after
@@ -251,12 +254,20 @@ def _listed(given: frozenset[str]) -> Select[Patient]:
     return statement
 
 
+# What a page shows (and the tenant): not the search text, nor the deletion time, always empty.
+_UNSHOWN = frozenset({"search_text", "deleted_at"})
+
+
+def _page_columns(patient: Any = None) -> tuple[Any, ...]:
+    return tuple(c for c in row_columns(Patient, patient) if c.key not in _UNSHOWN)
+
+
 @functools.cache
 def _list_read(given: frozenset[str]) -> HotRead:
     """A list page's read for the filters given, built once per combination."""
     return HotRead(
         _listed(given)
-        .with_only_columns(*row_columns(Patient))
+        .with_only_columns(*_page_columns())
         .order_by(Patient.full_name, Patient.id)
         .limit(bindparam("limit", type_=Integer()))
     )
@@ -352,7 +363,7 @@ def _streamed(
     )
     patient = aliased(Patient, row)
     return (
-        select(*row_columns(Patient, patient))
+        select(*_page_columns(patient))
         .select_from(matched)
         .join(row, true())
         .order_by(patient.full_name, patient.id)
