@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -310,3 +310,35 @@ async def test_a_hot_read_outside_a_practice_is_refused(db: FastAPI) -> None:
     async with db.state.database.sessionmaker() as session:
         with pytest.raises(TenantScopeViolation):
             await PatientRepository(session).page(PatientFilters(), 10, None)
+
+
+async def test_savepoints_keep_the_tenant_without_setting_it_again(
+    two_tenants: TwoTenants, db: FastAPI
+) -> None:
+    """A savepoint inherits the transaction's tenant, also after one rolls back; the setting is
+    sent once per transaction, not once more per savepoint (a round trip per booking)."""
+    engine = db.state.database.engine
+    sent: list[str] = []
+
+    def record(*args: object) -> None:
+        statement = args[2]
+        assert isinstance(statement, str)
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.state.database.sessionmaker() as session:
+            await set_session_tenant(session, two_tenants.a)
+            await session.connection()
+            with pytest.raises(RuntimeError):
+                async with session.begin_nested():
+                    raise RuntimeError("rolled back")
+            async with session.begin_nested():
+                setting = await session.scalar(text("SELECT current_setting('app.tenant_id')"))
+                seen = (await session.execute(text("SELECT tenant_id FROM memberships"))).scalars()
+                assert setting == str(two_tenants.a)
+                assert set(seen) == {two_tenants.a}
+            await session.rollback()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert sum("set_config" in statement for statement in sent) == 1

@@ -92,6 +92,10 @@ def tenant_values(session: Session | AsyncSession) -> dict[str, uuid.UUID]:
 def _set_tenant_on_begin(
     session: Session, transaction: SessionTransaction, connection: Connection
 ) -> None:
+    # A savepoint runs inside a transaction whose setting already names the session's tenant
+    # (set when it began, or by `set_session_tenant` since): setting it again costs a round trip.
+    if transaction.nested:
+        return
     tenant_id = session.info.get(TENANT_KEY)
     if tenant_id is not None and connection.dialect.name == "postgresql":
         connection.execute(_SET_TENANT_SQL, {"tenant_id": str(tenant_id)})
