@@ -33,6 +33,7 @@ from clinicflow.core.errors import (
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.notifications.outbox import Outbox
 from clinicflow.notifications.reminders import replan_reminder
+from clinicflow.patients.models import Patient
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import PracticeCalendar, Role
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
@@ -61,7 +62,8 @@ class AppointmentService:
         self.appointments = AppointmentRepository(session)
 
     async def create(self, data: AppointmentCreate) -> Appointment:
-        if await PatientRepository(self.session).get(data.patient_id) is None:
+        patient = await PatientRepository(self.session).get(data.patient_id)
+        if patient is None:
             raise ReferenceNotFound("patient_id", "No patient with this id in this practice.")
         professional = await self.professional_for(data.professional_id)
         start = data.start.astimezone(UTC)  # stored and answered in UTC, whatever the offset sent
@@ -76,7 +78,7 @@ class AppointmentService:
         )  # fmt: skip
         await self._save_without_overlap(appointment)
         await self._record_change(appointment, None, Status.SCHEDULED, None)
-        await self._changed(appointment, "appointment.created", booked=True)
+        await self._changed(appointment, "appointment.created", booked=True, patient=patient)
         # Audited last: an append holds the practice's chain lock until the commit, so every
         # statement after it would make the practice's other writes wait longer.
         await self._audit("appointment.booked", appointment, start=start.isoformat())
@@ -355,12 +357,20 @@ class AppointmentService:
         return requested
 
     async def _changed(
-        self, appointment: Appointment, event_type: str, *, booked: bool = False, **extra: str
+        self,
+        appointment: Appointment,
+        event_type: str,
+        *,
+        booked: bool = False,
+        patient: Patient | None = None,
+        **extra: str,
     ) -> None:
         """Webhook event and reminder plan follow every change, in the same transaction."""
         if self.outbox is None:
             raise RuntimeError("AppointmentService needs the outbox to change appointments")
-        await replan_reminder(self.session, self.outbox, appointment, booked=booked)
+        await replan_reminder(
+            self.session, self.outbox, appointment, booked=booked, patient=patient
+        )
         await emit(self.session, self.outbox, event_type, {**_event_data(appointment), **extra})
 
     async def default_minutes(self) -> int:

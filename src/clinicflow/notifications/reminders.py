@@ -14,6 +14,7 @@ from clinicflow.notifications.models import Channel, Notification
 from clinicflow.notifications.outbox import EMAIL, Outbox
 from clinicflow.notifications.repository import REMINDER, NotificationRepository
 from clinicflow.notifications.templates import appointment_reminder
+from clinicflow.patients.models import Patient
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.repository import TenantRepository
 
@@ -21,12 +22,18 @@ ACTIVE = (Status.SCHEDULED, Status.CONFIRMED)
 
 
 async def replan_reminder(
-    session: AsyncSession, outbox: Outbox, appointment: Appointment, *, booked: bool = False
+    session: AsyncSession,
+    outbox: Outbox,
+    appointment: Appointment,
+    *,
+    booked: bool = False,
+    patient: Patient | None = None,
 ) -> None:
     """Drop the pending reminder and queue the right one, if any is due to exist. Called after
     every create, move or status change, so the outcome depends only on the current state.
     `booked`: the appointment was created in this transaction, so no reminder of it is pending
-    yet (a query saved per booking)."""
+    yet; `patient`: its patient, as the caller read it in this transaction. Each saves a query
+    per booking."""
     if not booked:
         for pending in await NotificationRepository(session).pending_reminders(appointment.id):
             await outbox.cancel(session, pending)
@@ -34,7 +41,8 @@ async def replan_reminder(
         return
     tenant = await TenantRepository(session).get(appointment.tenant_id)
     lead = (tenant.settings or {}).get("reminder_lead_minutes") if tenant else None
-    patient = await PatientRepository(session).get(appointment.patient_id)
+    if patient is None:
+        patient = await PatientRepository(session).get(appointment.patient_id)
     if tenant is None or not isinstance(lead, int) or patient is None or not patient.email:
         return
     zone = ZoneInfo(tenant.timezone or "UTC")
