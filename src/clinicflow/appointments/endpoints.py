@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from clinicflow.appointments.availability import searched_window
 from clinicflow.appointments.models import AppointmentView, Status
@@ -35,6 +35,7 @@ from clinicflow.core.pagination import (
     cursor_instant,
     encode_cursor,
     page_params,
+    page_response,
 )
 from clinicflow.core.types import Instant
 from clinicflow.notifications.outbox import OutboxDep
@@ -55,12 +56,16 @@ def _read(appointment: AppointmentView, principal: Principal) -> AppointmentRead
 
 
 def _read_all(appointments: list[AppointmentView], principal: Principal) -> list[AppointmentRead]:
-    """Viewers see the agenda, not the front-desk notes about patients. A page is validated
-    in one call (one pass in pydantic's core, not a Python call per row)."""
     shown = APPOINTMENTS_READ.validate_python(appointments, from_attributes=True)
-    if Permission.PATIENTS_READ not in principal.permissions:
-        shown = [appointment.model_copy(update={"notes": None}) for appointment in shown]
-    return shown
+    hidden = dict.fromkeys(_hidden(principal))
+    return [appointment.model_copy(update=hidden) for appointment in shown] if hidden else shown
+
+
+def _hidden(principal: Principal) -> frozenset[str]:
+    """Viewers see the agenda, not the front-desk notes about patients."""
+    if Permission.PATIENTS_READ in principal.permissions:
+        return frozenset()
+    return frozenset({"notes"})
 
 
 @router.post(
@@ -90,7 +95,7 @@ async def create_appointment(
     )
 
 
-@router.get("", summary="List appointments")
+@router.get("", summary="List appointments", response_model=AppointmentList)
 async def list_appointments(
     principal: Reader,
     session: SessionDep,
@@ -104,7 +109,7 @@ async def list_appointments(
     status_filter: Annotated[
         Status | None, Query(alias="status", description="Only appointments in this status.")
     ] = None,
-) -> AppointmentList:
+) -> Response:
     """Owner, assistant or viewer, or an API key with `appointments:read`. Ordered by start time;
     filter by start range (`from`, `to`), patient, professional and status. Cursor-paginated
     (`limit`, `cursor`; follow `next_cursor`). Callers without patient access (viewers) get
@@ -114,12 +119,10 @@ async def list_appointments(
         filters, page.limit, cursor_fields(page.cursor, cursor_instant, uuid.UUID)
     )
     last = rows[-1] if rows else None
-    return AppointmentList(
-        items=_read_all(rows, principal),
-        next_cursor=encode_cursor([last.start_at.isoformat(), str(last.id)])
-        if more and last
-        else None,
+    next_cursor = (
+        encode_cursor([last.start_at.isoformat(), str(last.id)]) if more and last else None
     )
+    return page_response(AppointmentRead, rows, next_cursor, hidden=_hidden(principal))
 
 
 @router.get("/{appointment_id}", summary="Get an appointment")

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
+import orjson
 from fastapi import Query
-from pydantic import BaseModel, Field
+from fastapi.responses import Response
+from pydantic import BaseModel, Field, TypeAdapter
 
 from clinicflow.core.errors import UnknownCursor
 from clinicflow.core.types import utc_in_range
@@ -30,6 +34,67 @@ NEXT_CURSOR = "Pass as `cursor` to get the next page; null on the last page."
 class Page(BaseModel, Generic[T]):
     items: list[T] = Field(description="This page's items, in the list's order.")
     next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
+
+
+@functools.cache
+def _item_fields(model: type[BaseModel]) -> tuple[tuple[str, str], ...]:
+    """(JSON name, row attribute) of each field of a page's items."""
+    return tuple(
+        (name, field.validation_alias if isinstance(field.validation_alias, str) else name)
+        for name, field in model.model_fields.items()
+    )
+
+
+def _text(value: object) -> str:
+    """What orjson leaves to us: the driver's own UUID class."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not part of a page")
+
+
+def page_response(
+    item: type[BaseModel],
+    rows: Sequence[Any],
+    next_cursor: str | None,
+    *,
+    hidden: Collection[str] = (),
+) -> Response:
+    """A `Page` of `item`, written straight from rows (entities or column rows) that carry the
+    item's fields under their names or validation aliases, in the item's types. Building
+    pydantic models only to serialise them again cost more than the query on a hot list
+    (~0.3 ms of a 50-row page). Written as pydantic writes it (UTC instants with `Z`, dates,
+    UUIDs as text, enums by value); the route still declares `Page[item]` as its
+    `response_model` for the document, and tests compare both serialisations. `hidden`
+    fields are null (what a caller may not see). A value orjson cannot write (an integer past
+    64 bits in custom fields) takes pydantic's way instead."""
+    fields = _item_fields(item)
+    items = [
+        {name: None if name in hidden else getattr(row, source) for name, source in fields}
+        for row in rows
+    ]
+    try:
+        body = orjson.dumps(
+            {"items": items, "next_cursor": next_cursor}, default=_text, option=orjson.OPT_UTC_Z
+        )
+    except orjson.JSONEncodeError:
+        body = pydantic_page(item, rows, next_cursor, hidden=hidden)
+    return Response(body, media_type="application/json")
+
+
+def pydantic_page(
+    item: type[BaseModel], rows: Sequence[Any], next_cursor: str | None, *, hidden: Collection[str]
+) -> bytes:
+    """The same page the way every other response is written: through the models."""
+    shown = _items(item).validate_python(rows, from_attributes=True)
+    if hidden:
+        shown = [model.model_copy(update=dict.fromkeys(hidden)) for model in shown]
+    page = Page[item](items=shown, next_cursor=next_cursor)  # type: ignore[valid-type]
+    return page.model_dump_json().encode()
+
+
+@functools.cache
+def _items(item: type[BaseModel]) -> TypeAdapter[list[Any]]:
+    return TypeAdapter(list[item])  # type: ignore[valid-type]
 
 
 class PageParams(BaseModel):

@@ -5,19 +5,24 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import PlanLimitExceeded
 from clinicflow.core.openapi import problems
-from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.pagination import (
+    PageParams,
+    cursor_fields,
+    encode_cursor,
+    page_params,
+    page_response,
+)
 from clinicflow.core.types import Day
 from clinicflow.notifications.outbox import Outbox, OutboxDep
 from clinicflow.patients.repository import PatientFilters
 from clinicflow.patients.schemas import (
-    PATIENTS_READ,
     PatientCreate,
     PatientList,
     PatientRead,
@@ -57,7 +62,7 @@ async def create_patient(
     return PatientRead.model_validate(patient)
 
 
-@router.get("", summary="List and search patients")
+@router.get("", summary="List and search patients", response_model=PatientList)
 async def list_patients(
     principal: Reader,
     session: SessionDep,
@@ -80,7 +85,7 @@ async def list_patients(
     birth_date_to: Annotated[
         Day | None, Query(description="Born on or before this date (YYYY-MM-DD).")
     ] = None,
-) -> PatientList:
+) -> Response:
     """Owner or assistant, or an API key with `patients:read`. Ordered by name; every word of `q`
     starts a word of the name, e-mail, phone or document; filter by `active` and a birth-date
     range. Cursor-paginated (`limit`, `cursor`; follow `next_cursor`). Deleted patients never
@@ -90,10 +95,8 @@ async def list_patients(
         filters, page.limit, cursor_fields(page.cursor, str, uuid.UUID)
     )
     last = patients[-1] if patients else None
-    return PatientList(
-        items=PATIENTS_READ.validate_python(patients, from_attributes=True),
-        next_cursor=encode_cursor([last.full_name, str(last.id)]) if more and last else None,
-    )
+    next_cursor = encode_cursor([last.full_name, str(last.id)]) if more and last else None
+    return page_response(PatientRead, patients, next_cursor)
 
 
 @router.get("/{patient_id}", summary="Get a patient")
