@@ -58,3 +58,24 @@ def test_postgres_urls_get_the_async_driver() -> None:
 def test_cors_origins_from_a_comma_separated_string(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
     assert make().cors_origins == ["https://a.example", "https://b.example"]
+
+
+PG = "postgresql+asyncpg://app@db/clinicflow"
+
+
+@pytest.mark.parametrize("cores", [1, 2, 8])
+def test_production_serves_with_a_process_per_core(
+    monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    """One Python process uses one core: production on PostgreSQL starts one per core (two at
+    least, so one busy process never stalls every request); development and the embedded
+    database keep one, and WEB_CONCURRENCY decides when set."""
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    production = {"secret_key": STRONG, "encryption_keys": KEYS, "audit_hmac_key": AUDIT}
+    assert make(environment="production", database_url=PG, **production).api_workers == max(
+        cores, 2
+    )
+    assert make(environment="production", **production).api_workers == 1  # SQLite
+    assert make(database_url=PG).api_workers == 1
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert make(environment="production", database_url=PG, **production).api_workers == 3

@@ -90,7 +90,15 @@ def _first_line(error: BaseException) -> str:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes (default: WEB_CONCURRENCY, else one per core in production "
+            "on PostgreSQL, else 1).",
+            show_default=False,
+            min=1,
+        ),
+    ] = None,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development).")] = False,
 ) -> None:
     """Serve the API (the embedded SQLite database when DATABASE_URL is not set)."""
@@ -98,6 +106,7 @@ def serve(
     settings = get_settings()
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     asyncio.run(_refuse_missing_record_keys(settings, keys))
+    workers = workers or settings.api_workers
     with _shared_metrics(workers):
         _run_uvicorn(settings, host, port, workers, reload)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     migrations_database_url: str | None = None
     app_db_role: str | None = None
     app_db_password: SecretStr | None = None
+    # API worker processes when `clinicflow serve` is given no --workers (the usual name).
+    web_concurrency: int | None = Field(default=None, ge=1, le=64)
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A checkout first asks the connection whether it is alive: one round trip per request,
     # only worth it where connections die silently (an idle timeout on a proxy in between).
@@ -193,6 +196,17 @@ class Settings(BaseSettings):
             if self.docs_enabled is not None
             else (self.environment != "production")
         )
+
+    @property
+    def api_workers(self) -> int:
+        """WEB_CONCURRENCY, else one process per core in production on PostgreSQL (a single
+        Python process uses one core however many requests wait), else one: the embedded
+        database delivers its messages from inside its one server process."""
+        if self.web_concurrency is not None:
+            return self.web_concurrency
+        if self.environment == "production" and self.is_postgres:
+            return max(os.cpu_count() or 1, 2)
+        return 1
 
     @property
     def runs_worker_in_process(self) -> bool:
