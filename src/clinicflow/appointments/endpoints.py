@@ -18,7 +18,6 @@ from clinicflow.appointments.schemas import (
     AppointmentUpdate,
     Availability,
     SeriesCreated,
-    Slot,
     StatusChange,
     StatusChangeRead,
     StatusHistory,
@@ -230,10 +229,13 @@ async def get_availability(
     zone, professional, slots = await availability(
         session, principal, (start, end), duration, professional_id
     )
-    return Availability(
-        timezone=zone,
-        professional_id=professional,
-        duration_minutes=duration,
-        slots=[Slot(start=slot_start, end=slot_end) for slot_start, slot_end in slots],
-        searched_until=searched_window(start, end)[1],
+    # One validation call for the whole week's slots, not a model built in Python per slot.
+    return Availability.model_validate(
+        {
+            "timezone": zone,
+            "professional_id": professional,
+            "duration_minutes": duration,
+            "slots": [{"start": slot_start, "end": slot_end} for slot_start, slot_end in slots],
+            "searched_until": searched_window(start, end)[1],
+        }
     )
