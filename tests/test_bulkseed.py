@@ -4,6 +4,8 @@ never overlap, and a seeded owner logs in and sees exactly their practice's pati
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
+from itertools import pairwise
 
 import httpx
 import pytest
@@ -11,7 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from clinicflow.bulkseed import SEED_PASSWORD, BulkPlan, seed_bulk
+from clinicflow.bulkseed import SEED_PASSWORD, BulkPlan, RowMaker, seed_bulk
 from tests.conftest import PgTestDatabase, make_test_settings
 from tests.test_cli import _run
 
@@ -135,3 +137,18 @@ async def test_seed_command_refuses_appointments_without_patients(
     )
     assert code == 2
     assert "appointments need patients" in output
+
+
+@pytest.mark.parametrize("hour", [0, 9, 17, 23])
+@pytest.mark.parametrize("count", [1, 2, 20, 400])
+def test_seeded_agendas_are_half_past_half_future_whatever_the_hour(hour: int, count: int) -> None:
+    """Late on a weekday all of today's slots are past: a split by days alone then left a small
+    agenda with no future appointment (a Wednesday at 17:00 UTC did)."""
+    now = datetime(2026, 12, 2, hour, 30, tzinfo=UTC)  # a Wednesday
+    slots = list(RowMaker(BulkPlan(1, 1, 1), "hash", now)._slots(count))
+    past = [start for start, end in slots if end <= now]
+    future = [start for start, _ in slots if start > now]
+    assert (len(past), len(future)) == (count // 2, count - count // 2)
+    assert all(start.weekday() < 5 for start, _ in slots)
+    spans = sorted(slots)
+    assert all(before[1] <= after[0] for before, after in pairwise(spans))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import time
 import uuid
@@ -231,10 +230,18 @@ class RowMaker:
             taken += count
 
     def _slots(self, count: int) -> Iterator[tuple[datetime, datetime]]:
-        per_day = (DAY_END - DAY_START) // 56  # the mean length of a slot plus its gap
-        weekdays = math.ceil(count / per_day)
+        """Half on the weekdays before today, half on those after it: today is skipped, so the
+        split does not depend on the hour the seed runs at (late in the day, today's slots
+        would all be past)."""
         today = datetime(self.now.year, self.now.month, self.now.day, tzinfo=UTC)
-        day = today - timedelta(days=math.ceil(weekdays * 7 / 5 / 2))  # half in the past
+        past = count // 2
+        yield from self._walk(today - timedelta(days=1), past, timedelta(days=-1))
+        yield from self._walk(today + timedelta(days=1), count - past, timedelta(days=1))
+
+    def _walk(
+        self, day: datetime, count: int, step: timedelta
+    ) -> Iterator[tuple[datetime, datetime]]:
+        """`count` slots, day after day from `day` in the direction of `step`, weekdays only."""
         made = 0
         choice = self.random.choice
         while made < count:
@@ -248,7 +255,7 @@ class RowMaker:
                     yield start, start + timedelta(minutes=length)
                     made += 1
                     minute += length + choice(GAPS)
-            day += timedelta(days=1)
+            day += step
 
     def _appointment(
         self,
