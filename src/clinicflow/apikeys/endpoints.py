@@ -17,11 +17,11 @@ from clinicflow.apikeys.schemas import (
 from clinicflow.apikeys.service import ApiKeyService, IssuedKey
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotFound, PlanLimitExceeded
 from clinicflow.core.openapi import problems
 
-router = APIRouter(prefix="/api-keys", tags=["api keys"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api-keys", tags=["api keys"])
 KeyManager = Annotated[Principal, Depends(require(Permission.API_KEYS_MANAGE))]
 KeyIssuer = Annotated[Principal, Depends(require(Permission.API_KEYS_MANAGE, verified_email=True))]
 

@@ -25,7 +25,7 @@ from clinicflow.appointments.schemas import (
 from clinicflow.appointments.service import AppointmentService, Scope, availability
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import (
@@ -39,8 +39,8 @@ from clinicflow.core.pagination import (
 from clinicflow.core.types import Instant
 from clinicflow.notifications.outbox import OutboxDep
 
-router = APIRouter(prefix="/appointments", tags=["appointments"])
-availability_router = APIRouter(tags=["appointments"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/appointments", tags=["appointments"])
+availability_router = APIRouter(route_class=UnitOfWorkRoute, tags=["appointments"])
 ScopeQuery = Annotated[
     Scope, Query(description="For a series: this occurrence, this and following, or all")
 ]

@@ -11,7 +11,7 @@ from clinicflow.audit.repository import AuditRepository
 from clinicflow.audit.schemas import AuditEventPage, AuditEventRead
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.pagination import (
     PageParams,
     cursor_fields,
@@ -20,7 +20,7 @@ from clinicflow.core.pagination import (
     page_params,
 )
 
-router = APIRouter(prefix="/audit-events", tags=["audit"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/audit-events", tags=["audit"])
 AuditReader = Annotated[
     Principal, Depends(require(Permission.AUDIT_READ, Permission.PLATFORM_AUDIT))
 ]

@@ -25,7 +25,7 @@ from clinicflow.auth.schemas import (
     VerifyEmailRequest,
 )
 from clinicflow.auth.service import AuthService, TokenPair
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotAuthenticated, NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.ratelimit import RateLimiter, limit_public
@@ -33,7 +33,7 @@ from clinicflow.tenants.schemas import TenantRead
 from clinicflow.users.repository import UserRepository
 from clinicflow.users.schemas import UserRead
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/auth", tags=["auth"])
 
 
 def auth_service(request: Request, session: SessionDep) -> AuthService:

@@ -10,11 +10,11 @@ from pydantic import BaseModel, Field
 
 from clinicflow.auth.deps import MemberPrincipal
 from clinicflow.calendar.service import CalendarService
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
 
-router = APIRouter(tags=["calendar"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["calendar"])
 
 
 class CalendarTokenIssued(BaseModel):

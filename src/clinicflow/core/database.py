@@ -6,7 +6,7 @@ Messages to send are rows of the outbox written in this same transaction (see
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 import orjson
 import structlog
-from fastapi import BackgroundTasks, Depends, Request
+from fastapi import BackgroundTasks, Depends, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from starlette.background import BackgroundTask
 
 from clinicflow.core.errors import ClinicFlowError
 from clinicflow.core.settings import Settings
@@ -188,15 +190,47 @@ async def _commit(session: AsyncSession, schedule: Callable[[AfterCommit], None]
         schedule(work)
 
 
-async def _request_session(
-    request: Request, background: BackgroundTasks
-) -> AsyncIterator[AsyncSession]:
-    database = request.app.state.database
-    writes = request.method not in _READ_METHODS
-    async with unit_of_work(database, background.add_task, writes=writes) as session:
-        yield session
+_SESSION_KEY = "clinicflow.session"
 
 
-# `scope="function"` closes the session before the response is sent, so a failed commit
-# becomes an error response instead of a success the database never kept.
-SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+class UnitOfWorkRoute(APIRoute):
+    """A route whose request runs in one unit of work: the session opens before the route's
+    dependencies are solved and commits once its response is built, before it is sent, so a
+    failed commit is an error response, never a success the database did not keep. Work
+    scheduled for after the commit runs as the response's background tasks. Every API
+    router is made with it (`APIRouter(route_class=UnitOfWorkRoute)`): a route class rather
+    than a generator dependency, whose machinery in FastAPI cost ~0.1 ms of every request."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            after_commit: list[AfterCommit] = []
+            database = request.app.state.database
+            writes = request.method not in _READ_METHODS
+            async with unit_of_work(database, after_commit.append, writes=writes) as session:
+                request.scope[_SESSION_KEY] = session
+                response = await handler(request)
+            if after_commit:
+                response.background = _then(response.background, after_commit)
+            return response
+
+        return handle
+
+
+def _then(background: BackgroundTask | None, after_commit: list[AfterCommit]) -> BackgroundTasks:
+    """The response's own background work, then what the commit scheduled."""
+    tasks = BackgroundTasks([background] if background is not None else [])
+    for work in after_commit:
+        tasks.add_task(work)
+    return tasks
+
+
+async def _request_session(request: Request) -> AsyncSession:
+    session = request.scope.get(_SESSION_KEY)
+    if not isinstance(session, AsyncSession):
+        raise RuntimeError(f"{request.url.path}: a route taking SessionDep is a UnitOfWorkRoute")
+    return session
+
+
+SessionDep = Annotated[AsyncSession, Depends(_request_session)]

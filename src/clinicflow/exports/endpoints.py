@@ -13,7 +13,7 @@ from clinicflow.appointments.models import Status
 from clinicflow.appointments.repository import AppointmentFilters
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import Database, SessionDep
+from clinicflow.core.database import Database, SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import PermissionDenied
 from clinicflow.core.types import Day, Instant
 from clinicflow.exports.portability import PatientDataExport, PatientExportService
@@ -21,8 +21,8 @@ from clinicflow.exports.schemas import MEDIA_TYPES, ExportFormat
 from clinicflow.exports.service import Export, ExportService, stream_export
 from clinicflow.patients.repository import PatientFilters
 
-router = APIRouter(prefix="/exports", tags=["exports"])
-portability_router = APIRouter(tags=["exports"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/exports", tags=["exports"])
+portability_router = APIRouter(route_class=UnitOfWorkRoute, tags=["exports"])
 Exporter = Annotated[Principal, Depends(require(Permission.EXPORTS_READ))]
 FormatQuery = Annotated[
     ExportFormat, Query(alias="format", description="File format: csv (default) or xlsx.")

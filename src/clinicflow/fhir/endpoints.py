@@ -15,7 +15,7 @@ from fhir.resources.R4B.resource import Resource
 from clinicflow.appointments.service import AppointmentService
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import BadRequest, NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import (
@@ -39,7 +39,7 @@ from clinicflow.fhir.search import appointment_filters, resource_id
 from clinicflow.patients.repository import PatientFilters
 from clinicflow.patients.service import PatientService
 
-router = APIRouter(prefix="/fhir", tags=["fhir"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/fhir", tags=["fhir"])
 PatientReader = Annotated[Principal, Depends(require(Permission.PATIENTS_READ))]
 AppointmentReader = Annotated[Principal, Depends(require(Permission.APPOINTMENTS_READ))]
 Count = Annotated[int, Query(alias="_count", ge=1, le=200, description="Entries per page.")]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
@@ -18,7 +18,7 @@ from clinicflow.core.types import Day
 from clinicflow.finance.schemas import EntryCreate, EntryList, EntryRead, EntryUpdate, Summary
 from clinicflow.finance.service import FinanceService
 
-router = APIRouter(tags=["finance"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["finance"])
 Reader = Annotated[Principal, Depends(require(Permission.FINANCE_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.FINANCE_WRITE))]
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.tenancy import tenant_context
@@ -27,7 +27,7 @@ from clinicflow.integrations.schemas import (
 from clinicflow.integrations.service import N8nService, Period
 from clinicflow.tenants.repository import TenantRepository
 
-router = APIRouter(tags=["automation metrics"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["automation metrics"])
 Manager = Annotated[Principal, Depends(require(Permission.INTEGRATIONS_MANAGE))]
 Reader = Annotated[Principal, Depends(require(Permission.METRICS_READ))]
 Platform = Annotated[Principal, Depends(require(Permission.PLATFORM_METRICS))]

@@ -10,7 +10,7 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from clinicflow.auth.deps import Principal, get_optional_principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
 from clinicflow.core.openapi import problems
 from clinicflow.core.ratelimit import limit_public
@@ -24,7 +24,7 @@ from clinicflow.invitations.schemas import (
 )
 from clinicflow.invitations.service import TOKEN_PREFIX, InvitationService
 
-router = APIRouter(prefix="/invitations", tags=["invitations"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/invitations", tags=["invitations"])
 Inviter = Annotated[
     Principal, Depends(require(Permission.MEMBERS_MANAGE, Permission.PLATFORM_USERS))
 ]

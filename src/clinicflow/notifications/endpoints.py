@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Query, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
@@ -26,7 +26,7 @@ from clinicflow.notifications.schemas import (
 )
 from clinicflow.notifications.service import NotificationService
 
-router = APIRouter(prefix="/notifications", tags=["notifications"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/notifications", tags=["notifications"])
 Sender = Annotated[Principal, Depends(require(Permission.NOTIFICATIONS_SEND))]
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import PlanLimitExceeded
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import (
@@ -30,7 +30,7 @@ from clinicflow.patients.schemas import (
 )
 from clinicflow.patients.service import PatientService
 
-router = APIRouter(prefix="/patients", tags=["patients"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/patients", tags=["patients"])
 Reader = Annotated[Principal, Depends(require(Permission.PATIENTS_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.PATIENTS_WRITE))]
 # Registering patients needs a confirmed address (a pre-claimed account must not collect them).

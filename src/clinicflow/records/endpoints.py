@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.records.schemas import (
     PatientRecordsExport,
     RecordAmend,
@@ -20,7 +20,7 @@ from clinicflow.records.schemas import (
 )
 from clinicflow.records.service import RecordService
 
-router = APIRouter(tags=["medical records"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["medical records"])
 Reader = Annotated[Principal, Depends(require(Permission.RECORDS_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.RECORDS_WRITE))]
 

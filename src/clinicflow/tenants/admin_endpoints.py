@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.invitations.service import InvitationService
 from clinicflow.tenants.admin_schemas import (
@@ -28,7 +28,7 @@ from clinicflow.tenants.admin_schemas import (
 from clinicflow.tenants.admin_service import PlatformService
 from clinicflow.tenants.models import Role, Tenant
 
-router = APIRouter(tags=["platform"])
+router = APIRouter(route_class=UnitOfWorkRoute, tags=["platform"])
 Admin = Annotated[Principal, Depends(require(Permission.PLATFORM_TENANTS))]
 
 

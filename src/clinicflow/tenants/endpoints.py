@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.tenants.models import Membership
@@ -31,7 +31,7 @@ from clinicflow.tenants.service import (
 from clinicflow.tenants.settings_schema import TenantSettingsUpdate
 from clinicflow.users.models import User
 
-router = APIRouter(prefix="/tenant", tags=["tenant"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/tenant", tags=["tenant"])
 MembersReader = Annotated[Principal, Depends(require(Permission.MEMBERS_READ))]
 MembersManager = Annotated[Principal, Depends(require(Permission.MEMBERS_MANAGE))]
 SettingsManager = Annotated[Principal, Depends(require(Permission.SETTINGS_MANAGE))]

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, status
 
 from clinicflow.auth.deps import CurrentPrincipal, Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.pagination import Page, PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.users.schemas import (
@@ -22,7 +22,7 @@ from clinicflow.users.schemas import (
 )
 from clinicflow.users.service import UserService, create_user, practices_of
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/users", tags=["users"])
 PlatformAdmin = Annotated[Principal, Depends(require(Permission.PLATFORM_USERS))]
 
 

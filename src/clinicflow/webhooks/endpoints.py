@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, status
 
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
-from clinicflow.core.database import SessionDep
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.notifications.outbox import OutboxDep
 from clinicflow.notifications.repository import NotificationFilters
@@ -19,7 +19,7 @@ from clinicflow.notifications.service import NotificationService
 from clinicflow.webhooks.schemas import WebhookCreate, WebhookCreated, WebhookList, WebhookRead
 from clinicflow.webhooks.service import WebhookService
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(route_class=UnitOfWorkRoute, prefix="/webhooks", tags=["webhooks"])
 Manager = Annotated[Principal, Depends(require(Permission.INTEGRATIONS_MANAGE))]
 
 

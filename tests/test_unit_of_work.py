@@ -1,0 +1,96 @@
+"""One request, one unit of work (`core.database.UnitOfWorkRoute`): the session commits once,
+before the response is sent; what the commit scheduled runs after it, and only if it held."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from functools import partial
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.background import BackgroundTask
+
+from clinicflow.core.database import SessionDep, UnitOfWorkRoute, run_after_commit
+from clinicflow.core.tenancy import set_session_tenant
+from clinicflow.main import API_ROUTERS
+from clinicflow.patients.models import Patient
+from tests.factories import make_tenant
+
+RAN: list[str] = []
+
+
+def test_every_api_route_runs_in_the_unit_of_work() -> None:
+    """A route outside it would find no session (a 500) and commit nothing."""
+    routes = [
+        route for router in API_ROUTERS for route in router.routes if isinstance(route, APIRoute)
+    ]
+    assert len(routes) > 50
+    assert [route.path for route in routes if not isinstance(route, UnitOfWorkRoute)] == []
+
+
+@pytest.fixture
+async def probe(db: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, uuid.UUID]]:
+    """Routes added on the app itself (which makes them UnitOfWorkRoutes too)."""
+    tenant_id = await make_tenant(db)
+
+    async def note(name: str) -> None:
+        RAN.append(name)
+
+    @db.post(f"/test-only/{tenant_id}/write")
+    async def write(session: SessionDep) -> JSONResponse:
+        await set_session_tenant(session, tenant_id)
+        session.add(Patient(full_name="Committed", custom_fields={}))
+        run_after_commit(session, partial(note, "after commit"))
+        return JSONResponse({"ok": True}, background=BackgroundTask(note, "response's own"))
+
+    RAN.clear()
+    # An unexpected error reaches the client as the server answers it, a 500 problem.
+    transport = httpx.ASGITransport(app=db, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        yield client, tenant_id
+    db.router.routes[:] = [
+        route for route in db.router.routes if str(tenant_id) not in getattr(route, "path", "")
+    ]
+
+
+async def _names(db: FastAPI, tenant_id: uuid.UUID) -> list[str]:
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, tenant_id)
+        return list(await session.scalars(select(Patient.full_name)))
+
+
+async def test_a_request_commits_then_runs_the_work_scheduled_after_it(
+    db: FastAPI, probe: tuple[httpx.AsyncClient, uuid.UUID]
+) -> None:
+    client, tenant_id = probe
+    response = await client.post(f"/test-only/{tenant_id}/write")
+    assert response.status_code == 200
+    assert await _names(db, tenant_id) == ["Committed"]
+    assert RAN == ["response's own", "after commit"]
+
+
+async def test_a_commit_that_fails_is_an_error_response_and_nothing_runs_after_it(
+    db: FastAPI, probe: tuple[httpx.AsyncClient, uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit happens before the response is sent: a client is never told of a change
+    the database did not keep."""
+    client, tenant_id = probe
+
+    async def refuse(self: AsyncSession) -> None:
+        raise OperationalError("COMMIT", {}, Exception("the server went away"))
+
+    monkeypatch.setattr(AsyncSession, "commit", refuse)
+    response = await client.post(f"/test-only/{tenant_id}/write")
+    monkeypatch.undo()
+
+    assert response.status_code >= 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert await _names(db, tenant_id) == []
+    assert RAN == []
