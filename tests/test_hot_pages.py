@@ -5,18 +5,19 @@ included, since clients and the OpenAPI document know only the models."""
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from datetime import UTC, date, datetime, timedelta
-from types import SimpleNamespace
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from clinicflow.appointments.models import Appointment, Status
 from clinicflow.appointments.schemas import AppointmentRead
 from clinicflow.core.pagination import page_response, pydantic_page
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.patients.models import Patient
+from clinicflow.patients.repository import PatientFilters, PatientRepository
 from clinicflow.patients.schemas import PatientRead
 from tests.factories import Member, make_member
 
@@ -24,6 +25,7 @@ from tests.factories import Member, make_member
 # nested and non-ASCII custom fields, nulls.
 WHOLE_SECOND = datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
 WITH_MICROS = datetime(2026, 3, 9, 14, 0, 0, 123400, tzinfo=UTC)
+PatientRow = namedtuple("PatientRow", list(PatientRead.model_fields))
 CUSTOM = {"weight": 72.5, "tiny": 1e-7, "visits": [1, 2], "nota": "São Paulo ✓", "x": None}
 
 
@@ -77,11 +79,31 @@ async def test_a_patient_page_is_written_as_the_models_write_it(
     assert rest.content == pydantic_page(PatientRead, everyone[2:], None, hidden=())
 
 
+async def test_a_search_that_reads_entities_is_written_as_the_models_write_it(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """A one-letter search reads patients as entities, not column rows: the same bytes."""
+    owner = await make_member(db, role="owner")
+    for name in ("Bruno Costa", "Beatriz Lima", "Ana Souza"):
+        created = await client.post(
+            "/api/v1/patients",
+            json={"full_name": name, "email": f"{name[0].lower()}@example.com"},
+            headers=owner.headers,
+        )
+        assert created.status_code == 201
+
+    searched = await client.get("/api/v1/patients", params={"q": "b"}, headers=owner.headers)
+
+    found = [p for p in await _models_page(db, owner, Patient, None) if p.full_name[0] == "B"]
+    assert len(found) == 2
+    assert searched.content == pydantic_page(PatientRead, found, None, hidden=())
+
+
 def test_a_value_past_what_orjson_writes_is_written_as_the_models_write_it() -> None:
     """JSON allows any integer, and the embedded database's JSON reader keeps one past 64 bits
     as an int (PostgreSQL's, orjson, reads it as a float): orjson cannot write it, pydantic
     can, so such a page is not a 500."""
-    row = SimpleNamespace(
+    row = PatientRow(
         id=uuid.uuid4(), full_name="Ana", birth_date=None, email=None, phone=None,
         document=None, notes=None, custom_fields={"huge": 2**70, "negative": -(2**65)},
         active=True, created_at=WHOLE_SECOND, updated_at=WITH_MICROS,
@@ -128,3 +150,24 @@ async def test_an_agenda_page_is_written_as_the_models_write_it_notes_hidden_fro
     assert as_viewer.content == pydantic_page(AppointmentRead, booked, None, hidden={"notes"})
     assert [item["notes"] for item in as_owner.json()["items"]] == ["note 0", "note 1"]
     assert [item["notes"] for item in as_viewer.json()["items"]] == [None, None]
+
+
+async def test_instants_read_from_postgresql_are_in_utc_on_every_path(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """asyncpg answers a timestamptz in UTC, so UTCDateTime converts nothing there; whatever the
+    session's time zone, the ORM and the hot reads see UTC, and pages say `Z`."""
+    owner = await make_member(db, role="owner")
+    await _patients(db, owner, CUSTOM)
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, owner.tenant_id)
+        await session.execute(text("SET TIME ZONE 'America/Sao_Paulo'"))
+        entity = (await session.scalars(select(Patient).order_by(Patient.full_name))).first()
+        [row, *_] = await PatientRepository(session).page(PatientFilters(), 10, None)
+    assert entity is not None
+    for instant in (entity.created_at, row.created_at, row.updated_at):
+        assert instant.utcoffset() == timedelta(0)
+    assert (entity.created_at, row.updated_at) == (WHOLE_SECOND, WITH_MICROS)
+
+    page = await client.get("/api/v1/patients", headers=owner.headers)
+    assert page.json()["items"][0]["created_at"] == "2026-03-09T14:00:00Z"

@@ -49,6 +49,8 @@ class _DriverStatement:
         return arguments
 
     def row(self, record: Any) -> Any:
+        if not self.conversions:
+            return self.make_row(record)
         values = list(record)
         for index, convert in self.conversions:
             values[index] = convert(values[index])
