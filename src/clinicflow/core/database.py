@@ -208,6 +208,10 @@ class UnitOfWorkRoute(APIRoute):
             after_commit: list[AfterCommit] = []
             database = request.app.state.database
             writes = request.method not in _READ_METHODS
+            if writes:
+                # The whole body first (the route reads it again from the request's cache): on
+                # SQLite a write holds the database's one write lock from its first statement.
+                await request.body()
             async with unit_of_work(database, after_commit.append, writes=writes) as session:
                 request.scope[_SESSION_KEY] = session
                 response = await handler(request)
