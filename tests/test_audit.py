@@ -234,3 +234,33 @@ async def test_deleting_the_newest_events_is_caught_by_the_exported_heads(
     heads.write_text(heads.read_text().replace('"seq":', '"seq": 1', 1))  # a forged head line
     code, output = await _verify(pg_database, monkeypatch, heads)
     assert code == 1
+
+
+async def test_a_refused_login_that_keeps_its_audit_event_exports_the_chain_head(
+    db: FastAPI, settings: Settings, admin_engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """A wrong password answers 401 yet commits its failed-login event: the chain head that
+    commit made is exported too, or deleting the newest failed logins would go unnoticed."""
+    heads = tmp_path / "audit-heads.jsonl"
+    app = create_app(settings.model_copy(update={"audit_head_file": heads}))
+    owner = await make_member(db, role="owner")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            refused = await http.post(
+                "/api/v1/auth/login", json={"username": owner.email, "password": "not-it-at-all"}
+            )
+    assert refused.status_code == 401
+    async with admin_engine.connect() as connection:
+        newest = (
+            await connection.execute(
+                text(
+                    "SELECT tenant_id, seq FROM audit_events WHERE action = 'auth.login_failed' "
+                    "UNION ALL SELECT NULL, seq FROM platform_audit_events "
+                    "WHERE action = 'auth.login_failed'"
+                )
+            )
+        ).one()
+    exported = [json.loads(line) for line in heads.read_text().splitlines()]
+    chain = str(newest.tenant_id) if newest.tenant_id else "platform"
+    assert {(head["chain"], head["seq"]) for head in exported} >= {(chain, newest.seq)}

@@ -16,12 +16,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
+from starlette.types import Message
 
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute, run_after_commit
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.main import API_ROUTERS
 from clinicflow.patients.models import Patient
-from tests.factories import make_tenant
+from tests.factories import make_member, make_tenant
 
 RAN: list[str] = []
 
@@ -94,3 +95,28 @@ async def test_a_commit_that_fails_is_an_error_response_and_nothing_runs_after_i
     assert response.headers["content-type"] == "application/problem+json"
     assert await _names(db, tenant_id) == []
     assert RAN == []
+
+
+async def test_a_client_gone_before_its_body_arrived_is_a_client_error(db: FastAPI) -> None:
+    """Reading the body stays the framework's: a disconnect midway is a 400, not a 500."""
+    owner = await make_member(db, role="owner")
+    answered: list[int] = []
+
+    async def gone() -> Message:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answered.append(message["status"])
+
+    headers = [(name.lower().encode(), value.encode()) for name, value in owner.headers.items()]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": "/api/v1/patients", "raw_path": b"/api/v1/patients",
+        "query_string": b"", "root_path": "", "client": ("203.0.113.7", 5000),
+        "server": ("testserver", 80),
+        "headers": [*headers, (b"content-type", b"application/octet-stream")],
+    }  # fmt: skip
+    await db(scope, gone, send)
+
+    assert answered == [400]

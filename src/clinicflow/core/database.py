@@ -207,14 +207,17 @@ class UnitOfWorkRoute(APIRoute):
         async def handle(request: Request) -> Response:
             after_commit: list[AfterCommit] = []
             database = request.app.state.database
-            writes = request.method not in _READ_METHODS
-            if writes:
-                # The whole body first (the route reads it again from the request's cache): on
-                # SQLite a write holds the database's one write lock from its first statement.
-                await request.body()
-            async with unit_of_work(database, after_commit.append, writes=writes) as session:
-                request.scope[_SESSION_KEY] = session
-                response = await handler(request)
+            try:
+                # A write's lock (SQLite) is claimed by `_request_session`, not here.
+                async with unit_of_work(database, after_commit.append, writes=False) as session:
+                    request.scope[_SESSION_KEY] = session
+                    response = await handler(request)
+            except Exception:
+                # An error that keeps its changes (a failed login's count, a revoked token
+                # family) committed them: what that commit scheduled (the export of the audit
+                # chain's new head) runs now, there being no response of ours to carry it.
+                await _run_now(after_commit)
+                raise
             if after_commit:
                 response.background = _then(response.background, after_commit)
             return response
@@ -230,10 +233,24 @@ def _then(background: BackgroundTask | None, after_commit: list[AfterCommit]) ->
     return tasks
 
 
+async def _run_now(after_commit: list[AfterCommit]) -> None:
+    for work in after_commit:
+        try:
+            await work()
+        except Exception:  # the request's own error is what its client gets
+            logger.exception("after_commit_failed")
+
+
 async def _request_session(request: Request) -> AsyncSession:
+    """The request's session; a write's begins holding the database's write lock (SQLite).
+    Claimed when a dependency first asks for the session, not when the route starts: by then
+    the body has arrived and the router's rate limit is charged, and neither a slow upload nor
+    a refused request may hold the one lock every writer waits for."""
     session = request.scope.get(_SESSION_KEY)
     if not isinstance(session, AsyncSession):
         raise RuntimeError(f"{request.url.path}: a route taking SessionDep is a UnitOfWorkRoute")
+    if request.method not in _READ_METHODS and not session.in_transaction():
+        await claim_write_lock(session)
     return session
 
 
