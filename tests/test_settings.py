@@ -61,21 +61,40 @@ def test_cors_origins_from_a_comma_separated_string(monkeypatch: pytest.MonkeyPa
 
 
 PG = "postgresql+asyncpg://app@db/clinicflow"
+REDIS = "redis://cache:6379/0"
+PRODUCTION = {"secret_key": STRONG, "encryption_keys": KEYS, "audit_hmac_key": AUDIT}
 
 
-@pytest.mark.parametrize("cores", [1, 2, 8])
+@pytest.mark.parametrize(("cores", "workers"), [(1, 2), (2, 2), (3, 3), (16, 4)])
 def test_production_serves_with_a_process_per_core(
-    monkeypatch: pytest.MonkeyPatch, cores: int
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int
 ) -> None:
-    """One Python process uses one core: production on PostgreSQL starts one per core (two at
-    least, so one busy process never stalls every request); development and the embedded
-    database keep one, and WEB_CONCURRENCY decides when set."""
-    monkeypatch.setattr("os.cpu_count", lambda: cores)
-    production = {"secret_key": STRONG, "encryption_keys": KEYS, "audit_hmac_key": AUDIT}
-    assert make(environment="production", database_url=PG, **production).api_workers == max(
-        cores, 2
-    )
-    assert make(environment="production", **production).api_workers == 1  # SQLite
+    """One Python process uses one core: production on PostgreSQL with Redis starts one per
+    core it may run on, two to four (four pools fit PostgreSQL's default connection limit)."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cores)))
+    settings = make(environment="production", database_url=PG, redis_url=REDIS, **PRODUCTION)
+    assert settings.api_workers == workers
+
+
+def test_one_process_unless_production_shares_its_rate_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without Redis each process would keep its own rate-limit counters (N times the limit);
+    the embedded database delivers its messages from its one server process."""
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    assert make(environment="production", database_url=PG, **PRODUCTION).api_workers == 1
+    assert make(environment="production", redis_url=REDIS, **PRODUCTION).api_workers == 1
+    assert make(database_url=PG, redis_url=REDIS).api_workers == 1
+
+
+def test_web_concurrency_decides_on_postgresql_and_empty_means_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "6")
+    assert make(database_url=PG).api_workers == 6
+    assert make().api_workers == 1  # SQLite
+    monkeypatch.setenv("WEB_CONCURRENCY", "")
     assert make(database_url=PG).api_workers == 1
-    monkeypatch.setenv("WEB_CONCURRENCY", "3")
-    assert make(environment="production", database_url=PG, **production).api_workers == 3
+    monkeypatch.setenv("WEB_CONCURRENCY", "0")
+    with pytest.raises(ValidationError, match="web_concurrency"):
+        make(database_url=PG)

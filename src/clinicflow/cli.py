@@ -93,8 +93,8 @@ def serve(
     workers: Annotated[
         int | None,
         typer.Option(
-            help="Worker processes (default: WEB_CONCURRENCY, else one per core in production "
-            "on PostgreSQL, else 1).",
+            help="Worker processes (default: 1 on SQLite; else WEB_CONCURRENCY; else one per "
+            "core, 2-4, in production with Redis; else 1).",
             show_default=False,
             min=1,
         ),

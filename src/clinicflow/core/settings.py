@@ -34,8 +34,9 @@ class Settings(BaseSettings):
     migrations_database_url: str | None = None
     app_db_role: str | None = None
     app_db_password: SecretStr | None = None
-    # API worker processes when `clinicflow serve` is given no --workers (the usual name).
-    web_concurrency: int | None = Field(default=None, ge=1, le=64)
+    # API worker processes when `clinicflow serve` is given no --workers (the usual name, which
+    # hosting platforms set; empty means unset).
+    web_concurrency: int | None = Field(default=None, ge=1)
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A checkout first asks the connection whether it is alive: one round trip per request,
     # only worth it where connections die silently (an idle timeout on a proxy in between).
@@ -189,6 +190,11 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("web_concurrency", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
     @property
     def serves_docs(self) -> bool:
         return (
@@ -199,13 +205,18 @@ class Settings(BaseSettings):
 
     @property
     def api_workers(self) -> int:
-        """WEB_CONCURRENCY, else one process per core in production on PostgreSQL (a single
-        Python process uses one core however many requests wait), else one: the embedded
-        database delivers its messages from inside its one server process."""
+        """How many processes `clinicflow serve` starts without --workers. One on the embedded
+        database, which delivers its messages from inside its one server process. Else
+        WEB_CONCURRENCY; else, in production with Redis (rate limits shared by the processes),
+        one per core this process may run on (a Python process uses one core however many
+        requests wait), two to four: each holds up to twice DATABASE_POOL_SIZE connections, and
+        four fit PostgreSQL's default of 100 with room for the workers. Else one."""
+        if not self.is_postgres:
+            return 1
         if self.web_concurrency is not None:
             return self.web_concurrency
-        if self.environment == "production" and self.is_postgres:
-            return max(os.cpu_count() or 1, 2)
+        if self.environment == "production" and self.redis_url:
+            return min(max(_usable_cores(), 2), 4)
         return 1
 
     @property
@@ -235,3 +246,9 @@ def _require_strong(name: str, value: SecretStr, default: str, hint: str) -> Non
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform tells)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
