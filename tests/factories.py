@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 
 from fastapi import FastAPI
+from starlette.types import Message, Receive
 
 from clinicflow.auth.service import AuthService
 from clinicflow.core.models import utcnow
@@ -105,3 +106,25 @@ async def deliver_outbox(app: FastAPI) -> int:
     while claimed := await worker.run_once():
         total += claimed
     return total
+
+
+async def post_raw(
+    app: FastAPI, member: Member, path: str, receive: Receive, *, content_type: str
+) -> list[int]:
+    """POST straight to the ASGI app with the member's credentials, its body coming from
+    `receive` (a body that arrives late, or never): the statuses answered."""
+    statuses: list[int] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    headers = [(name.lower().encode(), value.encode()) for name, value in member.headers.items()]
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "client": ("203.0.113.7", 5000), "server": ("testserver", 80),
+        "headers": [*headers, (b"content-type", content_type.encode())],
+    }  # fmt: skip
+    await app(scope, receive, send)
+    return statuses

@@ -22,7 +22,7 @@ from clinicflow.core.database import SessionDep, UnitOfWorkRoute, run_after_comm
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.main import API_ROUTERS
 from clinicflow.patients.models import Patient
-from tests.factories import make_member, make_tenant
+from tests.factories import make_member, make_tenant, post_raw
 
 RAN: list[str] = []
 
@@ -100,23 +100,12 @@ async def test_a_commit_that_fails_is_an_error_response_and_nothing_runs_after_i
 async def test_a_client_gone_before_its_body_arrived_is_a_client_error(db: FastAPI) -> None:
     """Reading the body stays the framework's: a disconnect midway is a 400, not a 500."""
     owner = await make_member(db, role="owner")
-    answered: list[int] = []
 
     async def gone() -> Message:
         return {"type": "http.disconnect"}
 
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            answered.append(message["status"])
-
-    headers = [(name.lower().encode(), value.encode()) for name, value in owner.headers.items()]
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-        "scheme": "http", "path": "/api/v1/patients", "raw_path": b"/api/v1/patients",
-        "query_string": b"", "root_path": "", "client": ("203.0.113.7", 5000),
-        "server": ("testserver", 80),
-        "headers": [*headers, (b"content-type", b"application/octet-stream")],
-    }  # fmt: skip
-    await db(scope, gone, send)
+    answered = await post_raw(
+        db, owner, "/api/v1/patients", gone, content_type="application/octet-stream"
+    )
 
     assert answered == [400]
