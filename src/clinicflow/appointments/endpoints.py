@@ -11,7 +11,6 @@ from clinicflow.appointments.availability import searched_window
 from clinicflow.appointments.models import AppointmentView, Status
 from clinicflow.appointments.repository import AppointmentFilters
 from clinicflow.appointments.schemas import (
-    APPOINTMENTS_READ,
     AppointmentCreate,
     AppointmentList,
     AppointmentRead,
@@ -35,6 +34,7 @@ from clinicflow.core.pagination import (
     encode_cursor,
     page_params,
     page_response,
+    shown_items,
 )
 from clinicflow.core.types import Instant
 from clinicflow.notifications.outbox import OutboxDep
@@ -55,9 +55,7 @@ def _read(appointment: AppointmentView, principal: Principal) -> AppointmentRead
 
 
 def _read_all(appointments: list[AppointmentView], principal: Principal) -> list[AppointmentRead]:
-    shown = APPOINTMENTS_READ.validate_python(appointments, from_attributes=True)
-    hidden = dict.fromkeys(_hidden(principal))
-    return [appointment.model_copy(update=hidden) for appointment in shown] if hidden else shown
+    return shown_items(AppointmentRead, appointments, hidden=_hidden(principal))
 
 
 def _hidden(principal: Principal) -> frozenset[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from clinicflow.appointments.models import Status
 from clinicflow.core.types import Day, Instant, PatchBody
@@ -178,10 +178,6 @@ class AppointmentRead(BaseModel):
         description="The recurring series this is an occurrence of; null for a single appointment.",
     )
     created_at: datetime = Field(description="When it was booked.")
-
-
-# A page of appointments, validated in one call.
-APPOINTMENTS_READ = TypeAdapter(list[AppointmentRead])
 
 
 class SeriesCreated(BaseModel):

@@ -101,13 +101,22 @@ def page_response(
     return Response(body, media_type="application/json")
 
 
+def shown_items(
+    item: type[BaseModel], rows: Sequence[Any], *, hidden: Collection[str] = ()
+) -> list[Any]:
+    """Rows (entities or column rows) as `item` models in one validation call, `hidden` fields
+    null: how every response but a hot page is written."""
+    shown = _validator(item).validate_python(rows, from_attributes=True)
+    if hidden:
+        shown = [model.model_copy(update=dict.fromkeys(hidden)) for model in shown]
+    return shown
+
+
 def pydantic_page(
     item: type[BaseModel], rows: Sequence[Any], next_cursor: str | None, *, hidden: Collection[str]
 ) -> bytes:
     """The same page the way every other response is written: through the models."""
-    shown = _validator(item).validate_python(rows, from_attributes=True)
-    if hidden:
-        shown = [model.model_copy(update=dict.fromkeys(hidden)) for model in shown]
+    shown = shown_items(item, rows, hidden=hidden)
     page = Page[item](items=shown, next_cursor=next_cursor)  # type: ignore[valid-type]
     return page.model_dump_json().encode()
 
