@@ -646,6 +646,7 @@ def measure_servers(
     environment = app_environment(database, workdir)
     hash_settings = _hash_settings(mode)
     environment.update({name.upper(): str(value) for name, value in hash_settings.items()})
+    app_settings = database.settings(**hash_settings)
     limiter = "Redis" if "REDIS_URL" in environment else "in-process memory"
     config = workdir / "reference.pickle"
     secret = secrets.token_urlsafe(32)
@@ -660,8 +661,9 @@ def measure_servers(
                 "overlap_professional": small.practice.professional_ids[0],
                 "overlap_slot": (slot_start, slot_end),
                 "availability_window": (small.week, small.week + timedelta(days=7)),
-                "hash_memory_kib": hash_settings.get("password_hash_memory_kib", 65536),
-                "hash_time_cost": hash_settings.get("password_hash_time_cost", 3),
+                "hash_memory_kib": app_settings.password_hash_memory_kib,
+                "hash_time_cost": app_settings.password_hash_time_cost,
+                "hash_parallelism": app_settings.password_hash_parallelism,
             }
         )
     )
@@ -822,7 +824,7 @@ def paced_reads(
 
 def hash_cost(mode: Mode) -> str:
     if mode.password_hash is None:
-        return "production cost"
+        return "the app's default cost"
     memory_kib, time_cost = mode.password_hash
     return f"m={memory_kib} KiB, t={time_cost}"
 
@@ -839,8 +841,8 @@ def main() -> None:
     parser.add_argument(
         "--password-hash",
         metavar="MEMORY_KIB:TIME_COST",
-        help="argon2 cost of the seeded logins and the app (default: the app's, 65536:3); "
-        "19456:2 is OWASP's minimum",
+        help="argon2 cost of the seeded logins and the app (default: the app's, OWASP's "
+        "19456:2); 65536:3 is RFC 9106's second choice",
     )
     parser.add_argument("--keep-database", action="store_true", help="do not drop it at the end")
     parser.add_argument("--superuser-url", default=pgdb.SUPERUSER_URL)

@@ -49,7 +49,13 @@ QUERIES: dict[str, Query] = CONFIG["queries"]
 TENANT: uuid.UUID = CONFIG["tenant_id"]
 SECRET: str = CONFIG["jwt_secret"]
 HASHER = PasswordHash(
-    (Argon2Hasher(memory_cost=CONFIG["hash_memory_kib"], time_cost=CONFIG["hash_time_cost"]),)
+    (
+        Argon2Hasher(
+            memory_cost=CONFIG["hash_memory_kib"],
+            time_cost=CONFIG["hash_time_cost"],
+            parallelism=CONFIG["hash_parallelism"],
+        ),
+    )
 )
 POOL: dict[str, Any] = {}
 

@@ -235,7 +235,7 @@ async def test_outdated_hash_parameters_are_upgraded_on_login(
     client: httpx.AsyncClient, db: FastAPI
 ) -> None:
     member = await make_member(db)
-    old = await PasswordHasher(memory_kib=2048, time_cost=2).hash(member.password)
+    old = await PasswordHasher(memory_kib=2048, time_cost=2, parallelism=4).hash(member.password)
     async with db.state.database.sessionmaker() as session, session.begin():
         user = await UserRepository(session).get(member.user_id)
         assert user is not None
@@ -245,7 +245,7 @@ async def test_outdated_hash_parameters_are_upgraded_on_login(
         user = await UserRepository(session).get(member.user_id)
         assert user is not None
         assert user.password_hash != old
-        assert "m=1024" in user.password_hash
+        assert "m=1024,t=1,p=1" in user.password_hash
 
 
 async def test_lockout_after_five_failures_from_several_ips_then_admin_unlock(

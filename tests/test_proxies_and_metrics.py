@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
-from tests.conftest import make_test_settings
+from tests.conftest import make_production_settings, make_test_settings
 
 PROXY = "10.0.0.5"
 ATTACKER = "198.51.100.7"
@@ -83,13 +83,6 @@ def test_trusted_proxies_reads_a_comma_list_and_refuses_garbage() -> None:
         Settings(_env_file=None, trusted_proxies="proxy.example.com")  # type: ignore[call-arg]
 
 
-def _production(**overrides: object) -> Settings:
-    return make_test_settings(
-        environment="production", secret_key="s" * 48, encryption_keys="k1:" + "A" * 43,
-        audit_hmac_key="a" * 40, **overrides,
-    )  # fmt: skip
-
-
 @asynccontextmanager
 async def bare_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """/metrics touches no database, so no lifespan is needed."""
@@ -99,7 +92,7 @@ async def bare_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def test_metrics_are_closed_in_production_without_a_token() -> None:
-    async with bare_client(_production()) as client:
+    async with bare_client(make_production_settings()) as client:
         response = await client.get("/metrics")
     assert response.status_code == 401
     assert response.headers["content-type"] == "application/problem+json"
@@ -107,7 +100,8 @@ async def test_metrics_are_closed_in_production_without_a_token() -> None:
 
 
 async def test_metrics_need_the_configured_bearer_token() -> None:
-    async with bare_client(_production(metrics_token="scrape-me-" + "x" * 20)) as client:
+    production = make_production_settings(metrics_token="scrape-me-" + "x" * 20)
+    async with bare_client(production) as client:
         missing = await client.get("/metrics")
         wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})
         right = await client.get(

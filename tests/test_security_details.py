@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
-from tests.conftest import make_test_settings
+from tests.conftest import make_production_settings
 from tests.factories import make_member
 from tests.test_rate_limits import limited_client
 
@@ -74,26 +74,16 @@ async def test_a_rotated_key_keeps_its_expiry(client: httpx.AsyncClient, db: Fas
     assert datetime.fromisoformat(rotated.json()["expires_at"]) == expires
 
 
-def _production(**values: object) -> Settings:
-    return make_test_settings(
-        environment="production",
-        secret_key=STRONG,
-        encryption_keys=KEYS,
-        audit_hmac_key="a" * 40,
-        **values,
-    )
-
-
 def test_production_refuses_a_weak_previous_secret_key() -> None:
     with pytest.raises(ValidationError, match="PREVIOUS_SECRET_KEYS"):
-        _production(previous_secret_keys="short-old-key")
-    assert _production(previous_secret_keys="o" * 40).previous_secret_keys
+        make_production_settings(previous_secret_keys="short-old-key")
+    assert make_production_settings(previous_secret_keys="o" * 40).previous_secret_keys
 
 
 async def test_production_serves_no_docs_and_no_readiness_details(
     db: FastAPI, settings: Settings
 ) -> None:
-    production = _production(database_url=settings.database_url)
+    production = make_production_settings(database_url=settings.database_url)
     app = create_app(production)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

@@ -49,6 +49,35 @@ def test_production_accepts_real_secrets() -> None:
     assert settings.environment == "production"
 
 
+@pytest.mark.parametrize(("memory_kib", "time_cost"), [(19456, 1), (4096, 5), (1024, 1)])
+def test_production_refuses_a_password_hash_cheaper_than_owasps_minimum(
+    memory_kib: int, time_cost: int
+) -> None:
+    with pytest.raises(ValidationError, match="PASSWORD_HASH_MEMORY_KIB"):
+        make(
+            environment="production", secret_key=STRONG, encryption_keys=KEYS,
+            audit_hmac_key=AUDIT, password_hash_memory_kib=memory_kib,
+            password_hash_time_cost=time_cost,
+        )  # fmt: skip
+
+
+def test_the_default_password_hash_is_owasps_recommended_argon2id() -> None:
+    settings = make(
+        environment="production", secret_key=STRONG, encryption_keys=KEYS, audit_hmac_key=AUDIT
+    )
+    cost = (
+        settings.password_hash_memory_kib,
+        settings.password_hash_time_cost,
+        settings.password_hash_parallelism,
+    )
+    assert cost == (19456, 2, 1)
+    cheapest_equivalent = make(
+        environment="production", secret_key=STRONG, encryption_keys=KEYS,
+        audit_hmac_key=AUDIT, password_hash_memory_kib=7168, password_hash_time_cost=5,
+    )  # fmt: skip
+    assert cheapest_equivalent.password_hash_time_cost == 5
+
+
 def test_postgres_urls_get_the_async_driver() -> None:
     settings = make(database_url="postgresql://u:p@db/clinicflow")
     assert settings.database_url == "postgresql+asyncpg://u:p@db/clinicflow"

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
 from clinicflow.audit import service as audit
-from clinicflow.bootstrap import hasher_for
 from clinicflow.bulkseed import BulkPlan, seed_bulk
 from clinicflow.core import tenancy
 from clinicflow.core.database import create_database
 from clinicflow.core.rls import POLICY_NAME
+from clinicflow.core.security import hasher_for
 from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant, tenant_context
 from clinicflow.patients.repository import PatientFilters, PatientRepository
 from clinicflow.tenants.models import Membership, Role

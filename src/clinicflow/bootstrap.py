@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import Database, claim_write_lock
 from clinicflow.core.models import utcnow
-from clinicflow.core.security import PasswordHasher, build_password_hasher
+from clinicflow.core.security import PasswordHasher, hasher_for
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.demo import fill_practice
@@ -39,12 +39,6 @@ class DemoLogin:
     role: str
     email: str
     tenant: str | None
-
-
-def hasher_for(settings: Settings) -> PasswordHasher:
-    return build_password_hasher(
-        settings.password_hash_memory_kib, settings.password_hash_time_cost
-    )
 
 
 async def ensure_first_admin(database: Database, settings: Settings) -> None:

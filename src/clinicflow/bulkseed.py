@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from uuid_utils.compat import uuid7
 
 from clinicflow.core.database import create_engine
-from clinicflow.core.security import build_password_hasher
+from clinicflow.core.security import hasher_for
 from clinicflow.core.settings import Settings
 from clinicflow.models import Base
 from clinicflow.patients.search import head, normalize, search_terms, search_text
@@ -415,10 +415,7 @@ async def seed_bulk(
     """Write the plan's practices; returns their logins (all share `SEED_PASSWORD`)."""
     shown = progress or _Silent()
     started = time.perf_counter()
-    hasher = build_password_hasher(
-        settings.password_hash_memory_kib, settings.password_hash_time_cost
-    )
-    password_hash = await hasher.hash(SEED_PASSWORD)  # once: argon2 costs ~0.1 s a call
+    password_hash = await hasher_for(settings).hash(SEED_PASSWORD)  # once per seed
     maker = RowMaker(plan, password_hash, datetime.now(UTC))
     writer: _Writer
     if settings.is_postgres:

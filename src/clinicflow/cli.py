@@ -245,9 +245,9 @@ def create_admin(
     ] = "",
 ) -> None:
     """Create a platform admin (prompts for what is not given)."""
-    from clinicflow.bootstrap import hasher_for
     from clinicflow.core.database import create_database
     from clinicflow.core.errors import ClinicFlowError
+    from clinicflow.core.security import hasher_for
     from clinicflow.users.service import create_user
 
     settings = get_settings()

@@ -20,7 +20,7 @@ from clinicflow.appointments.endpoints import availability_router
 from clinicflow.appointments.endpoints import router as appointments_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
-from clinicflow.bootstrap import ensure_first_admin, hasher_for
+from clinicflow.bootstrap import ensure_first_admin
 from clinicflow.calendar.endpoints import router as calendar_router
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import UnitOfWorkRoute, create_database
@@ -30,6 +30,7 @@ from clinicflow.core.logging import RequestContextMiddleware, configure_logging
 from clinicflow.core.openapi import install_openapi
 from clinicflow.core.ratelimit import RateLimiter, default_rate_limit
 from clinicflow.core.routing import match_ids_as_uuids
+from clinicflow.core.security import hasher_for
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.exports.endpoints import portability_router
 from clinicflow.exports.endpoints import router as exports_router

@@ -9,8 +9,8 @@ from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from sqlalchemy import select
 
-from clinicflow.bootstrap import hasher_for
 from clinicflow.core import migrate
+from clinicflow.core.security import hasher_for
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant
 from clinicflow.tenants.models import Membership, Role

@@ -17,6 +17,8 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import Field
 from zxcvbn import zxcvbn
 
+from clinicflow.core.settings import Settings
+
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 # `format: password` marks a secret in the OpenAPI document (clients mask it); a new one has
@@ -47,11 +49,11 @@ _STRENGTH_WINDOW = 72
 _MIN_STRENGTH_SCORE = 2  # zxcvbn 0-4; below 2 is "too guessable" or "very guessable"
 
 
-# Hashing at the production cost takes ~140 ms over argon2's 4 lanes: run in the threads of
-# the pool below, logins would take the cores from every read in flight. One hashing thread
-# per process, at a lower priority (nice 10: about a tenth of a contended core, all of an idle
-# one), makes logins queue behind reads instead. Linux keeps niceness per thread, and the lane
-# threads argon2 starts inherit it.
+# A hash costs ~18 ms of one core at the default cost, ~170 ms at RFC 9106's 64 MiB x 3 over
+# 4 lanes: in the threads of the pool below, logins would take the cores from every read in
+# flight. One hashing thread per process, at a lower priority (nice 10: about a tenth of a
+# contended core, all of an idle one), makes logins queue behind reads instead. Linux keeps
+# niceness per thread, and any lane threads argon2 starts inherit it.
 _HASHING_NICENESS = 10
 T = TypeVar("T")
 
@@ -79,8 +81,9 @@ class VerifyResult:
 class PasswordHasher:
     """Argon2id with parameters from settings; old hashes are upgraded on successful login."""
 
-    def __init__(self, *, memory_kib: int, time_cost: int) -> None:
-        self._hash = PasswordHash((Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost),))
+    def __init__(self, *, memory_kib: int, time_cost: int, parallelism: int = 1) -> None:
+        argon2 = Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism)
+        self._hash = PasswordHash((argon2,))
         # Verified against when the account does not exist, so an unknown user costs the same.
         self._dummy_hash = self._hash.hash("not-a-real-password-but-same-cost")
 
@@ -109,7 +112,15 @@ def password_problems(password: str, *, user_inputs: Sequence[str] = ()) -> str 
     return None
 
 
+def hasher_for(settings: Settings) -> PasswordHasher:
+    return _hasher(
+        settings.password_hash_memory_kib,
+        settings.password_hash_time_cost,
+        settings.password_hash_parallelism,
+    )
+
+
 @lru_cache(maxsize=4)
-def build_password_hasher(memory_kib: int, time_cost: int) -> PasswordHasher:
+def _hasher(memory_kib: int, time_cost: int, parallelism: int) -> PasswordHasher:
     """One hasher per parameter set: building it hashes the dummy password once."""
-    return PasswordHasher(memory_kib=memory_kib, time_cost=time_cost)
+    return PasswordHasher(memory_kib=memory_kib, time_cost=time_cost, parallelism=parallelism)
