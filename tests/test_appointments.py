@@ -6,10 +6,12 @@ import asyncio
 import uuid
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from clinicflow.appointments.models import Appointment
+from clinicflow.appointments.repository import AppointmentRepository
 from clinicflow.audit.models import AuditEvent
 from clinicflow.core.tenancy import set_session_tenant
 from tests.factories import Member, make_api_key, make_member
@@ -89,6 +91,25 @@ async def test_fifty_concurrent_bookings_of_one_slot_give_exactly_one(
     winner = next(r for r in responses if r.status_code == 201).json()["id"]
     named = [r.json()["conflicting_appointment_id"] for r in responses if r.status_code == 409]
     assert set(named) == {winner}
+
+
+async def test_the_exclusion_constraint_refuses_an_overlap_the_check_missed(
+    client: httpx.AsyncClient, db: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database's constraint, not only the service's check, keeps the agenda whole: with
+    the check blinded, the overlapping booking is still a 409 and stores nothing."""
+    owner = await make_member(db, role="owner")
+    patient = await patient_of(client, owner)
+    assert (await book(client, owner, patient)).status_code == 201
+
+    async def sees_nothing(*args: object, **kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(AppointmentRepository, "first_overlap", sees_nothing)
+    refused = await book(client, owner, patient, start="2026-03-09T09:30:00-03:00")
+    assert refused.status_code == 409
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert await count_rows(db, owner.tenant_id) == 1
 
 
 async def test_a_cancelled_appointment_frees_its_slot(

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.availability import free_slots, searched_window
@@ -42,7 +41,6 @@ from clinicflow.tenants.settings_schema import weekly_hours
 from clinicflow.webhooks.service import emit
 
 Scope = Literal["one", "following", "all"]
-EXCLUSION_CONSTRAINT = "ex_appointments_no_overlap"
 # Where a refused booking looks for alternatives to offer.
 NEARBY_BEFORE, NEARBY_AFTER = timedelta(hours=12), timedelta(days=14)
 
@@ -237,9 +235,11 @@ class AppointmentService:
         return await self.appointments.history(appointment_id)
 
     async def _save_without_overlap(self, appointment: Appointment, **changes: Any) -> None:
-        """Check in the transaction (names the conflict); the exclusion constraint settles races.
-        The changes are applied inside the savepoint: opening one flushes what is pending, and
-        a clash flushed outside it would break the whole transaction."""
+        """Check in the transaction, which names the conflict. Bookings of one professional
+        take turns on a lock (PostgreSQL; SQLite writers hold the file's write lock), so the
+        check sees every booking committed before ours and the exclusion constraint is a
+        backstop that never fires: no savepoint is kept around the write for it (two round
+        trips a booking). Were it to fire, the request fails whole with a 409."""
         wanted = _Span(
             appointment.id,
             appointment.professional_id,
@@ -248,40 +248,23 @@ class AppointmentService:
         )
         status = changes.get("status", appointment.status)
         if not appointment.allow_overlap and status not in (Status.CANCELLED, Status.NO_SHOW):
-            # Bookings of one professional take turns: two overlapping inserts racing on the
-            # exclusion constraint can deadlock each other (a 500), and after the lock the check
-            # below sees every booking committed before ours.
+            # Two overlapping inserts racing on the exclusion constraint instead could
+            # deadlock each other (a 500).
             await self.appointments.lock_professional(wanted.professional_id)
             clash = await self.appointments.first_overlap(
                 wanted.professional_id, wanted.start, wanted.end, ignore=wanted.id
             )
             if clash is not None:
                 raise await self._overlap_with_alternatives(wanted, clash)
-        try:
-            async with self.session.begin_nested():
-                for field, value in changes.items():
-                    setattr(appointment, field, value)
-                self.appointments.add(appointment)
-                await self.session.flush()
-        except IntegrityError as error:
-            if EXCLUSION_CONSTRAINT not in str(error.orig):
-                raise
-            # A concurrent booking won the race; name it now that it is visible.
-            clash = await self.appointments.first_overlap(
-                wanted.professional_id, wanted.start, wanted.end
-            )
-            raise await self._overlap_with_alternatives(wanted, clash) from error
+        for field, value in changes.items():
+            setattr(appointment, field, value)
+        self.appointments.add(appointment)
+        await self.session.flush()
 
-    async def _overlap_with_alternatives(
-        self, wanted: _Span, clash: Appointment | None
-    ) -> Conflict:
+    async def _overlap_with_alternatives(self, wanted: _Span, clash: Appointment) -> Conflict:
         """The clash, named, with the two free slots nearest the wanted time (not in the past
         when the wanted time is not)."""
-        error = (
-            _overlap(clash.id, clash.start_at, clash.end_at)
-            if clash is not None
-            else _overlap(None, wanted.start, wanted.end)
-        )
+        error = _overlap(clash.id, clash.start_at, clash.end_at)
         length, now = wanted.end - wanted.start, utcnow()
         earliest = wanted.start - NEARBY_BEFORE
         if wanted.start > now:
@@ -403,10 +386,10 @@ def _event_data(appointment: Appointment) -> dict[str, object]:
 
 
 def _overlap(
-    existing: uuid.UUID | None, start: datetime, end: datetime, occurrence: datetime | None = None
+    existing: uuid.UUID, start: datetime, end: datetime, occurrence: datetime | None = None
 ) -> Conflict:
     extra = {
-        "conflicting_appointment_id": str(existing) if existing else None,
+        "conflicting_appointment_id": str(existing),
         "start": start.isoformat(),
         "end": end.isoformat(),
     }
