@@ -4,13 +4,15 @@ separate HTTP clients, on PostgreSQL (the app role, RLS on) and on the embedded 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select, update
 
+from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 from clinicflow.core import migrate
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
@@ -81,6 +83,46 @@ async def test_postgres_workers_start_with_first_admin_and_book_each_slot_once(
             await session.execute(select(func.count()).where(User.email == ADMIN_EMAIL))
         ).scalar_one()
     assert admins == 1
+
+
+async def _links(
+    db: FastAPI, model: type[AuditEvent] | type[PlatformAuditEvent], tenant: uuid.UUID | None
+) -> list[Row[tuple[int, str, str]]]:
+    """A chain's links in order: the practice's (tenant) or the platform's (None)."""
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, tenant)
+        statement = select(model.seq, model.prev_hash, model.hash).order_by(model.seq)
+        return list(await session.execute(statement))
+
+
+def assert_unbroken(links: list[Row[tuple[int, str, str]]]) -> None:
+    assert [link.seq for link in links] == list(range(1, len(links) + 1))
+    for previous, link in itertools.pairwise(links):
+        assert link.prev_hash == previous.hash, f"event {link.seq}"
+
+
+async def test_postgres_workers_append_concurrent_audit_events_in_one_unbroken_chain(
+    db: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    """Each append locks its chain and reads its last link in one statement
+    (audit_chain_head): appends racing from two processes still queue, none is lost."""
+    owner = await make_member(db, role="owner")
+    with serve(settings.database_url, tmp_path) as served:
+        bodies: list[dict[str, object]] = [{"full_name": f"P{n}"} for n in range(CLIENTS)]
+        created = await _fire(served, owner, "POST", "/api/v1/patients", bodies)
+        strangers: list[dict[str, object]] = [
+            {"username": f"nobody-{n}@example.com", "password": "not-the-password"}
+            for n in range(CLIENTS)
+        ]
+        refused = await _fire(served, owner, "POST", "/api/v1/auth/login", strangers)
+    assert [answer.status_code for answer in created] == [201] * CLIENTS
+    assert [answer.status_code for answer in refused] == [401] * CLIENTS
+    practice = await _links(db, AuditEvent, owner.tenant_id)
+    assert len(practice) >= CLIENTS  # a patient.created each, after the member's own events
+    assert_unbroken(practice)
+    platform = await _links(db, PlatformAuditEvent, None)
+    assert len(platform) >= CLIENTS
+    assert_unbroken(platform)
 
 
 async def test_postgres_parallel_patient_creates_never_exceed_the_plan(

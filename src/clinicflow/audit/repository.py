@@ -12,30 +12,30 @@ from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
 AuditModel = type[AuditEvent] | type[PlatformAuditEvent]
 
 
-def _lock_key(chain: uuid.UUID | None) -> str:
-    """The same key the audit_append_* functions lock (migration 0020)."""
-    return f"audit:{chain}" if chain else "audit:platform"
-
-
 class AuditRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def lock_chain(self, chain: uuid.UUID | None) -> None:
-        """Serialise appends to one chain until the transaction ends (SQLite locks the file)."""
+    async def lock_chain_head(
+        self, model: AuditModel, chain: uuid.UUID | None
+    ) -> tuple[int, str] | None:
+        """Lock the chain for appends until the transaction ends, then read its last link.
+        PostgreSQL does both in one round trip (audit_chain_head, migration 0027); SQLite
+        writers already hold the file's write lock."""
         if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": _lock_key(chain)},
-            )
-
-    async def last_link(self, model: AuditModel) -> tuple[int, str] | None:
-        row = (
+            row = (
+                await self.session.execute(
+                    text("SELECT last_seq, last_hash FROM audit_chain_head(:chain)"),
+                    {"chain": chain},
+                )
+            ).one()
+            return (row.last_seq, row.last_hash) if row.last_seq is not None else None
+        found = (
             await self.session.execute(
                 select(model.seq, model.hash).order_by(model.seq.desc()).limit(1)
             )
         ).first()
-        return (row.seq, row.hash) if row else None
+        return (found.seq, found.hash) if found else None
 
     def add(self, event: AuditEvent | PlatformAuditEvent) -> None:
         self.session.add(event)

@@ -100,9 +100,8 @@ async def record(
     """Append an event to the chain of the session's tenant, or the platform chain if none."""
     tenant_id = current_tenant(session)
     repository = AuditRepository(session)
-    await repository.lock_chain(tenant_id)
     model = AuditEvent if tenant_id else PlatformAuditEvent
-    last = await repository.last_link(model)
+    last = await repository.lock_chain_head(model, tenant_id)
     meta = request_meta.get()
     actor = actor or Actor()
     event = model(
