@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
 from clinicflow.audit import service as audit
@@ -342,3 +342,43 @@ async def test_savepoints_keep_the_tenant_without_setting_it_again(
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert sum("set_config" in statement for statement in sent) == 1
+
+
+async def test_naming_the_same_tenant_again_sends_nothing_but_a_rolled_back_switch_is_redone(
+    two_tenants: TwoTenants, db: FastAPI
+) -> None:
+    """Entering the practice the transaction is already in costs no round trip; a switch that
+    a rolled-back savepoint undid in the database is sent again, so RLS and the application's
+    filter never name different practices."""
+    engine = db.state.database.engine
+    sent: list[str] = []
+
+    def record(*args: object) -> None:
+        statement = args[2]
+        assert isinstance(statement, str)
+        sent.append(statement)
+
+    async def practices_seen(session: AsyncSession) -> set[uuid.UUID]:
+        setting = await session.scalar(text("SELECT current_setting('app.tenant_id')"))
+        rows = set((await session.execute(text("SELECT tenant_id FROM memberships"))).scalars())
+        assert {str(tenant) for tenant in rows} <= {setting}
+        return rows
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with db.state.database.sessionmaker() as session:
+            await set_session_tenant(session, two_tenants.a)
+            await session.connection()
+            await set_session_tenant(session, two_tenants.a)
+            async with tenant_context(session, two_tenants.a):
+                assert await practices_seen(session) == {two_tenants.a}
+            assert sum("set_config" in statement for statement in sent) == 1
+            savepoint = await session.begin_nested()
+            await set_session_tenant(session, two_tenants.b)
+            await savepoint.rollback()  # and the setting with it; the session still says b
+            await set_session_tenant(session, two_tenants.b)
+            assert await practices_seen(session) == {two_tenants.b}
+            await session.rollback()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert sum("set_config" in statement for statement in sent) == 3

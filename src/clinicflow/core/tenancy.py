@@ -26,9 +26,13 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_lo
 from clinicflow.core.models import TenantOwned
 
 TENANT_KEY = "tenant_id"
+# What the open transaction's setting holds, when known: a call naming the same tenant again
+# (a service entering the practice it is already in) then costs no round trip.
+_APPLIED_KEY = "tenant_id_applied"
 # Execution option for the rare query that must see every tenant's rows on the embedded
 # database (PostgreSQL answers those through a SECURITY DEFINER function instead).
 ALL_TENANTS_OPTION = "all_tenants"
+_UNKNOWN = object()
 _SET_TENANT_SQL = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
 TENANT_PARAMETER = "scope_tenant_id"
 
@@ -48,8 +52,12 @@ async def set_session_tenant(session: AsyncSession, tenant_id: uuid.UUID | None)
     if session.new or session.dirty or session.deleted:
         await session.flush()
     session.info[TENANT_KEY] = tenant_id
-    if session.in_transaction() and session.get_bind().dialect.name == "postgresql":
-        await session.execute(_SET_TENANT_SQL, {"tenant_id": str(tenant_id) if tenant_id else ""})
+    if not session.in_transaction() or session.get_bind().dialect.name != "postgresql":
+        return  # the transaction's begin sets it (`_set_tenant_on_begin`)
+    if session.info.get(_APPLIED_KEY, _UNKNOWN) == tenant_id:
+        return
+    await session.execute(_SET_TENANT_SQL, {"tenant_id": str(tenant_id) if tenant_id else ""})
+    session.info[_APPLIED_KEY] = tenant_id
 
 
 def apply_tenant_scope(state: ORMExecuteState) -> None:
@@ -97,8 +105,21 @@ def _set_tenant_on_begin(
     if transaction.nested:
         return
     tenant_id = session.info.get(TENANT_KEY)
-    if tenant_id is not None and connection.dialect.name == "postgresql":
+    if connection.dialect.name != "postgresql":
+        return
+    if tenant_id is not None:
         connection.execute(_SET_TENANT_SQL, {"tenant_id": str(tenant_id)})
+    # Unset otherwise: the setting is transaction-local and never set for the session.
+    session.info[_APPLIED_KEY] = tenant_id
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_applied_tenant(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint rolled back undoes a setting made inside it; an ended transaction takes its
+    # setting along. Either way the next `set_session_tenant` sends it again. (A flush's
+    # internal subtransaction, neither nested nor the root, changes nothing.)
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_APPLIED_KEY, None)
 
 
 @event.listens_for(Session, "do_orm_execute")
