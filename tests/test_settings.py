@@ -49,7 +49,9 @@ def test_production_accepts_real_secrets() -> None:
     assert settings.environment == "production"
 
 
-@pytest.mark.parametrize(("memory_kib", "time_cost"), [(19456, 1), (4096, 5), (1024, 1)])
+@pytest.mark.parametrize(
+    ("memory_kib", "time_cost"), [(19456, 1), (4096, 5), (1024, 1), (1024, 35)]
+)
 def test_production_refuses_a_password_hash_cheaper_than_owasps_minimum(
     memory_kib: int, time_cost: int
 ) -> None:

@@ -97,7 +97,7 @@ class AppointmentRepository:
         ignore: uuid.UUID | None = None,
     ) -> list[tuple[datetime, datetime]]:
         values = _meeting_values(professional_id, start, end, ignore)
-        with self.session.no_autoflush:  # also asked while a refused booking is still pending
+        with self.session.no_autoflush:  # also asked while a moved appointment is not yet written
             rows = await _busy_read(ignore is not None).rows(self.session, values)
             return [(row.start_at, row.end_at) for row in rows]
 

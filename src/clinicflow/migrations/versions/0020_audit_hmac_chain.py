@@ -78,7 +78,7 @@ def upgrade() -> None:
             op.alter_column(table, "mac_version", server_default=None)
     if not postgres:
         return
-    # The same lock keys as the application's (audit/repository.py, _lock_key).
+    # The same lock keys as audit_chain_head's (migration 0027), which the application calls.
     op.execute(
         _function(
             "audit_append_tenant", "audit_events",
