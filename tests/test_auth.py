@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clinicflow.audit.models import AuditEvent
+from clinicflow.bootstrap import calibrate_failed_logins
 from clinicflow.core import security
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.tenancy import set_session_tenant
@@ -246,6 +248,50 @@ async def test_outdated_hash_parameters_are_upgraded_on_login(
         assert user is not None
         assert user.password_hash != old
         assert "m=1024,t=1,p=1" in user.password_hash
+
+
+async def _fastest_failure(hasher: PasswordHasher, stored: str | None) -> float:
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        assert not (await hasher.verify("not-the-password", stored)).valid
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+async def test_after_a_cost_change_an_unknown_user_fails_as_slowly_as_an_old_hash(
+    db: FastAPI,
+) -> None:
+    """Stored hashes keep their old cost until their user's next login: without holding
+    failures to the slowest cost stored, a wrong password for such an account would answer in
+    the old cost's time and an unknown address in the new one's, telling which accounts exist."""
+    member = await make_member(db)
+    old = await PasswordHasher(memory_kib=16384, time_cost=3).hash(member.password)
+    async with db.state.database.sessionmaker() as session, session.begin():
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        user.password_hash = old
+    hasher = PasswordHasher(memory_kib=1024, time_cost=1)  # the configured, cheaper cost
+    await calibrate_failed_logins(db.state.database, hasher)
+
+    assert hasher.failure_floor > 0
+    known_old = await _fastest_failure(hasher, old)
+    unknown = await _fastest_failure(hasher, None)
+    current = await _fastest_failure(hasher, await hasher.hash("another-password-9"))
+    assert unknown >= hasher.failure_floor
+    assert current >= hasher.failure_floor
+    assert unknown >= 0.7 * known_old
+    assert (await hasher.verify(member.password, old)).valid  # success is never held
+    async with db.state.database.sessionmaker() as session, session.begin():
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        user.password_hash = await hasher.hash(member.password)  # later apps calibrate too
+
+
+async def test_with_one_cost_stored_failures_are_not_held() -> None:
+    hasher = PasswordHasher(memory_kib=1024, time_cost=1)
+    await hasher.calibrate([await hasher.hash("some-password-1"), await hasher.hash("other-2")])
+    assert hasher.failure_floor == 0.0
 
 
 async def test_lockout_after_five_failures_from_several_ips_then_admin_unlock(

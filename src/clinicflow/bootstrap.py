@@ -41,6 +41,19 @@ class DemoLogin:
     tenant: str | None
 
 
+async def calibrate_failed_logins(database: Database, hasher: PasswordHasher) -> None:
+    """Failed logins as slow as a check of the costliest stored hash (`PasswordHasher.calibrate`);
+    run at start-up: stored hashes only ever move to the configured cost, never away from it."""
+    async with database.sessionmaker() as session:
+        samples = await UserRepository(session).password_hash_samples()
+    await hasher.calibrate(samples)
+    if hasher.failure_floor:
+        logger.info(
+            "failed_logins_held", floor_ms=round(hasher.failure_floor * 1000, 1),
+            parameter_sets=len(samples),
+        )  # fmt: skip
+
+
 async def ensure_first_admin(database: Database, settings: Settings) -> None:
     """FIRST_ADMIN_EMAIL / FIRST_ADMIN_PASSWORD create the platform admin when missing.
 

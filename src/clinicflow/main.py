@@ -20,7 +20,7 @@ from clinicflow.appointments.endpoints import availability_router
 from clinicflow.appointments.endpoints import router as appointments_router
 from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
-from clinicflow.bootstrap import ensure_first_admin
+from clinicflow.bootstrap import calibrate_failed_logins, ensure_first_admin
 from clinicflow.calendar.endpoints import router as calendar_router
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import UnitOfWorkRoute, create_database
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.database = create_database(settings)
         await ensure_first_admin(app.state.database, settings)
+        await calibrate_failed_logins(app.state.database, app.state.password_hasher)
         async with in_process_worker(app, settings):
             try:
                 async with mcp_running():

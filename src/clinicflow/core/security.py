@@ -6,7 +6,8 @@ import asyncio
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -86,16 +87,55 @@ class PasswordHasher:
         self._hash = PasswordHash((argon2,))
         # Verified against when the account does not exist, so an unknown user costs the same.
         self._dummy_hash = self._hash.hash("not-a-real-password-but-same-cost")
+        # The least time a failed check takes (`calibrate`); none while all hashes cost alike.
+        self.failure_floor = 0.0
 
     async def hash(self, password: str) -> str:
         return await _hashing_thread(self._hash.hash, password)
 
     async def verify(self, password: str, stored_hash: str | None) -> VerifyResult:
+        started = time.perf_counter()
         if stored_hash is None:
             await _hashing_thread(self._hash.verify, password, self._dummy_hash)
-            return VerifyResult(valid=False, new_hash=None)
-        valid, new_hash = await _hashing_thread(self._hash.verify_and_update, password, stored_hash)
-        return VerifyResult(valid=valid, new_hash=new_hash)
+            result = VerifyResult(valid=False, new_hash=None)
+        else:
+            valid, new_hash = await _hashing_thread(
+                self._hash.verify_and_update, password, stored_hash
+            )
+            result = VerifyResult(valid=valid, new_hash=new_hash)
+        if not result.valid:
+            await asyncio.sleep(self.failure_floor - (time.perf_counter() - started))
+        return result
+
+    async def calibrate(self, stored_samples: Iterable[str]) -> None:
+        """Make every failed check last as long as one against the costliest hash stored.
+
+        `stored_samples` holds one stored hash per parameter set in use. Hashes move to the
+        configured parameters only at each user's next login, so after a change of cost a
+        wrong password would answer in the time of the user's old cost while an unknown user
+        answers in the new one's: the difference would tell which accounts exist. Failed
+        checks are therefore held (asleep, not computing) to the slowest of the sets."""
+        samples = {parameters_of(sample): sample for sample in stored_samples}
+        samples.setdefault(parameters_of(self._dummy_hash), self._dummy_hash)
+        if len(samples) == 1:
+            self.failure_floor = 0.0
+            return
+        self.failure_floor = max(
+            [await _hashing_thread(self._time_failed_check, s) for s in samples.values()]
+        )
+
+    def _time_failed_check(self, stored_hash: str) -> float:
+        slowest = 0.0
+        for _ in range(2):
+            started = time.perf_counter()
+            self._hash.verify("not-the-password", stored_hash)
+            slowest = max(slowest, time.perf_counter() - started)
+        return slowest
+
+
+def parameters_of(stored_hash: str) -> str:
+    """`$argon2id$v=19$m=19456,t=2,p=1` of a stored argon2 hash."""
+    return "$".join(stored_hash.split("$")[:4])
 
 
 def password_problems(password: str, *, user_inputs: Sequence[str] = ()) -> str | None:

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.core.security import parameters_of
 from clinicflow.users.models import User
 
 
@@ -25,6 +26,14 @@ class UserRepository:
             .execution_options(populate_existing=True)
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def password_hash_samples(self) -> list[str]:
+        """One stored argon2 hash per parameter set in use (cost changes leave several)."""
+        samples: dict[str, str] = {}
+        statement = select(User.password_hash).where(User.password_hash.startswith("$argon2"))
+        async for stored in await self.session.stream_scalars(statement):
+            samples.setdefault(parameters_of(stored), stored)
+        return list(samples.values())
 
     async def get_by_login(self, login: str) -> User | None:
         """By e-mail or username, case-insensitively (both are stored lower-cased)."""
