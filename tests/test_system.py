@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from clinicflow.core import migrate
 from clinicflow.main import create_app
 from tests.conftest import make_test_settings
 
@@ -33,6 +34,22 @@ async def test_ready_reports_database_version_environment_time(client: httpx.Asy
     assert body["environment"] == "test"
     assert body["version"]
     assert body["time"].endswith("+00:00")
+
+
+async def test_ready_is_503_until_the_database_is_migrated_for_this_code(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process deployed before `clinicflow db upgrade` ran takes no traffic; one whose
+    database a rolling deploy already migrated further does."""
+    head, known = migrate.code_revisions()
+    monkeypatch.setattr(migrate, "code_revisions", lambda: ("9999", known | {"9999"}))
+    behind = await client.get("/health/ready")
+    assert behind.status_code == 503
+    assert behind.json()["checks"]["database"] == (
+        f"error: schema at {head}, this code needs 9999; run `clinicflow db upgrade`"
+    )
+    monkeypatch.setattr(migrate, "code_revisions", lambda: ("0001", frozenset({"0001"})))
+    assert (await client.get("/health/ready")).status_code == 200
 
 
 async def test_ready_is_503_when_the_database_is_down() -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from clinicflow.core.database import create_engine
@@ -22,6 +24,27 @@ def alembic_config(url: str) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
+
+
+@lru_cache(maxsize=1)
+def code_revisions() -> tuple[str, frozenset[str]]:
+    """The revision this code migrates to, and every revision it knows."""
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = scripts.get_current_head()
+    assert head is not None  # one linear history
+    return head, frozenset(script.revision for script in scripts.walk_revisions())
+
+
+def schema_check(database_revision: str | None) -> str:
+    """ "ok" when the database's schema is what this code needs. A revision this code does not
+    know is newer (a rolling deploy migrated ahead of it): ok, as migrations only add first."""
+    head, known = code_revisions()
+    if database_revision == head or (database_revision and database_revision not in known):
+        return "ok"
+    return (
+        f"error: schema at {database_revision or 'nothing'}, this code needs {head}; "
+        "run `clinicflow db upgrade`"
+    )
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
