@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -312,12 +313,10 @@ async def test_a_hot_read_outside_a_practice_is_refused(db: FastAPI) -> None:
             await PatientRepository(session).page(PatientFilters(), 10, None)
 
 
-async def test_savepoints_keep_the_tenant_without_setting_it_again(
-    two_tenants: TwoTenants, db: FastAPI
-) -> None:
-    """A savepoint inherits the transaction's tenant, also after one rolls back; the setting is
-    sent once per transaction, not once more per savepoint (a round trip per booking)."""
-    engine = db.state.database.engine
+@contextmanager
+def statements_sent(db: FastAPI) -> Iterator[list[str]]:
+    """The SQL the app's engine sends while the block runs."""
+    engine = db.state.database.engine.sync_engine
     sent: list[str] = []
 
     def record(*args: object) -> None:
@@ -325,8 +324,19 @@ async def test_savepoints_keep_the_tenant_without_setting_it_again(
         assert isinstance(statement, str)
         sent.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    event.listen(engine, "before_cursor_execute", record)
     try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_savepoints_keep_the_tenant_without_setting_it_again(
+    two_tenants: TwoTenants, db: FastAPI
+) -> None:
+    """A savepoint inherits the transaction's tenant, also after one rolls back; the setting is
+    sent once per transaction, not once more per savepoint (a round trip per booking)."""
+    with statements_sent(db) as sent:
         async with db.state.database.sessionmaker() as session:
             await set_session_tenant(session, two_tenants.a)
             await session.connection()
@@ -339,8 +349,6 @@ async def test_savepoints_keep_the_tenant_without_setting_it_again(
                 assert setting == str(two_tenants.a)
                 assert set(seen) == {two_tenants.a}
             await session.rollback()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert sum("set_config" in statement for statement in sent) == 1
 
 
@@ -350,13 +358,6 @@ async def test_naming_the_same_tenant_again_sends_nothing_but_a_rolled_back_swit
     """Entering the practice the transaction is already in costs no round trip; a switch that
     a rolled-back savepoint undid in the database is sent again, so RLS and the application's
     filter never name different practices."""
-    engine = db.state.database.engine
-    sent: list[str] = []
-
-    def record(*args: object) -> None:
-        statement = args[2]
-        assert isinstance(statement, str)
-        sent.append(statement)
 
     async def practices_seen(session: AsyncSession) -> set[uuid.UUID]:
         setting = await session.scalar(text("SELECT current_setting('app.tenant_id')"))
@@ -364,8 +365,7 @@ async def test_naming_the_same_tenant_again_sends_nothing_but_a_rolled_back_swit
         assert {str(tenant) for tenant in rows} <= {setting}
         return rows
 
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db) as sent:
         async with db.state.database.sessionmaker() as session:
             await set_session_tenant(session, two_tenants.a)
             await session.connection()
@@ -379,6 +379,4 @@ async def test_naming_the_same_tenant_again_sends_nothing_but_a_rolled_back_swit
             await set_session_tenant(session, two_tenants.b)
             assert await practices_seen(session) == {two_tenants.b}
             await session.rollback()
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
     assert sum("set_config" in statement for statement in sent) == 3
