@@ -52,7 +52,16 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/health/ready", summary="Check readiness")
+@router.get(
+    "/health/ready",
+    summary="Check readiness",
+    responses={
+        503: {
+            "description": "The database or Redis does not answer, or the database's schema "
+            "is behind this version (run `clinicflow db upgrade`)."
+        }
+    },
+)
 async def ready(request: Request) -> Response:
     """Public. 200 when the database answers with the schema this version needs (migrated by
     `clinicflow db upgrade`) and Redis, when configured, answers; 503 otherwise. Outside
