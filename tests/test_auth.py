@@ -233,15 +233,20 @@ async def test_database_holds_no_plaintext_password_or_refresh_token(
     assert stored_hash.startswith("$argon2id$")
 
 
+async def store_hash(db: FastAPI, member: Member, password_hash: str) -> None:
+    """As if the member's password had been hashed at another cost."""
+    async with db.state.database.sessionmaker() as session, session.begin():
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        user.password_hash = password_hash
+
+
 async def test_outdated_hash_parameters_are_upgraded_on_login(
     client: httpx.AsyncClient, db: FastAPI
 ) -> None:
     member = await make_member(db)
     old = await PasswordHasher(memory_kib=2048, time_cost=2, parallelism=4).hash(member.password)
-    async with db.state.database.sessionmaker() as session, session.begin():
-        user = await UserRepository(session).get(member.user_id)
-        assert user is not None
-        user.password_hash = old
+    await store_hash(db, member, old)
     await login(client, member)
     async with db.state.database.sessionmaker() as session:
         user = await UserRepository(session).get(member.user_id)
@@ -267,10 +272,7 @@ async def test_after_a_cost_change_an_unknown_user_fails_as_slowly_as_an_old_has
     the old cost's time and an unknown address in the new one's, telling which accounts exist."""
     member = await make_member(db)
     old = await PasswordHasher(memory_kib=16384, time_cost=3).hash(member.password)
-    async with db.state.database.sessionmaker() as session, session.begin():
-        user = await UserRepository(session).get(member.user_id)
-        assert user is not None
-        user.password_hash = old
+    await store_hash(db, member, old)
     hasher = PasswordHasher(memory_kib=1024, time_cost=1)  # the configured, cheaper cost
     await calibrate_failed_logins(db.state.database, hasher)
 
@@ -282,10 +284,7 @@ async def test_after_a_cost_change_an_unknown_user_fails_as_slowly_as_an_old_has
     assert current >= hasher.failure_floor
     assert unknown >= 0.7 * known_old
     assert (await hasher.verify(member.password, old)).valid  # success is never held
-    async with db.state.database.sessionmaker() as session, session.begin():
-        user = await UserRepository(session).get(member.user_id)
-        assert user is not None
-        user.password_hash = await hasher.hash(member.password)  # later apps calibrate too
+    await store_hash(db, member, await hasher.hash(member.password))  # later apps calibrate
 
 
 async def test_with_one_cost_stored_failures_are_not_held() -> None:

@@ -239,7 +239,7 @@ class AppointmentService:
         take turns on a lock (PostgreSQL; SQLite writers hold the file's write lock), so the
         check sees every booking committed before ours and the exclusion constraint is a
         backstop that never fires: no savepoint is kept around the write for it (two round
-        trips a booking). Were it to fire, the request fails whole with a 409."""
+        trips a booking). Were it to fire, the whole request fails (REST answers 409)."""
         wanted = _Span(
             appointment.id,
             appointment.professional_id,

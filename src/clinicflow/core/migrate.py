@@ -36,8 +36,8 @@ def code_revisions() -> tuple[str, frozenset[str]]:
 
 
 def schema_check(database_revision: str | None) -> str:
-    """ "ok" when the database's schema is what this code needs. A revision this code does not
-    know is newer (a rolling deploy migrated ahead of it): ok, as migrations only add first."""
+    """Whether the database's schema is what this code needs: "ok", or the error naming the fix.
+    A revision this code does not know is newer (a rolling deploy migrated ahead): ok."""
     head, known = code_revisions()
     if database_revision == head or (database_revision and database_revision not in known):
         return "ok"
