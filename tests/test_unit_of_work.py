@@ -3,13 +3,16 @@ before the response is sent; what the commit scheduled runs after it, and only i
 
 from __future__ import annotations
 
+import inspect
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import partial
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -19,9 +22,11 @@ from starlette.background import BackgroundTask
 from starlette.types import Message
 
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute, run_after_commit
+from clinicflow.core.ratelimit import default_rate_limit
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.main import API_ROUTERS
 from clinicflow.patients.models import Patient
+from clinicflow.system.endpoints import router as system_router
 from tests.factories import make_member, make_tenant, post_raw
 
 RAN: list[str] = []
@@ -34,6 +39,37 @@ def test_every_api_route_runs_in_the_unit_of_work() -> None:
     ]
     assert len(routes) > 50
     assert [route.path for route in routes if not isinstance(route, UnitOfWorkRoute)] == []
+
+
+def _runs_in_threadpool(call: Callable[..., Any]) -> bool:
+    """FastAPI awaits a coroutine function (or an object whose __call__ is one) in the event
+    loop and hands anything else (plain functions, classes) to its thread pool."""
+    target = call if inspect.isroutine(call) else type(call).__call__
+    return not (inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target))
+
+
+def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
+    for sub in dependant.dependencies:
+        yield sub
+        yield from _dependencies(sub)
+
+
+def test_no_route_or_dependency_waits_for_the_thread_pool() -> None:
+    """A thread-pool hop costs a request two thread switches, and under logins the pool's
+    threads are busy hashing passwords: every endpoint and dependency is a coroutine."""
+    routers = [*API_ROUTERS, system_router]
+    routes = [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
+    offenders = {
+        f"{route.path}: {getattr(call, '__qualname__', call)}"
+        for route in routes
+        for call in [
+            route.endpoint,
+            default_rate_limit,
+            *(sub.call for sub in _dependencies(route.dependant) if sub.call is not None),
+        ]
+        if _runs_in_threadpool(call)
+    }
+    assert sorted(offenders) == []
 
 
 @pytest.fixture

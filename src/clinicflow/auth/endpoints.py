@@ -36,14 +36,14 @@ from clinicflow.users.schemas import UserRead
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/auth", tags=["auth"])
 
 
-def auth_service(request: Request, session: SessionDep) -> AuthService:
+async def auth_service(request: Request, session: SessionDep) -> AuthService:
     return AuthService(session, request.app.state.settings, request.app.state.password_hasher)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 
 
-def rate_limiter(request: Request) -> RateLimiter:
+async def rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
@@ -56,37 +56,35 @@ class RegisterResponse(BaseModel):
     tenant: TenantRead = Field(description="Your new practice, with you as owner.")
 
 
-class PasswordForm(OAuth2PasswordRequestForm):
-    """FastAPI's OAuth2 password form, the same fields, described for client generators."""
-
-    def __init__(
-        self,
-        *,
-        grant_type: Annotated[
-            str | None, Form(pattern="^password$", description="`password`, or leave it out.")
-        ] = None,
-        # An empty form value counts as missing (422): minLength says so to generators.
-        username: Annotated[
-            str, Form(min_length=1, description="The account's username or e-mail address.")
-        ],
-        password: Annotated[
-            str,
-            Form(
-                min_length=1,
-                json_schema_extra={"format": "password"},
-                description="The account's password.",
-            ),
-        ],
-        scope: Annotated[str, Form(description="Ignored: permissions come from the role.")] = "",
-        client_id: Annotated[str | None, Form(description="Ignored.")] = None,
-        client_secret: Annotated[
-            str | None, Form(json_schema_extra={"format": "password"}, description="Ignored.")
-        ] = None,
-    ) -> None:
-        super().__init__(
-            grant_type=grant_type, username=username, password=password, scope=scope,
-            client_id=client_id, client_secret=client_secret,
-        )  # fmt: skip
+async def password_form(
+    *,
+    grant_type: Annotated[
+        str | None, Form(pattern="^password$", description="`password`, or leave it out.")
+    ] = None,
+    # An empty form value counts as missing (422): minLength says so to generators.
+    username: Annotated[
+        str, Form(min_length=1, description="The account's username or e-mail address.")
+    ],
+    password: Annotated[
+        str,
+        Form(
+            min_length=1,
+            json_schema_extra={"format": "password"},
+            description="The account's password.",
+        ),
+    ],
+    scope: Annotated[str, Form(description="Ignored: permissions come from the role.")] = "",
+    client_id: Annotated[str | None, Form(description="Ignored.")] = None,
+    client_secret: Annotated[
+        str | None, Form(json_schema_extra={"format": "password"}, description="Ignored.")
+    ] = None,
+) -> OAuth2PasswordRequestForm:
+    """FastAPI's OAuth2 password form, the same fields, described for client generators. A
+    coroutine: FastAPI builds a class or plain-function dependency in its thread pool."""
+    return OAuth2PasswordRequestForm(
+        grant_type=grant_type, username=username, password=password, scope=scope,
+        client_id=client_id, client_secret=client_secret,
+    )  # fmt: skip
 
 
 def _tokens(pair: TokenPair) -> TokenResponse:
@@ -119,7 +117,7 @@ async def login(
     "/token", summary="Log in with the OAuth2 password form", responses=problems(NotAuthenticated)
 )
 async def token(
-    form: Annotated[PasswordForm, Depends()],
+    form: Annotated[OAuth2PasswordRequestForm, Depends(password_form)],
     service: AuthServiceDep,
     limiter: LimiterDep,
     request: Request,
@@ -205,7 +203,7 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> MeResponse:
     )
 
 
-def account_service(request: Request, session: SessionDep) -> AccountService:
+async def account_service(request: Request, session: SessionDep) -> AccountService:
     state = request.app.state
     return AccountService(session, state.settings, state.password_hasher, state.outbox)
 

@@ -38,7 +38,7 @@ N8N_ERRORS = problems(N8nUnavailable, N8nTimeout, NotFound)
 MAX_PERIOD = timedelta(days=366)
 
 
-def _service(request: Request, session: SessionDep) -> N8nService:
+async def _service(request: Request, session: SessionDep) -> N8nService:
     state = request.app.state
     return N8nService(session, state.key_ring, state.metrics_cache, state.settings)
 

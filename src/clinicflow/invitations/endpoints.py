@@ -31,7 +31,7 @@ Inviter = Annotated[
 TenantQuery = Annotated[uuid.UUID | None, Query(description="Platform admin: the practice")]
 
 
-def invitation_service(request: Request, session: SessionDep) -> InvitationService:
+async def invitation_service(request: Request, session: SessionDep) -> InvitationService:
     state = request.app.state
     return InvitationService(session, state.settings, state.password_hasher, state.outbox)
 

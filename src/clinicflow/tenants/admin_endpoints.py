@@ -32,7 +32,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, tags=["platform"])
 Admin = Annotated[Principal, Depends(require(Permission.PLATFORM_TENANTS))]
 
 
-def _service(admin: Admin, session: SessionDep) -> PlatformService:
+async def _service(admin: Admin, session: SessionDep) -> PlatformService:
     return PlatformService(session, admin.actor)
 
 

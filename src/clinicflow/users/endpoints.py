@@ -26,7 +26,7 @@ router = APIRouter(route_class=UnitOfWorkRoute, prefix="/users", tags=["users"])
 PlatformAdmin = Annotated[Principal, Depends(require(Permission.PLATFORM_USERS))]
 
 
-def user_service(request: Request, session: SessionDep) -> UserService:
+async def user_service(request: Request, session: SessionDep) -> UserService:
     return UserService(session, request.app.state.password_hasher)
 
 
