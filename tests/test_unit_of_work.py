@@ -3,6 +3,7 @@ before the response is sent; what the commit scheduled runs after it, and only i
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -15,14 +16,20 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.background import BackgroundTask
 from starlette.types import Message
 
-from clinicflow.core.database import SessionDep, UnitOfWorkRoute, run_after_commit
+from clinicflow.core.database import (
+    SessionDep,
+    UnitOfWorkRoute,
+    create_database,
+    run_after_commit,
+)
 from clinicflow.core.ratelimit import default_rate_limit
+from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.main import API_ROUTERS
 from clinicflow.patients.models import Patient
@@ -145,3 +152,24 @@ async def test_a_client_gone_before_its_body_arrived_is_a_client_error(db: FastA
     )
 
     assert answered == [400]
+
+
+async def test_requests_beyond_the_pool_wait_for_a_connection_instead_of_opening_one(
+    settings: Settings,
+) -> None:
+    """An overflow connection was opened for one request and closed again: under a burst most
+    requests paid for a new connection. The pool's connections are the process's, kept."""
+    database = create_database(settings.model_copy(update={"database_pool_size": 2}))
+    opened: list[object] = []
+    event.listen(database.engine.sync_engine, "connect", lambda *_: opened.append(1))
+
+    async def hold_a_connection() -> None:
+        async with database.sessionmaker() as session:
+            await session.execute(text("SELECT pg_sleep(0.05)"))
+
+    try:
+        for _ in range(2):  # a second burst reuses the kept connections
+            await asyncio.gather(*(hold_a_connection() for _ in range(6)))
+    finally:
+        await database.dispose()
+    assert len(opened) == 2

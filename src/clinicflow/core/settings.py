@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     # API worker processes when `clinicflow serve` is given no --workers (the usual name, which
     # hosting platforms set; empty means unset).
     web_concurrency: int | None = Field(default=None, ge=1)
+    # Connections one process opens at most, and keeps once opened (no overflow).
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # A checkout first asks the connection whether it is alive: one round trip per request,
     # only worth it where connections die silently (an idle timeout on a proxy in between).
