@@ -11,8 +11,8 @@ Redis when one answers at 127.0.0.1:6379). Load comes from separate processes (b
 16 keep-alive clients). For each hot path it prints req/s and p50/p95/p99 of
 
 - raw asyncpg: BEGIN, set_config('app.tenant_id'), the app's SQL, COMMIT (as the app role);
-- the minimal Starlette + asyncpg + PyJWT + orjson endpoint (bench/reference_app.py), served by
-  uvicorn with the same worker count;
+- the minimal Starlette + asyncpg + PyJWT + orjson endpoint (bench/reference_app.py), served as
+  the app is (clinicflow.serving) with the same worker count;
 - the app,
 
 with the app's ratio to each; then EXPLAIN (ANALYZE, BUFFERS) of every hot query as the app role
@@ -402,15 +402,44 @@ def measure_http(
                 cycle=cycle,
             )
         )
-    return _run(
-        loadgen.http(
-            port,
-            requests[50:] if not cycle else requests,
-            clients=clients,
-            seconds=seconds,
-            cycle=cycle,
-        )
+    running = loadgen.http(
+        port,
+        requests[50:] if not cycle else requests,
+        clients=clients,
+        seconds=seconds,
+        cycle=cycle,
     )
+    split = connection_split(port, clients, until=time.monotonic() + min(3.0, seconds))
+    sample = _run(running)
+    sample.splits.append(split)
+    return sample
+
+
+def connection_split(port: int, clients: int, until: float) -> str:
+    """How the server's worker processes share the load generator's connections, busiest
+    first ("12/4"), once all `clients` are connected (or at `until`); "?" where `ss` cannot
+    tell. A run with all 16 on one worker of two gets half the throughput: with one listening
+    socket shared by the workers (uvicorn's way) this was most of the spread between runs; with
+    a socket per worker (clinicflow.serving) the kernel hashes connections over them."""
+    shares: list[int] = []
+    while True:
+        try:
+            listing = subprocess.run(  # noqa: S603  (fixed arguments)
+                ["ss", "-tnpH", "state", "established", f"( sport = :{port} )"],  # noqa: S607
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+        per_process: dict[str, int] = {}
+        for pid in re.findall(r"pid=(\d+)", listing):
+            per_process[pid] = per_process.get(pid, 0) + 1
+        shares = sorted(per_process.values(), reverse=True)
+        if sum(shares) >= clients or time.monotonic() >= until:
+            return "/".join(map(str, shares)) or "?"
+        time.sleep(0.05)
 
 
 # Reads alternate raw, reference and app this many times, each for a share of the seconds: a
@@ -444,7 +473,7 @@ class ThroughputTable:
         self.samples: dict[str, dict[str, Sample]] = {}
         log(
             f"{'path':14} {'backend':10} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}"
-            f" {'n':>7} {'app/raw':>8} {'app/ref':>8}"
+            f" {'n':>7} {'app/raw':>8} {'app/ref':>8}  connections per worker, each run"
         )
 
     def append(self, row: Row) -> None:
@@ -459,7 +488,7 @@ class ThroughputTable:
         log(
             f"{row.name:14} {row.backend:10} {sample.rate:8.0f} {sample.quantile(0.5):8.2f} "
             f"{sample.quantile(0.95):8.2f} {sample.quantile(0.99):8.2f} "
-            f"{len(sample.latencies):7d} {ratios[0]:>8} {ratios[1]:>8}"
+            f"{len(sample.latencies):7d} {ratios[0]:>8} {ratios[1]:>8}  {' '.join(sample.splits)}"
         )
 
 
@@ -673,15 +702,7 @@ def measure_servers(
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     app_command = [str(BIN / "clinicflow"), "serve", "--workers", str(workers)]
-    reference_command = [
-        str(BIN / "uvicorn"),
-        "bench.reference_app:app",
-        "--workers",
-        str(workers),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    reference_command = [sys.executable, "-m", "bench.reference_app", "--workers", str(workers)]
     with (
         served(app_command, environment, workdir, "app") as app_port,
         served(reference_command, reference_env, workdir, "reference") as ref_port,

@@ -28,6 +28,9 @@ class Sample:
     seconds: float = 0.0
     failures: int = 0
     first_failure: str = ""
+    # How the server's worker processes shared the run's connections, one entry per run
+    # ("12/4": 12 on one worker, 4 on the other): set by the caller that can see the server.
+    splits: list[str] = field(default_factory=list)
 
     def absorb(self, other: Sample) -> None:
         """Add another measurement of the same thing (a later round) to this one."""
@@ -35,6 +38,7 @@ class Sample:
         self.seconds += other.seconds
         self.failures += other.failures
         self.first_failure = self.first_failure or other.first_failure
+        self.splits += other.splits
 
     @property
     def rate(self) -> float:
