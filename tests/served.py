@@ -26,6 +26,7 @@ STARTUP_SECONDS = 60
 class Served:
     base_url: str
     log_path: Path
+    pid: int  # the supervising process; its children are the workers
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -78,7 +79,7 @@ def serve(
             stderr=subprocess.STDOUT,
         )
         try:
-            served = Served(f"http://127.0.0.1:{port}", log_path)
+            served = Served(f"http://127.0.0.1:{port}", log_path, process.pid)
             _wait_until_ready(served, process)
             yield served
         finally:

@@ -145,11 +145,10 @@ def _shared_metrics(workers: int) -> Iterator[None]:
 
 
 def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
-    import uvicorn
-
+    from clinicflow import serving
     from clinicflow.core.logging import uvicorn_log_config
 
-    uvicorn.run(
+    serving.run(
         "clinicflow.main:create_app",
         factory=True,
         host=host,
