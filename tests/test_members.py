@@ -68,3 +68,24 @@ async def test_members_of_another_practice_are_404(client: httpx.AsyncClient, db
         f"{MEMBERS}/{owner.user_id}", json={"role": "superuser"}, headers=owner.headers
     )
     assert bad_role.status_code == 422
+
+
+async def test_inviting_a_member_of_the_practice_is_refused_and_of_another_practice_is_not(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    elsewhere = await make_member(db, role="owner")
+    again = await client.post(
+        "/api/v1/invitations",
+        json={"email": assistant.email, "role": "viewer"},
+        headers=owner.headers,
+    )
+    assert again.status_code == 409
+    assert "already a member" in again.json()["detail"]
+    newcomer = await client.post(
+        "/api/v1/invitations",
+        json={"email": elsewhere.email, "role": "viewer"},
+        headers=owner.headers,
+    )
+    assert newcomer.status_code == 201, newcomer.text

@@ -333,7 +333,7 @@ class AppointmentService:
             return only
         if requested == self.principal.user_id:
             return requested  # the caller was vetted as a member of this practice just now
-        if await MembershipRepository(self.session).get_for_user(requested) is None:
+        if not await MembershipRepository(self.session).is_member(requested):
             raise ReferenceNotFound(
                 "professional_id", "The professional is not a member of this practice."
             )

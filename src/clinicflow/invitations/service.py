@@ -117,7 +117,7 @@ class InvitationService:
         now = utcnow()
         async with tenant_context(self.session, tenant.id):
             existing = await UserRepository(self.session).get_by_email(email)
-            if existing and await MembershipRepository(self.session).get_for_user(existing.id):
+            if existing and await MembershipRepository(self.session).is_member(existing.id):
                 raise Conflict("This person is already a member of the practice.")
             # Refused now, not after the invitee has chosen a password (checked again on accept).
             await ensure_member_capacity(self.session, tenant)

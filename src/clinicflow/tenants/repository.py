@@ -17,6 +17,10 @@ _CALENDAR = HotRead(
         Tenant.id == bindparam("tenant_id", type_=Uuid()), Tenant.deleted_at.is_(None)
     )
 )
+# A member of the session's practice (the tenant filter adds the practice).
+_MEMBER = HotRead(
+    select(Membership.user_id).where(Membership.user_id == bindparam("user_id", type_=Uuid()))
+)
 
 
 class TenantRepository:
@@ -68,6 +72,12 @@ class MembershipRepository:
     async def get_for_user(self, user_id: uuid.UUID) -> Membership | None:
         statement = select(Membership).where(Membership.user_id == user_id)
         return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def is_member(self, user_id: uuid.UUID) -> bool:
+        """Whether the user belongs to the session's practice: asked for every booking and
+        availability request that names its professional (every chatbot's), so read without
+        loading the membership."""
+        return bool(await _MEMBER.rows(self.session, {"user_id": user_id}))
 
     def add(self, membership: Membership) -> None:
         self.session.add(membership)
