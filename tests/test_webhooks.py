@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
+from clinicflow.notifications.models import Notification
 from clinicflow.notifications.outbox import Worker
 from clinicflow.webhooks.models import WebhookSubscription
 from tests.factories import Member, deliver_outbox, make_api_key, make_member
@@ -287,3 +288,37 @@ async def test_private_addresses_are_refused_in_production_at_save_and_at_delive
         [item] = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
     assert receiver.requests == []
     assert "UnsafeWebhookURL" in item["last_error"]
+
+
+async def test_an_event_is_queued_only_for_the_live_subscriptions_listening_to_it(
+    client: httpx.AsyncClient, fast_app: FastAPI, admin_engine: AsyncEngine
+) -> None:
+    owner = await make_member(fast_app, role="owner")
+    patients_only = await subscribe(client, owner, "https://example.com/p", ["patient.created"])
+    bookings_only = await subscribe(client, owner, "https://example.com/b", ["appointment.created"])
+    removed = await subscribe(client, owner, "https://example.com/r")
+    await client.delete(f"{WEBHOOKS}/{removed['id']}", headers=owner.headers)
+    patient = await client.post(
+        "/api/v1/patients", json={"full_name": "Bea"}, headers=owner.headers
+    )
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={"patient_id": patient.json()["id"], "start": "2030-03-11T09:00:00-03:00"},
+        headers=owner.headers,
+    )
+    assert booked.status_code == 201, booked.text
+
+    async def queued(hook: dict[str, str]) -> list[str]:
+        response = await client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=owner.headers)
+        return [item["event_type"] for item in response.json()["items"]]
+
+    assert await queued(patients_only) == ["patient.created"]
+    assert await queued(bookings_only) == ["appointment.created"]
+    async with admin_engine.connect() as connection:  # sees every practice's rows
+        counts = [
+            await connection.scalar(
+                select(func.count()).where(Notification.webhook_id == hook["id"])
+            )
+            for hook in (patients_only, removed)
+        ]
+    assert counts == [1, 0]

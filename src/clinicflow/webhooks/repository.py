@@ -7,7 +7,14 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.core.hotread import HotRead
 from clinicflow.webhooks.models import WebhookSubscription
+
+_SUBSCRIBED = HotRead(
+    select(WebhookSubscription.id, WebhookSubscription.events).where(
+        WebhookSubscription.deleted_at.is_(None)
+    )
+)
 
 
 class WebhookRepository:
@@ -23,6 +30,21 @@ class WebhookRepository:
                 WebhookSubscription.id == webhook_id, WebhookSubscription.deleted_at.is_(None)
             )
         )
+
+    async def listening(self, event_type: str) -> list[WebhookSubscription]:
+        """Active subscriptions to `event_type`, oldest first. Asked on every write; most
+        practices have none for most events, which is found without loading any entity."""
+        ids = [
+            row.id for row in await _SUBSCRIBED.rows(self.session, {}) if event_type in row.events
+        ]
+        if not ids:
+            return []
+        statement = (
+            select(WebhookSubscription)
+            .where(WebhookSubscription.id.in_(ids))
+            .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+        )
+        return list(await self.session.scalars(statement))
 
     async def list_active(self) -> list[WebhookSubscription]:
         statement = (

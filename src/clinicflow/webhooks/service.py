@@ -100,8 +100,7 @@ class WebhookService:
         """One signed delivery per subscription listening to `event_type`, in this transaction."""
         return [
             self._queue(subscription, event_type, data, EVENT)
-            for subscription in await self.webhooks.list_active()
-            if event_type in subscription.events
+            for subscription in await self.webhooks.listening(event_type)
         ]
 
     def _queue(
