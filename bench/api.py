@@ -11,8 +11,8 @@ Redis when one answers at 127.0.0.1:6379). Load comes from separate processes (b
 16 keep-alive clients). For each hot path it prints req/s and p50/p95/p99 of
 
 - raw asyncpg: BEGIN, set_config('app.tenant_id'), the app's SQL, COMMIT (as the app role);
-- the minimal Starlette + asyncpg + PyJWT + orjson endpoint (bench/reference_app.py), served as
-  the app is (clinicflow.serving) with the same worker count;
+- the minimal Starlette + asyncpg + PyJWT + orjson endpoint (bench/reference_app.py), served by
+  uvicorn with the same worker count;
 - the app,
 
 with the app's ratio to each; then EXPLAIN (ANALYZE, BUFFERS) of every hot query as the app role
@@ -418,9 +418,9 @@ def measure_http(
 def connection_split(port: int, clients: int, until: float) -> str:
     """How the server's worker processes share the load generator's connections, busiest
     first ("12/4"), once all `clients` are connected (or at `until`); "?" where `ss` cannot
-    tell. A run with all 16 on one worker of two gets half the throughput: with one listening
-    socket shared by the workers (uvicorn's way) this was most of the spread between runs; with
-    a socket per worker (clinicflow.serving) the kernel hashes connections over them."""
+    tell. uvicorn's workers accept from one shared socket, and the first to wake takes every
+    connection waiting: a run with all 16 on one worker of two gets half the throughput, which
+    is most of the run-to-run spread of these figures."""
     shares: list[int] = []
     while True:
         try:
@@ -702,7 +702,15 @@ def measure_servers(
         "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
     }
     app_command = [str(BIN / "clinicflow"), "serve", "--workers", str(workers)]
-    reference_command = [sys.executable, "-m", "bench.reference_app", "--workers", str(workers)]
+    reference_command = [
+        str(BIN / "uvicorn"),
+        "bench.reference_app:app",
+        "--workers",
+        str(workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     with (
         served(app_command, environment, workdir, "app") as app_port,
         served(reference_command, reference_env, workdir, "reference") as ref_port,

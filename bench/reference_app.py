@@ -2,15 +2,14 @@
 
 Per request it does the same work the app must do, and nothing else: verify a bearer JWT, begin a
 transaction as the app role, set the tenant for RLS, run the app's own SQL (captured from its
-repositories by bench/queries.py), commit, answer JSON. Served as `clinicflow serve` serves the
-app (`clinicflow.serving`: uvicorn, a listening socket per worker), with as many workers:
+repositories by bench/queries.py), commit, answer JSON. Served by uvicorn with as many workers
+as `clinicflow serve` gets:
 
-    BENCH_REFERENCE_CONFIG=/path/config.pickle python -m bench.reference_app --workers 2
+    BENCH_REFERENCE_CONFIG=/path/config.pickle uvicorn bench.reference_app:app --workers 2
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import pickle
@@ -32,7 +31,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.queries import Query
-from clinicflow import serving
 from clinicflow.appointments.availability import free_slots
 from clinicflow.tenants.settings_schema import weekly_hours
 
@@ -181,23 +179,3 @@ app = Starlette(
     ],
     lifespan=lifespan,
 )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--workers", type=int, default=1)
-    arguments = parser.parse_args()
-    serving.run(
-        "bench.reference_app:app",
-        host=arguments.host,
-        port=arguments.port,
-        workers=arguments.workers,
-        access_log=False,
-        log_level="warning",
-    )
-
-
-if __name__ == "__main__":
-    main()

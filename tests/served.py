@@ -26,7 +26,6 @@ STARTUP_SECONDS = 60
 class Served:
     base_url: str
     log_path: Path
-    pid: int  # the supervising process; its children are the workers
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -79,7 +78,7 @@ def serve(
             stderr=subprocess.STDOUT,
         )
         try:
-            served = Served(f"http://127.0.0.1:{port}", log_path, process.pid)
+            served = Served(f"http://127.0.0.1:{port}", log_path)
             _wait_until_ready(served, process)
             yield served
         finally:

@@ -145,10 +145,11 @@ def _shared_metrics(workers: int) -> Iterator[None]:
 
 
 def _run_uvicorn(settings: Settings, host: str, port: int, workers: int, reload: bool) -> None:
-    from clinicflow import serving
+    import uvicorn
+
     from clinicflow.core.logging import uvicorn_log_config
 
-    serving.run(
+    uvicorn.run(
         "clinicflow.main:create_app",
         factory=True,
         host=host,
