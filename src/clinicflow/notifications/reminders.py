@@ -39,11 +39,13 @@ async def replan_reminder(
             await outbox.cancel(session, pending)
     if appointment.status not in ACTIVE or appointment.start_at <= utcnow():
         return
-    tenant = await TenantRepository(session).get(appointment.tenant_id)
-    lead = (tenant.settings or {}).get("reminder_lead_minutes") if tenant else None
     if patient is None:
         patient = await PatientRepository(session).get(appointment.patient_id)
-    if tenant is None or not isinstance(lead, int) or patient is None or not patient.email:
+    if patient is None or not patient.email:
+        return
+    tenant = await TenantRepository(session).calendar(appointment.tenant_id)
+    lead = (tenant.settings or {}).get("reminder_lead_minutes") if tenant else None
+    if tenant is None or not isinstance(lead, int):
         return
     zone = ZoneInfo(tenant.timezone or "UTC")
     message = appointment_reminder(

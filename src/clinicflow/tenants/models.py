@@ -42,8 +42,10 @@ class Tenant(IdMixin, TimestampMixin, Base):
 
 
 class PracticeCalendar(Protocol):
-    """What the agenda needs of a practice: its time zone and settings (working hours)."""
+    """What the agenda needs of a practice: its time zone and settings (working hours,
+    reminder lead time), and its name for the messages it sends."""
 
+    name: str
     timezone: str
     settings: dict[str, Any]
 

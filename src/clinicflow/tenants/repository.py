@@ -13,7 +13,7 @@ from clinicflow.tenants.models import Membership, Plan, PracticeCalendar, Role, 
 from clinicflow.users.models import User
 
 _CALENDAR = HotRead(
-    select(Tenant.timezone, Tenant.settings).where(
+    select(Tenant.name, Tenant.timezone, Tenant.settings).where(
         Tenant.id == bindparam("tenant_id", type_=Uuid()), Tenant.deleted_at.is_(None)
     )
 )
