@@ -62,8 +62,9 @@ def test_statuses_that_follow_from_a_route_are_documented(document: dict[str, An
         if "requestBody" in operation:
             assert {"413", "422"} <= statuses, where
         if path.startswith("/api/"):
-            assert "429" in statuses, where
+            assert {"429", "503"} <= statuses, where
             assert "Retry-After" in operation["responses"]["429"]["headers"], where
+            assert "Retry-After" in operation["responses"]["503"]["headers"], where
 
 
 def test_the_problem_component_names_every_kind_of_problem(document: dict[str, Any]) -> None:

@@ -31,7 +31,7 @@ from clinicflow.core.database import (
 from clinicflow.core.ratelimit import default_rate_limit
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
-from clinicflow.main import API_ROUTERS
+from clinicflow.main import API_ROUTERS, create_app
 from clinicflow.patients.models import Patient
 from clinicflow.system.endpoints import router as system_router
 from tests.factories import make_member, make_tenant, post_raw
@@ -173,3 +173,32 @@ async def test_requests_beyond_the_pool_wait_for_a_connection_instead_of_opening
     finally:
         await database.dispose()
     assert len(opened) == 2
+
+
+async def test_a_request_that_finds_every_connection_busy_answers_503_and_changes_nothing(
+    db: FastAPI, settings: Settings
+) -> None:
+    """Overload (a burst, long exports holding connections) is not a server error: a 503 the
+    client may retry, after waiting DATABASE_POOL_TIMEOUT_SECONDS for a connection."""
+    owner = await make_member(db, role="owner")
+    busy = create_app(
+        settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout_seconds": 0.2})
+    )
+    async with busy.router.lifespan_context(busy):
+        transport = httpx.ASGITransport(app=busy)
+        async with (
+            httpx.AsyncClient(transport=transport, base_url="http://t") as http,
+            busy.state.database.sessionmaker() as holder,
+        ):
+            await holder.connection()  # the pool's only connection, held
+            refused = await http.post(
+                "/api/v1/patients", json={"full_name": "Waiting"}, headers=owner.headers
+            )
+            await holder.rollback()
+            served = await http.get("/api/v1/patients", headers=owner.headers)
+    assert refused.status_code == 503
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json()["type"] == "urn:clinicflow:problem:service-unavailable"
+    assert served.status_code == 200
+    assert served.json()["items"] == []  # the refused write stored nothing

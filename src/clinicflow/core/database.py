@@ -64,7 +64,9 @@ def _begin_sqlite(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, pool_timeout: float = 10, pre_ping: bool = False
+) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -91,6 +93,7 @@ def create_engine(url: str, *, pool_size: int = 10, pre_ping: bool = False) -> A
         url,
         pool_size=pool_size,
         max_overflow=0,
+        pool_timeout=pool_timeout,
         pool_pre_ping=pre_ping,
         pool_recycle=1800,
         hide_parameters=True,
@@ -109,6 +112,7 @@ def create_database(settings: Settings, *, url: str | None = None) -> Database:
     engine = create_engine(
         url or settings.database_url,
         pool_size=settings.database_pool_size,
+        pool_timeout=settings.database_pool_timeout_seconds,
         pre_ping=settings.database_pool_pre_ping,
     )
     info = {

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -275,6 +276,18 @@ async def _handle_data_error(request: Request, exc: Exception) -> Response:
     )  # fmt: skip
 
 
+async def _handle_pool_timeout(request: Request, exc: Exception) -> Response:
+    """Every database connection of this process stayed busy for DATABASE_POOL_TIMEOUT_SECONDS
+    (a burst, long exports): the server is overloaded, not broken, and nothing was changed."""
+    logger.warning("database_pool_exhausted")
+    return problem_response(
+        503, "Service unavailable",
+        "The server is busy: no database connection came free in time. Nothing was changed; "
+        "retry shortly.",
+        slug="service-unavailable", request=request, headers={"Retry-After": "1"},
+    )  # fmt: skip
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
@@ -292,6 +305,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
     app.add_exception_handler(IntegrityError, _handle_integrity_error)
     app.add_exception_handler(DataError, _handle_data_error)
+    app.add_exception_handler(PoolTimeout, _handle_pool_timeout)
     app.add_exception_handler(Exception, _handle_unexpected)
 
 

@@ -3,9 +3,9 @@
 FastAPI documents 200 and 422 (as JSON) for every route. Our routes answer more, always as
 `application/problem+json`. The statuses that follow from how a route is built are added here,
 once, from the document itself: a secured route can answer 401 and 403 (and 423 when it writes),
-a path parameter 404, any input 422, a body 413, every API route 429. A route declares only what
-its own service can raise, with `responses=problems(Conflict, ...)`. Every error response points at
-one `Problem` component whose `type` values come from the error hierarchy.
+a path parameter 404, any input 422, a body 413, every API route 429 and 503 (busy). A route
+declares only what its own service can raise, with `responses=problems(Conflict, ...)`. Every error
+response points at one `Problem` component whose `type` values come from the error hierarchy.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ _GENERIC_DESCRIPTIONS = {
     422: "The input failed validation; `errors` names each field.",
     423: "The practice is in read-only mode; reads keep working.",
     429: "Rate limit reached; retry after `Retry-After` seconds.",
+    503: "The server is busy (no database connection came free in time); nothing was changed. "
+    "Retry after `Retry-After` seconds.",
 }
 
 
@@ -142,10 +144,11 @@ def document_problems(document: dict[str, Any], *, api_prefix: str) -> dict[str,
             if int(status) >= 400:
                 response["content"] = error_content
                 response["description"] = response.get("description") or _describe(int(status))
-        if "429" in responses:
-            responses["429"]["headers"] = {
-                "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
-            }
+        for retried in ("429", "503"):
+            if retried in responses:
+                responses[retried]["headers"] = {
+                    "Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}
+                }
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     for name in _request_schema_names(document):
@@ -276,7 +279,7 @@ def _generic_statuses(
     if method in _WRITE_METHODS and path.startswith(api_prefix):
         statuses.add(409)  # besides each route's own rules, a concurrent change (core/errors.py)
     if path.startswith(api_prefix):
-        statuses.add(429)
+        statuses.update({429, 503})
     return statuses
 
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     web_concurrency: int | None = Field(default=None, ge=1)
     # Connections one process opens at most, and keeps once opened (no overflow).
     database_pool_size: int = Field(default=10, ge=1, le=200)
+    # How long a request waits for one of them when all are busy, before answering 503.
+    database_pool_timeout_seconds: float = Field(default=10, gt=0, le=120)
     # A checkout first asks the connection whether it is alive: one round trip per request,
     # only worth it where connections die silently (an idle timeout on a proxy in between).
     database_pool_pre_ping: bool = False
