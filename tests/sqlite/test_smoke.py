@@ -124,3 +124,38 @@ async def test_list_pages_show_only_the_callers_practice(
         )
         assert [item["id"] for item in patients.json()["items"]] == [patient_id]
         assert [item["id"] for item in agenda.json()["items"]] == [appointment_id]
+
+
+async def test_a_booking_fans_out_to_the_practices_webhook_on_the_embedded_database(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """The driver-path reads of a write (is the professional a member, which subscriptions
+    listen) take the ORM's way on SQLite, scoped the same."""
+    owner = await make_member(db, role="owner")
+    assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    stranger = await make_member(db, role="owner")
+    hook = await client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://example.com/hook", "events": ["appointment.created"]},
+        headers=owner.headers,
+    )
+    patient = await client.post(
+        "/api/v1/patients", json={"full_name": "Edu"}, headers=owner.headers
+    )
+    booking = {"patient_id": patient.json()["id"], "start": "2030-03-12T09:00:00-03:00"}
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={**booking, "professional_id": str(owner.user_id)},
+        headers=assistant.headers,
+    )
+    foreign = await client.post(
+        "/api/v1/appointments",
+        json={**booking, "professional_id": str(stranger.user_id)},
+        headers=assistant.headers,
+    )
+    deliveries = await client.get(
+        f"/api/v1/webhooks/{hook.json()['id']}/deliveries", headers=owner.headers
+    )
+    assert booked.status_code == 201, booked.text
+    assert foreign.status_code == 404
+    assert [item["event_type"] for item in deliveries.json()["items"]] == ["appointment.created"]
