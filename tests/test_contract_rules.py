@@ -200,39 +200,3 @@ async def test_the_oauth2_form_declares_that_empty_credentials_are_missing(
     refused = await client.post("/api/v1/auth/token", data={"username": "ana", "password": ""})
     assert refused.status_code == 422
     assert [error["field"] for error in refused.json()["errors"]] == ["password"]
-
-
-def _properties(schema: Any) -> list[dict[str, Any]]:
-    """Every property schema in a schema, nested ones and anyOf branches included."""
-    found: list[dict[str, Any]] = []
-    if isinstance(schema, dict):
-        for name, value in schema.items():
-            if name == "properties":
-                for item in value.values():
-                    found += [item, *_properties(item)]
-            else:
-                found += _properties(value)
-    elif isinstance(schema, list):
-        for item in schema:
-            found += _properties(item)
-    return found
-
-
-async def test_password_fields_say_control_characters_are_refused(
-    document: dict[str, Any], client: httpx.AsyncClient
-) -> None:
-    """`format: password` says how to show a text (masked), not what it may hold: the server
-    refuses a control character in a password like in any text (422), so the document says so
-    (schemathesis found /auth/token rejecting most of what its schema allowed)."""
-    passwords = [
-        branch
-        for item in _properties(document["components"]["schemas"])
-        for branch in [item, *item.get("anyOf", [])]
-        if branch.get("format") == "password" and branch.get("type") == "string"
-    ]
-    assert len(passwords) >= 3  # the token form's, the login body's, new passwords'
-    assert all(re.fullmatch(branch["pattern"], "a\x01b") is None for branch in passwords)
-    refused = await client.post(
-        "/api/v1/auth/token", data={"username": "nobody@example.com", "password": "a\x01b"}
-    )
-    assert refused.status_code == 422

@@ -32,10 +32,8 @@ _SCHEMA_REF_PREFIX = "#/components/schemas/"
 # paths, queries and headers; tab, line feed and carriage return inside JSON text.
 _NO_CONTROL = "^[^\\u0000-\\u001f\\u007f]*$"
 _NO_CONTROL_IN_TEXT = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
-# Strings whose shape is already declared another way; "password" is a format that says only
-# how to show the text (masked), not what it may hold.
+# Strings whose shape is already declared another way.
 _FORMED = frozenset({"format", "enum", "const", "pattern"})
-_UNSHAPED_FORMATS = frozenset({"password"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 _GENERIC_DESCRIPTIONS = {
     400: "The request cannot be processed as sent (e.g. a body that is not UTF-8 JSON).",
@@ -205,10 +203,7 @@ def _forbid_control_characters(schema: Any, pattern: str) -> None:
         return
     if not isinstance(schema, dict):
         return
-    shaped = _FORMED.intersection(schema) - {"format"} or (
-        "format" in schema and schema["format"] not in _UNSHAPED_FORMATS
-    )
-    if schema.get("type") == "string" and not shaped:
+    if schema.get("type") == "string" and not _FORMED.intersection(schema):
         schema["pattern"] = pattern
     if schema.get("type") == "object" and schema.get("additionalProperties") is not False:
         schema.setdefault("propertyNames", {"pattern": _NO_CONTROL})  # keys are text too
