@@ -421,7 +421,6 @@ def connection_split(port: int, clients: int, until: float) -> str:
     tell. uvicorn's workers accept from one shared socket, and the first to wake takes every
     connection waiting: a run with all 16 on one worker of two gets half the throughput, which
     is most of the run-to-run spread of these figures."""
-    shares: list[int] = []
     while True:
         try:
             listing = subprocess.run(  # noqa: S603  (fixed arguments)

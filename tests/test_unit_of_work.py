@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -39,11 +39,13 @@ from tests.factories import make_member, make_tenant, post_raw
 RAN: list[str] = []
 
 
+def _routes(*routers: APIRouter) -> list[APIRoute]:
+    return [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
+
+
 def test_every_api_route_runs_in_the_unit_of_work() -> None:
     """A route outside it would find no session (a 500) and commit nothing."""
-    routes = [
-        route for router in API_ROUTERS for route in router.routes if isinstance(route, APIRoute)
-    ]
+    routes = _routes(*API_ROUTERS)
     assert len(routes) > 50
     assert [route.path for route in routes if not isinstance(route, UnitOfWorkRoute)] == []
 
@@ -64,11 +66,9 @@ def _dependencies(dependant: Dependant) -> Iterator[Dependant]:
 def test_no_route_or_dependency_waits_for_the_thread_pool() -> None:
     """A thread-pool hop costs a request two thread switches, and under logins the pool's
     threads are busy hashing passwords: every endpoint and dependency is a coroutine."""
-    routers = [*API_ROUTERS, system_router]
-    routes = [route for router in routers for route in router.routes if isinstance(route, APIRoute)]
     offenders = {
         f"{route.path}: {getattr(call, '__qualname__', call)}"
-        for route in routes
+        for route in _routes(*API_ROUTERS, system_router)
         for call in [
             route.endpoint,
             default_rate_limit,
