@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -156,6 +157,29 @@ async def test_bad_inputs_are_4xx_and_store_nothing(client: httpx.AsyncClient, d
         PATIENTS, json={"full_name": "X", "notes": "n" * 10_000_000}, headers=owner.headers
     )
     assert huge.status_code == 413
+    assert await stored_patients(db, owner.tenant_id) == []
+
+
+async def test_an_oversized_streamed_body_is_413_and_stores_nothing(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """No Content-Length (chunked): the size is found while a middleware reads the body."""
+    owner = await make_member(db, role="owner")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"full_name": "X", "notes": "'
+        for _ in range(40):
+            yield b"n" * 100_000
+        yield b'"}'
+
+    response = await client.post(
+        PATIENTS,
+        content=chunks(),
+        headers={**owner.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 413
     assert await stored_patients(db, owner.tenant_id) == []
 
 

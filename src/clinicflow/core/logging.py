@@ -165,6 +165,7 @@ class RequestContextMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
@@ -178,6 +179,11 @@ class RequestContextMiddleware:
                 await _too_large(send_with_headers, self.max_body_bytes)
             else:
                 await self.app(scope, _limited(receive, self.max_body_bytes), send_with_headers)
+        except BodyTooLarge:
+            # Raised where a middleware (not a route) read the body, before any answer.
+            if "started" in status_holder:
+                raise
+            await _too_large(send_with_headers, self.max_body_bytes)
         finally:
             elapsed = time.perf_counter() - started
             observe(scope, status_holder["status"], elapsed)
@@ -200,6 +206,14 @@ def _loggable_path(scope: Scope) -> str:
     return path
 
 
+class BodyTooLarge(HTTPException):
+    """A streamed body (no Content-Length) passed the limit. Inside a route FastAPI renders it
+    as any HTTPException; read by a middleware, RequestContextMiddleware answers it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"The request body exceeds {limit} bytes.")
+
+
 def _limited(receive: Receive, limit: int) -> Receive:
     """Counts streamed body bytes, for clients that send no Content-Length."""
     received = 0
@@ -210,8 +224,7 @@ def _limited(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                # FastAPI re-raises HTTPException from body reading; the error handler renders it.
-                raise HTTPException(413, f"The request body exceeds {limit} bytes.")
+                raise BodyTooLarge(limit)
         return message
 
     return wrapped
