@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from starlette.background import BackgroundTask
 
 from clinicflow.core.errors import ClinicFlowError
+from clinicflow.core.input_guard import StrictJSONRequest
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant  # also registers the scope's events
 
@@ -219,7 +220,7 @@ class UnitOfWorkRoute(APIRoute):
                 # A write's lock (SQLite) is claimed by `_request_session`, not here.
                 async with unit_of_work(database, after_commit.append, writes=False) as session:
                     request.scope[_SESSION_KEY] = session
-                    response = await handler(request)
+                    response = await handler(StrictJSONRequest(request.scope, request.receive))
             except Exception:
                 # An error that keeps its changes (a failed login's count, a revoked token
                 # family) committed them: what that commit scheduled (the export of the audit

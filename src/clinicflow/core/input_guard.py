@@ -10,9 +10,10 @@ string and JSON or form bodies. Tab, line feed and carriage return stay allowed 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -138,3 +139,32 @@ async def _refuse(scope: Scope, send: Send, field: str, location: list[str]) -> 
 
 async def _no_body() -> Message:
     return {"type": "http.disconnect"}
+
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body is JSON as RFC 8259 defines it. Python's parser also takes
+    NaN, Infinity and numbers past a double's range (1e400 becomes inf), which PostgreSQL's
+    json refuses (a 500), and digits past Python's integer limit raise a bare ValueError (a
+    500 too): each is answered as what it is, a body that is not valid JSON (422)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = json.loads(body, parse_constant=_not_json, parse_float=_finite)
+            except json.JSONDecodeError:
+                raise
+            except ValueError as error:
+                raise json.JSONDecodeError(str(error), body.decode("utf-8", "replace"), 0) from None
+        return self._json
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise ValueError(f"{constant} is not a JSON value")
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{literal} is out of range")
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, Literal
 
@@ -11,6 +12,7 @@ from clinicflow.core.errors import ValidationFailed
 
 SETTINGS_KEY = "custom_patient_fields"
 MAX_TEXT = 2000
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 class CustomFieldDefinition(BaseModel):
@@ -76,10 +78,13 @@ def _check(definition: CustomFieldDefinition, value: object) -> tuple[object, st
     if kind == "boolean":
         return value, None if isinstance(value, bool) else "must be true or false"
     if kind == "date":
-        try:
-            return date.fromisoformat(str(value)).isoformat(), None
-        except ValueError:
-            return value, "must be a date (YYYY-MM-DD)"
+        # fromisoformat alone also takes 20260102; the contract is the extended form only.
+        if isinstance(value, str) and _DATE.fullmatch(value):
+            try:
+                return date.fromisoformat(value).isoformat(), None
+            except ValueError:
+                pass
+        return value, "must be a date (YYYY-MM-DD)"
     choices = definition.choices or []
     return value, None if value in choices else f"must be one of {choices}"
 
