@@ -186,6 +186,9 @@ async def test_practice_settings_are_validated_and_nothing_bad_is_stored(
     owner = await make_member(db, role="owner")
     bad = [
         {"timezone": "Mars/Olympus_Mons"},
+        {"timezone": "America"},  # a folder of zones: was a 500 (IsADirectoryError)
+        {"timezone": "a" * 300},  # was a 500 (file name too long)
+        {"timezone": "posixrules"},  # a file in the zone folder, not an IANA name
         {"working_hours": {"mon": [{"start": "18:00", "end": "09:00"}]}},
         {
             "working_hours": {

@@ -32,11 +32,20 @@ async def test_create_a_practice_and_invite_its_owner(
     assert [(i["email"], i["role"]) for i in pending.json()["items"]] == [
         ("dr.sol@example.com", "owner")
     ]
-    bad_zone = await client.post(
-        TENANTS, json={"name": "X", "owner_email": "x@example.com", "owner_full_name": "X",
-                       "timezone": "Nowhere/Land"}, headers=admin.headers,
-    )  # fmt: skip
-    assert bad_zone.status_code == 422
+    for zone in ("Nowhere/Land", "America", "a" * 300, "localtime"):  # 2nd, 3rd were 500s
+        bad_zone = await client.post(
+            TENANTS, json={"name": "X", "owner_email": "x@example.com", "owner_full_name": "X",
+                           "timezone": zone}, headers=admin.headers,
+        )  # fmt: skip
+        assert bad_zone.status_code == 422, zone
+        assert bad_zone.json()["errors"][0]["field"] == "timezone"
+        moved = await client.patch(
+            f"{TENANTS}/{tenant_id}", json={"timezone": zone}, headers=admin.headers
+        )
+        assert moved.status_code == 422, zone
+    assert (await client.get(f"{TENANTS}/{tenant_id}", headers=admin.headers)).json()[
+        "timezone"
+    ] == "America/Sao_Paulo"
     listed = await client.get(TENANTS, params={"q": "sol"}, headers=admin.headers)
     assert [t["name"] for t in listed.json()["items"]] == ["Clínica Sol"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, ClassVar
+from zoneinfo import available_timezones
 
 from annotated_types import MaxLen
 from pydantic import (
@@ -63,6 +64,24 @@ Instant = Annotated[
 ]
 # A calendar day, YYYY-MM-DD.
 Day = Annotated[date, BeforeValidator(iso_text)]
+
+# The IANA names this Python knows, less the system's "localtime" link and tzdata's "Factory"
+# placeholder. ZoneInfo(name) alone also opens "posixrules" or "right/UTC", and for "America"
+# (a folder) or a 300-character name fails with an OSError.
+KNOWN_ZONES = frozenset(available_timezones() - {"localtime", "Factory"})
+
+
+def known_zone(name: str) -> str:
+    if name not in KNOWN_ZONES:
+        raise ValueError(f"unknown time zone {name[:60]!r}")
+    return name
+
+
+TimeZoneName = Annotated[
+    str,
+    AfterValidator(known_zone),
+    WithJsonSchema({"type": "string", "enum": sorted(KNOWN_ZONES), "description": "IANA name."}),
+]
 
 
 # For models that strip surrounding whitespace before checking lengths: a minLength counts

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from clinicflow.core.types import PatchBody
+from clinicflow.core.types import PatchBody, TimeZoneName
 
 
 class TenantCreate(BaseModel):
@@ -28,7 +28,7 @@ class TenantCreate(BaseModel):
     plan_id: uuid.UUID | None = Field(
         default=None, description="The plan to put the practice on; null for none."
     )
-    timezone: str = Field(
+    timezone: TimeZoneName = Field(
         default="UTC", description="IANA time zone (default UTC).", examples=["America/Sao_Paulo"]
     )
 
@@ -41,7 +41,7 @@ class TenantAdminUpdate(PatchBody):
         description="New name.",
         examples=["Clínica Souza & Lima"],
     )
-    timezone: str | None = Field(
+    timezone: TimeZoneName | None = Field(
         default=None, description="New IANA time zone.", examples=["America/Sao_Paulo"]
     )
 

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
-from clinicflow.core.errors import Conflict, NotFound, ValidationFailed
+from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.models import utcnow
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.tenants.admin_schemas import PlanBody, PlanPatch, TenantAdminUpdate
 from clinicflow.tenants.models import Plan, Tenant
 from clinicflow.tenants.repository import PlatformRepository, TenantRepository
 from clinicflow.tenants.service import create_tenant
-
-
-def _check_zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        message = f"unknown time zone {name!r}"
-        raise ValidationFailed(
-            message, errors=[{"field": "timezone", "message": message, "type": "value_error"}]
-        ) from error
-    return name
 
 
 class PlatformService:
@@ -40,9 +28,7 @@ class PlatformService:
     async def create_tenant(self, name: str, timezone: str, plan_id: uuid.UUID | None) -> Tenant:
         if plan_id is not None:
             await self.plan(plan_id)
-        tenant = await create_tenant(
-            self.session, name=name, timezone=_check_zone(timezone), plan_id=plan_id
-        )
+        tenant = await create_tenant(self.session, name=name, timezone=timezone, plan_id=plan_id)
         await self._audit("tenant.created", tenant.id, {"name": tenant.name})
         return tenant
 
@@ -70,7 +56,7 @@ class PlatformService:
         if changes.name is not None:
             tenant.name = changes.name.strip()
         if changes.timezone is not None:
-            tenant.timezone = _check_zone(changes.timezone)
+            tenant.timezone = changes.timezone
         await self.session.flush()
         await self._audit("tenant.updated", tenant.id, changes.model_dump(exclude_unset=True))
         return tenant
