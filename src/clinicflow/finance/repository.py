@@ -19,6 +19,11 @@ class EntryRepository:
     def add(self, entry: FinancialEntry) -> None:
         self.session.add(entry)
 
+    async def any_stored(self) -> bool:
+        """Whether the practice has ever recorded an entry (deleted ones count)."""
+        statement = select(select(FinancialEntry.id).exists())
+        return bool((await self.session.execute(statement)).scalar_one())
+
     async def get(self, entry_id: uuid.UUID) -> FinancialEntry | None:
         statement = select(FinancialEntry).where(
             FinancialEntry.id == entry_id, FinancialEntry.deleted_at.is_(None)

@@ -50,13 +50,13 @@ async def create_invitation(
     body: InvitationCreate, principal: Inviter, service: Service
 ) -> InvitationRead:
     """Owner (own practice; `tenant_id` omitted) or platform admin (`tenant_id` required).
-    E-mails a single-use link valid for 7 days. A platform admin may invite the owner of a
-    practice that has none; into a practice with an owner only a non-owner role, with
-    `break_glass_reason` (audited, owners told). 409 when the person is already a member; 402
-    when the plan's member limit is reached; 423 when read-only. Answers 201; audited as
-    invitation.created."""
+    E-mails a single-use link valid for 7 days. A platform admin may only invite the owner of a
+    practice that has no owner and holds no patient or financial entry (403 otherwise: the
+    operator never reaches clinical data, not even through someone they invite). 409 when the
+    person is already a member; 402 when the plan's member limit is reached; 423 when
+    read-only. Answers 201; audited as invitation.created."""
     tenant = await service.target_tenant(principal, body.tenant_id)
-    await service.check_platform_invitation(principal, tenant, body.role, body.break_glass_reason)
+    await service.check_platform_invitation(principal, tenant, body.role)
     invitation = await service.invite(tenant, body.email, body.role, principal.actor)
     return InvitationRead.model_validate(invitation)
 

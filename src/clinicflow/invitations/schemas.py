@@ -22,13 +22,6 @@ class InvitationCreate(BaseModel):
         default=None,
         description="Platform admin only (required then): the practice to invite into.",
     )
-    break_glass_reason: str | None = Field(
-        default=None,
-        min_length=10,
-        max_length=500,
-        description="Platform admin only, for a practice that has an owner: why the operator "
-        "must add a (non-owner) member without the owner. Audited; the owners are e-mailed.",
-    )
 
 
 class InvitationRead(BaseModel):

@@ -17,10 +17,12 @@ from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
+from clinicflow.finance.repository import EntryRepository
 from clinicflow.invitations.models import Invitation
 from clinicflow.invitations.repository import InvitationRepository
 from clinicflow.notifications.outbox import Outbox
-from clinicflow.notifications.templates import break_glass_email, invitation_email
+from clinicflow.notifications.templates import invitation_email
+from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.tenants.service import add_member, ensure_member_capacity
@@ -72,45 +74,30 @@ class InvitationService:
         return tenant
 
     async def check_platform_invitation(
-        self, principal: Principal, tenant: Tenant, role: Role, reason: str | None
+        self, principal: Principal, tenant: Tenant, role: Role
     ) -> None:
-        """The platform admin never reaches clinical data (SPEC §2). Into a practice that has an
-        owner, members are the owner's to invite; the operator may only break glass, for a
-        non-owner role, with a reason that is audited on both chains and e-mailed to the owners.
-        A practice with no owner (a new one, or one whose owners are gone) gets its owner."""
+        """The platform admin never reaches clinical data (SPEC §2), not even through a member
+        they invite: they may only invite the first owner of a practice that has no owner and
+        holds no patient or financial entry (one they just created). Anyone else is the
+        owners' to invite. An orphaned practice that holds data is recovered outside the API."""
         if not principal.is_platform_admin:
-            if reason is not None:
-                raise PermissionDenied("Only a platform admin breaks glass.")
             return
-        async with tenant_context(self.session, tenant.id):
-            owners = await MembershipRepository(self.session).owners_with_users()
-        if not owners:
-            return
-        if reason is None:
+        if role != Role.OWNER:
             raise PermissionDenied(
-                "This practice has an owner, who invites its members. A platform admin may only "
-                "break glass (break_glass_reason) for a non-owner role; the owners are told."
+                "A platform admin invites only a new practice's owner; its members are the "
+                "owner's to invite."
             )
-        if role == Role.OWNER:
-            raise PermissionDenied(
-                "A platform admin never makes an owner of a practice that has one."
-            )
-        details = {"role": role.value, "reason": reason}
-        await audit.record(
-            self.session, "invitation.break_glass", actor=principal.actor,
-            subject_type="tenant", subject_id=tenant.id, details=details,
-        )  # fmt: skip
         async with tenant_context(self.session, tenant.id):
-            await audit.record(
-                self.session, "invitation.break_glass", actor=principal.actor,
-                subject_type="tenant", subject_id=tenant.id, details=details,
-            )  # fmt: skip
-        for _, owner in owners:
-            message = break_glass_email(
-                to=owner.email, full_name=owner.full_name, role=role.value, reason=reason,
-                link=f"{self.settings.frontend_url}/settings/members",
-            )  # fmt: skip
-            self.outbox.queue_email(self.session, message)
+            if await MembershipRepository(self.session).owners_with_users():
+                raise PermissionDenied("This practice has an owner, who invites its members.")
+            if (
+                await PatientRepository(self.session).any_stored()
+                or await EntryRepository(self.session).any_stored()
+            ):
+                raise PermissionDenied(
+                    "This practice holds clinical data: a platform admin cannot give anyone "
+                    "access to it."
+                )
 
     async def invite(self, tenant: Tenant, email: str, role: Role, actor: Actor) -> Invitation:
         email = email.strip().lower()

@@ -138,40 +138,6 @@ $button"""
 )
 
 
-_BREAK_GLASS_TEXT = Template(
-    """$greeting
-
-A ClinicFlow platform administrator has invited someone into your practice with the role
-"$role", without going through you. The reason they gave:
-
-$reason
-
-If you did not expect this, review your practice's members and pending invitations here:
-
-$link
-"""
-)
-
-_BREAK_GLASS_HTML = Template(
-    """<p>$greeting</p>
-<p>A ClinicFlow platform administrator has invited someone into your practice with the role
-&ldquo;$role&rdquo;, without going through you. The reason they gave:</p>
-<blockquote>$reason</blockquote>
-<p>If you did not expect this, review your practice's members and pending invitations.</p>
-$button"""
-)
-
-
-def break_glass_email(
-    *, to: str, full_name: str, role: str, reason: str, link: str
-) -> EmailMessageSpec:
-    return _render(
-        to=to, subject="A platform administrator invited someone into your practice", link=link,
-        label="Review members", text=_BREAK_GLASS_TEXT, html_body=_BREAK_GLASS_HTML,
-        values={"greeting": _greeting(full_name), "role": _one_line(role), "reason": reason},
-    )  # fmt: skip
-
-
 def signup_address_taken_email(*, to: str, full_name: str, link: str) -> EmailMessageSpec:
     """To the real owner of an address someone tried to sign up with (sign-up answers both
     alike, so the address is not revealed to the one who tried)."""

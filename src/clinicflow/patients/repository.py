@@ -112,6 +112,11 @@ class PatientRepository:
         )
         return {row.id: row.full_name for row in await self.session.execute(statement)}
 
+    async def any_stored(self) -> bool:
+        """Whether the practice has ever registered a patient (deleted ones count)."""
+        statement = select(select(Patient.id).exists())
+        return bool((await self.session.execute(statement)).scalar_one())
+
     async def count_active(self) -> int:
         statement = select(func.count()).select_from(Patient).where(Patient.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalar_one()
