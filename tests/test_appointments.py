@@ -251,3 +251,78 @@ async def test_an_agent_books_with_an_api_key(client: httpx.AsyncClient, db: Fas
     assert booked.status_code == 201, booked.text
     reading = await client.get(APPOINTMENTS, headers={"X-API-Key": key})
     assert reading.status_code == 403  # appointments:read was not granted
+
+
+async def test_a_deliberate_overlap_still_blocks_later_bookings_and_moves(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """An appointment booked with allow_overlap is on the agenda like any other: a later
+    booking or move onto it is refused and names it, unless that request is itself an owner's
+    deliberate overlap. A move without allow_overlap is checked and clears the flag."""
+    owner = await make_member(db, role="owner")
+    assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    patient = await patient_of(client, owner)
+    mine = {"professional_id": str(owner.user_id)}
+    a = await book(client, owner, patient, start="2026-03-09T10:00:00-03:00", duration_minutes=60)
+    b = await book(
+        client, owner, patient, start="2026-03-09T10:30:00-03:00", duration_minutes=60,
+        allow_overlap=True,
+    )  # fmt: skip
+    assert (a.status_code, b.status_code) == (201, 201), b.text
+    b_id = b.json()["id"]
+    c = await book(
+        client, assistant, patient, start="2026-03-09T11:00:00-03:00", duration_minutes=30, **mine
+    )
+    assert c.status_code == 409, c.text
+    assert c.json()["conflicting_appointment_id"] == b_id
+    d = await book(
+        client, assistant, patient, start="2026-03-09T14:00:00-03:00", duration_minutes=60, **mine
+    )
+    assert d.status_code == 201, d.text
+    onto_d = await client.patch(
+        f"{APPOINTMENTS}/{b_id}", json={"start": "2026-03-09T14:15:00-03:00"},
+        headers=assistant.headers,
+    )  # fmt: skip
+    assert onto_d.status_code == 409, onto_d.text
+    assert onto_d.json()["conflicting_appointment_id"] == d.json()["id"]
+    not_theirs = await client.patch(
+        f"{APPOINTMENTS}/{b_id}", json={"start": "2026-03-09T14:15:00-03:00",
+        "allow_overlap": True}, headers=assistant.headers,
+    )  # fmt: skip
+    assert not_theirs.status_code == 403
+    # Editing or confirming an appointment that a deliberate overlap meets moves nothing.
+    noted = await client.patch(
+        f"{APPOINTMENTS}/{b_id}", json={"notes": "kept"}, headers=assistant.headers
+    )
+    assert (noted.status_code, noted.json()["allow_overlap"]) == (200, True)
+    confirmed = await client.post(
+        f"{APPOINTMENTS}/{a.json()['id']}/status", json={"status": "confirmed"},
+        headers=assistant.headers,
+    )  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text
+    away = await client.patch(
+        f"{APPOINTMENTS}/{b_id}", json={"start": "2026-03-09T16:00:00-03:00"},
+        headers=assistant.headers,
+    )  # fmt: skip
+    assert away.status_code == 200, away.text
+    assert away.json()["allow_overlap"] is False  # an ordinary appointment again
+    deliberate = await client.patch(
+        f"{APPOINTMENTS}/{b_id}", json={"start": "2026-03-09T14:30:00-03:00",
+        "allow_overlap": True}, headers=owner.headers,
+    )  # fmt: skip
+    assert deliberate.status_code == 200, deliberate.text
+    assert deliberate.json()["allow_overlap"] is True
+    async with db.state.database.sessionmaker() as session:
+        await set_session_tenant(session, owner.tenant_id)
+        audited = (
+            await session.execute(
+                select(AuditEvent.subject_id).where(
+                    AuditEvent.action == "appointment.overlap_allowed"
+                )
+            )
+        ).scalars()
+        assert [str(subject) for subject in audited] == [b_id, b_id]
+        stored = await session.get(Appointment, (owner.tenant_id, uuid.UUID(b_id)))
+        assert stored is not None
+        assert stored.start_at.isoformat().startswith("2026-03-09T17:30:00")
+    assert await count_rows(db, owner.tenant_id) == 3

@@ -63,7 +63,8 @@ class AppointmentRepository:
         end: datetime,
         ignore: uuid.UUID | None = None,
     ) -> Appointment | None:
-        """An active, non-overlap-allowed appointment of the professional meeting [start, end)."""
+        """An active appointment of the professional meeting [start, end), deliberate overlaps
+        included: one booked with `allow_overlap` still blocks the bookings after it."""
         values = _meeting_values(professional_id, start, end, ignore)
         with self.session.no_autoflush:  # check before the (maybe moved) row is written
             found = await self.session.execute(_overlap_statement(ignore is not None), values)
@@ -166,7 +167,7 @@ def _busy_read(ignoring: bool) -> HotRead:
 
 @functools.cache
 def _overlap_statement(ignoring: bool) -> Select[Appointment]:
-    statement = select(Appointment).where(*_MEETING, Appointment.allow_overlap.is_(False))
+    statement = select(Appointment).where(*_MEETING)
     return (statement.where(_NOT_IGNORED) if ignoring else statement).limit(1)
 
 

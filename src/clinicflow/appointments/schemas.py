@@ -141,6 +141,13 @@ class AppointmentUpdate(PatchBody):
         description="Front-desk notes; null clears them.",
         examples=["Moved at the patient's request."],
     )
+    allow_overlap: StrictBool = Field(
+        default=False,
+        description="Owner only, with a move (`start` or `end`): keep the new time even though "
+        "the professional has another appointment then (audited). A move without it is checked "
+        "against every other appointment and clears the flag; without a move the flag is kept. "
+        "Not for a series edit (`scope` following or all).",
+    )
 
 
 class StatusChange(BaseModel):

@@ -67,14 +67,13 @@ class AppointmentService:
         start = data.start.astimezone(UTC)  # stored and answered in UTC, whatever the offset sent
         minutes = data.duration_minutes or await self.default_minutes()
         end = data.end.astimezone(UTC) if data.end else start + timedelta(minutes=minutes)
-        if data.allow_overlap and self.principal.role != Role.OWNER:
-            raise PermissionDenied("Only the owner may book a deliberate overlap.")
+        self._check_overlap_allowed(data.allow_overlap)
         appointment = Appointment(
             patient_id=data.patient_id, professional_id=professional, start_at=start,
             end_at=end, location=data.location, notes=data.notes,
             allow_overlap=data.allow_overlap, created_by=self.principal.user_id,
         )  # fmt: skip
-        await self._save_without_overlap(appointment)
+        await self._save(appointment, check_overlap=not data.allow_overlap)
         await self._record_change(appointment, None, Status.SCHEDULED, None)
         await self._changed(appointment, "appointment.created", booked=True, patient=patient)
         # Audited last: an append holds the practice's chain lock until the commit, so every
@@ -118,7 +117,7 @@ class AppointmentService:
                 end_at=start + length, location=data.location, notes=data.notes,
                 series_id=series_id, created_by=self.principal.user_id,
             )  # fmt: skip
-            await self._save_without_overlap(appointment)
+            await self._save(appointment, check_overlap=True)
             await self._record_change(appointment, None, Status.SCHEDULED, None)
             await self._changed(appointment, "appointment.created", booked=True)
             booked.append(appointment)
@@ -143,6 +142,8 @@ class AppointmentService:
         anchor = await self.get(appointment_id)
         if scope == "one" or anchor.series_id is None:
             return await self.update(appointment_id, changes)
+        if changes.allow_overlap:
+            raise _invalid("allow_overlap", "A recurring series cannot overlap on purpose.")
         start_shift = changes.start.astimezone(UTC) - anchor.start_at if changes.start else None
         end_shift = changes.end.astimezone(UTC) - anchor.end_at if changes.end else None
         for member in await self.targets(anchor, scope):
@@ -173,9 +174,17 @@ class AppointmentService:
         return rows[:limit], len(rows) > limit
 
     async def update(self, appointment_id: uuid.UUID, changes: AppointmentUpdate) -> Appointment:
+        """A move is checked against every other active appointment of the professional,
+        deliberate overlaps included, unless this request is an owner's `allow_overlap`. The
+        stored flag then says how the appointment's current time was chosen: a move sets it to
+        the request's `allow_overlap` (so a deliberate overlap moved without it is an ordinary
+        appointment again, checked and covered by the exclusion constraint); an edit that does
+        not move it keeps it."""
         appointment = await self.get(appointment_id)
         sent = changes.model_dump(exclude_unset=True)
         start, end = sent.pop("start", None), sent.pop("end", None)
+        allow_overlap = bool(sent.pop("allow_overlap", False))
+        self._check_overlap_allowed(allow_overlap)
         moved_from, move = appointment.start_at, {}
         if start or end:
             if appointment.status not in (Status.SCHEDULED, Status.CONFIRMED):
@@ -190,15 +199,17 @@ class AppointmentService:
                 check_span(new_start, new_end)
             except ValueError as error:
                 raise _invalid("end", str(error)) from error
-            move = {"start_at": new_start, "end_at": new_end}
+            move = {"start_at": new_start, "end_at": new_end, "allow_overlap": allow_overlap}
         for field, value in sent.items():
             setattr(appointment, field, value)
-        await self._save_without_overlap(appointment, **move)
+        await self._save(appointment, check_overlap=bool(move) and not allow_overlap, **move)
         if move:
             await self._audit(
                 "appointment.rescheduled", appointment,
                 start_from=moved_from.isoformat(), start_to=appointment.start_at.isoformat(),
             )  # fmt: skip
+            if allow_overlap:
+                await self._audit("appointment.overlap_allowed", appointment)
         await self._changed(appointment, "appointment.updated")
         return appointment
 
@@ -212,7 +223,9 @@ class AppointmentService:
                 f"An appointment cannot go from {current.value} to {status.value}.",
                 extra={"from": current.value, "to": status.value},
             )
-        await self._save_without_overlap(appointment, status=status)
+        # No overlap check: a status change does not move the appointment, and no status
+        # that frees the slot (cancelled, no_show) can be left again.
+        await self._save(appointment, check_overlap=False, status=status)
         await self._record_change(appointment, current, status, reason)
         await self._audit(
             "appointment.status_changed", appointment, from_status=current.value,
@@ -234,20 +247,26 @@ class AppointmentService:
         await self.get(appointment_id)
         return await self.appointments.history(appointment_id)
 
-    async def _save_without_overlap(self, appointment: Appointment, **changes: Any) -> None:
-        """Check in the transaction, which names the conflict. Bookings of one professional
-        take turns on a lock (PostgreSQL; SQLite writers hold the file's write lock), so the
-        check sees every booking committed before ours and the exclusion constraint is a
-        backstop that never fires: no savepoint is kept around the write for it (two round
-        trips a booking). Were it to fire, the whole request fails (REST answers 409)."""
-        wanted = _Span(
-            appointment.id,
-            appointment.professional_id,
-            changes.get("start_at", appointment.start_at),
-            changes.get("end_at", appointment.end_at),
-        )
-        status = changes.get("status", appointment.status)
-        if not appointment.allow_overlap and status not in (Status.CANCELLED, Status.NO_SHOW):
+    def _check_overlap_allowed(self, allow_overlap: bool) -> None:
+        if allow_overlap and self.principal.role != Role.OWNER:
+            raise PermissionDenied("Only the owner may book a deliberate overlap.")
+
+    async def _save(self, appointment: Appointment, *, check_overlap: bool, **changes: Any) -> None:
+        """Write the appointment, first checking (when asked: a booking or a move that is not
+        an owner's deliberate overlap) that its time meets no other active appointment of the
+        professional, deliberate overlaps included. The check runs in the transaction and
+        names the conflict. Bookings of one professional take turns on a lock (PostgreSQL;
+        SQLite writers hold the file's write lock), so the check sees every booking committed
+        before ours; the exclusion constraint (between appointments not booked as overlaps)
+        is a backstop that never fires: no savepoint is kept around the write for it (two
+        round trips a booking). Were it to fire, the whole request fails (REST answers 409)."""
+        if check_overlap:
+            wanted = _Span(
+                appointment.id,
+                appointment.professional_id,
+                changes.get("start_at", appointment.start_at),
+                changes.get("end_at", appointment.end_at),
+            )
             # Two overlapping inserts racing on the exclusion constraint instead could
             # deadlock each other (a 500).
             await self.appointments.lock_professional(wanted.professional_id)
