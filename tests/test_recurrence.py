@@ -113,3 +113,23 @@ async def test_edit_and_cancel_one_following_or_all(client: httpx.AsyncClient, d
     assert await statuses() == ["cancelled"] * 4
     wrong = await client.delete(f"{APPOINTMENTS}/{ids[1]}?scope=everything", headers=owner.headers)
     assert wrong.status_code == 422
+
+
+async def test_an_until_before_the_start_is_a_422_naming_it_and_stores_nothing(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner, patient = await setup(client, db)
+    # The first occurrence is 2026-02-23 09:00 in New York.
+    before = await series(client, owner, patient, until="2026-02-22")
+    assert before.status_code == 422, before.text
+    assert before.headers["content-type"] == "application/problem+json"
+    assert [error["field"] for error in before.json()["errors"]] == ["recurrence.until"]
+    assert "2026-02-22" in before.json()["detail"]
+    # A series of one: the first day is the last one allowed.
+    same_day = await series(client, owner, patient, until="2026-02-23")
+    assert same_day.status_code == 201, same_day.text
+    assert len(same_day.json()["items"]) == 1
+    for bad in ({"count": 0}, {"count": -1}, {"count": 3, "interval_weeks": 0}):
+        assert (await series(client, owner, patient, **bad)).status_code == 422, bad
+    listed = await client.get(APPOINTMENTS, headers=owner.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [same_day.json()["items"][0]["id"]]

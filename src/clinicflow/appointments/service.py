@@ -106,6 +106,13 @@ class AppointmentService:
             starts = occurrences(first, data.recurrence, zone)
         except ValueError as error:
             raise _invalid("recurrence", str(error)) from error
+        if not starts:  # only an `until` before the first day can leave none
+            first_day = first.astimezone(zone).date()
+            raise _invalid(
+                "recurrence.until",
+                f"until ({data.recurrence.until}) is before the first occurrence's day "
+                f"({first_day} in the practice's time zone, {zone.key}).",
+            )
         series_id = new_id()
         booked = []
         for start in starts:
