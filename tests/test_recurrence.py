@@ -133,3 +133,92 @@ async def test_an_until_before_the_start_is_a_422_naming_it_and_stores_nothing(
         assert (await series(client, owner, patient, **bad)).status_code == 422, bad
     listed = await client.get(APPOINTMENTS, headers=owner.headers)
     assert [item["id"] for item in listed.json()["items"]] == [same_day.json()["items"][0]["id"]]
+
+
+async def agenda(client: httpx.AsyncClient, owner: Member) -> list[tuple[str, str, str | None]]:
+    listed = (await client.get(APPOINTMENTS, headers=owner.headers)).json()["items"]
+    return [(item["start"][:16], item["status"], item["location"]) for item in listed]
+
+
+async def test_a_series_edit_leaves_past_occurrences_alone(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner, patient = await setup(client, db)
+    ids = [item["id"] for item in (await series(client, owner, patient, count=4)).json()["items"]]
+    for status in ("arrived", "completed"):
+        await client.post(
+            f"{APPOINTMENTS}/{ids[0]}/status", json={"status": status}, headers=owner.headers
+        )
+    await client.delete(f"{APPOINTMENTS}/{ids[1]}", headers=owner.headers)
+    moved = await client.patch(
+        f"{APPOINTMENTS}/{ids[3]}?scope=all",
+        json={"start": "2026-03-16T10:00:00-04:00", "location": "Room 3"}, headers=owner.headers,
+    )  # fmt: skip
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["start"].startswith("2026-03-16T14:00:00")
+    assert await agenda(client, owner) == [
+        ("2026-02-23T14:00", "completed", None),
+        ("2026-03-02T14:00", "cancelled", None),
+        ("2026-03-09T14:00", "scheduled", "Room 3"),  # an hour later, like the one named
+        ("2026-03-16T14:00", "scheduled", "Room 3"),
+    ]
+    # The completed occurrence cannot be the one a series edit is made from.
+    refused = await client.patch(
+        f"{APPOINTMENTS}/{ids[0]}?scope=all", json={"location": "Room 4"}, headers=owner.headers
+    )
+    assert refused.status_code == 409
+    assert [location for *_, location in await agenda(client, owner)] == [
+        None, None, "Room 3", "Room 3",
+    ]  # fmt: skip
+
+
+async def test_a_series_moves_onto_its_own_times_but_not_onto_another_appointment(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """The moved set keeps its spacing: a week later, each occurrence takes the time its next
+    sibling leaves (on PostgreSQL the exclusion constraint checks each row as it is written)."""
+    owner, patient = await setup(client, db, zone="UTC")
+    created = await client.post(
+        APPOINTMENTS,
+        json={"patient_id": patient, "start": "2026-04-06T09:00:00Z", "duration_minutes": 50,
+              "recurrence": {"interval_weeks": 1, "count": 3}},
+        headers=owner.headers,
+    )  # fmt: skip
+    ids = [item["id"] for item in created.json()["items"]]
+
+    async def starts() -> list[str]:
+        return [start[5:10] for start, *_ in await agenda(client, owner)]
+
+    later = await client.patch(
+        f"{APPOINTMENTS}/{ids[0]}?scope=all", json={"start": "2026-04-13T09:00:00Z"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert later.status_code == 200, later.text
+    assert await starts() == ["04-13", "04-20", "04-27"]
+    earlier = await client.patch(
+        f"{APPOINTMENTS}/{ids[2]}?scope=all", json={"start": "2026-04-20T09:00:00Z"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert earlier.status_code == 200, earlier.text
+    assert await starts() == ["04-06", "04-13", "04-20"]
+    # Only the following ones move: the first stays, and the second may not land on it.
+    onto_first = await client.patch(
+        f"{APPOINTMENTS}/{ids[1]}?scope=following", json={"start": "2026-04-06T09:30:00Z"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert onto_first.status_code == 409, onto_first.text
+    assert onto_first.json()["conflicting_appointment_id"] == ids[0]
+    blocker = await client.post(
+        APPOINTMENTS,
+        json={"patient_id": patient, "start": "2026-04-27T09:20:00Z", "duration_minutes": 30},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert blocker.status_code == 201, blocker.text
+    blocked = await client.patch(
+        f"{APPOINTMENTS}/{ids[0]}?scope=all", json={"start": "2026-04-13T09:00:00Z"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert blocked.status_code == 409, blocked.text
+    assert blocked.json()["conflicting_appointment_id"] == blocker.json()["id"]
+    assert blocked.json()["occurrence_start"].startswith("2026-04-27T09:00:00")
+    assert await starts() == ["04-06", "04-13", "04-20", "04-27"]  # nothing moved

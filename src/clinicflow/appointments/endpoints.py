@@ -142,14 +142,18 @@ async def update_appointment(
 ) -> AppointmentRead:
     """Owner or assistant, or an API key with `appointments:write`. Partial: `start`, `end`,
     `location`, `notes`. Moving keeps the length unless `end` is sent; only scheduled or
-    confirmed appointments move (409 otherwise). For a series, `scope` applies the shift to
-    this occurrence, this and following, or all. A move is checked against every other active
+    confirmed appointments move (409 otherwise). A move is checked against every other active
     appointment of the professional, deliberate overlaps included: 409 naming
     `conflicting_appointment_id` on an overlap, unless an owner sends `allow_overlap` (audited
     as appointment.overlap_allowed; 403 for anyone else). The stored `allow_overlap` follows
-    the last move: a deliberate overlap moved without it becomes an ordinary appointment;
-    an edit that does not move the appointment keeps the flag. 423 when read-only. Audited
-    (appointment.rescheduled); sends appointment.updated."""
+    the last move: a deliberate overlap moved without it becomes an ordinary appointment; an
+    edit that does not move the appointment keeps the flag. For a series, `scope` applies the
+    edit to this occurrence, this and following, or all: a series edit changes the
+    occurrences still to happen (scheduled, confirmed) and leaves arrived, completed,
+    cancelled and no_show ones as they are (409 when the occurrence named is one of those);
+    each moves by the named occurrence's shift, keeping the series' spacing, and is checked
+    against the professional's appointments outside the set being moved. 423 when read-only.
+    Audited (appointment.rescheduled); sends appointment.updated."""
     updated = await AppointmentService(session, principal, outbox).update_scoped(
         appointment_id, body, scope
     )

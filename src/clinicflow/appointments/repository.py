@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
@@ -69,6 +69,21 @@ class AppointmentRepository:
         with self.session.no_autoflush:  # check before the (maybe moved) row is written
             found = await self.session.execute(_overlap_statement(ignore is not None), values)
             return found.scalars().first()
+
+    async def first_overlap_outside(
+        self,
+        professional_id: uuid.UUID,
+        start: datetime,
+        end: datetime,
+        outside: Collection[uuid.UUID],
+    ) -> Appointment | None:
+        """`first_overlap` for a set of appointments moving together: one not in the set."""
+        values = _meeting_values(professional_id, start, end, None)
+        statement = (
+            select(Appointment).where(*_MEETING, Appointment.id.not_in(list(outside))).limit(1)
+        )
+        with self.session.no_autoflush:
+            return (await self.session.execute(statement, values)).scalars().first()
 
     async def lock_professional(self, professional_id: uuid.UUID) -> None:
         """Until the transaction ends (PostgreSQL; SQLite writers hold the file's write lock)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,8 @@ from clinicflow.tenants.settings_schema import weekly_hours
 from clinicflow.webhooks.service import emit
 
 Scope = Literal["one", "following", "all"]
+# The statuses an edit may still change the time of (and a series edit changes at all).
+MOVABLE = (Status.SCHEDULED, Status.CONFIRMED)
 # Where a refused booking looks for alternatives to offer.
 NEARBY_BEFORE, NEARBY_AFTER = timedelta(hours=12), timedelta(days=14)
 
@@ -145,22 +148,77 @@ class AppointmentService:
     async def update_scoped(
         self, appointment_id: uuid.UUID, changes: AppointmentUpdate, scope: Scope
     ) -> Appointment:
-        """Every target moves by the anchor's shift (and keeps or takes the new length)."""
+        """A series edit (`following` or `all`) changes the occurrences still to happen: the
+        scheduled and confirmed ones. Arrived, completed, cancelled and no_show occurrences
+        are left as they are; the occurrence named must be one that can change (409
+        otherwise). Every changed occurrence moves by the anchor's shift (and keeps or takes
+        the new length), so the set keeps its spacing: it is checked against the
+        professional's appointments outside it, never against its own old times."""
         anchor = await self.get(appointment_id)
         if scope == "one" or anchor.series_id is None:
             return await self.update(appointment_id, changes)
         if changes.allow_overlap:
             raise _invalid("allow_overlap", "A recurring series cannot overlap on purpose.")
+        if anchor.status not in MOVABLE:
+            raise Conflict(
+                f"A {anchor.status.value} occurrence cannot be edited with its series; edit it "
+                "alone (scope=one) or name an occurrence that is still to happen."
+            )
+        members = [m for m in await self.targets(anchor, scope) if m.status in MOVABLE]
+        sent = changes.model_dump(exclude_unset=True, exclude={"start", "end", "allow_overlap"})
         start_shift = changes.start.astimezone(UTC) - anchor.start_at if changes.start else None
         end_shift = changes.end.astimezone(UTC) - anchor.end_at if changes.end else None
-        for member in await self.targets(anchor, scope):
-            fields = changes.model_dump(exclude_unset=True, exclude={"start", "end"})
-            if start_shift is not None:
-                fields["start"] = member.start_at + start_shift
-            if end_shift is not None:
-                fields["end"] = member.end_at + end_shift
-            await self.update(member.id, AppointmentUpdate(**fields))
-        return await self.get(appointment_id)
+        spans: dict[uuid.UUID, tuple[datetime, datetime]] = {}
+        if start_shift is not None or end_shift is not None:
+            for member in members:
+                new_start = member.start_at + (start_shift or timedelta())
+                new_end = (
+                    member.end_at + end_shift
+                    if end_shift is not None
+                    else new_start + (member.end_at - member.start_at)
+                )
+                try:
+                    check_span(new_start, new_end)
+                except ValueError as error:
+                    raise _invalid("end", str(error)) from error
+                spans[member.id] = (new_start, new_end)
+            await self._ensure_free_together(anchor.professional_id, spans)
+        # Rows are written one at a time and PostgreSQL checks the exclusion constraint per
+        # row, so the set is written in the order in which no row lands on a sibling's old
+        # time: the last first when moving later, the first first when moving earlier.
+        shift = start_shift or end_shift or timedelta()
+        for member in sorted(members, key=lambda m: m.start_at, reverse=shift > timedelta()):
+            for field, value in sent.items():
+                setattr(member, field, value)
+            moved_from, move = member.start_at, {}
+            if member.id in spans:
+                new_start, new_end = spans[member.id]
+                move = {"start_at": new_start, "end_at": new_end, "allow_overlap": False}
+            await self._save(member, check_overlap=False, **move)
+            if move:
+                await self._audit(
+                    "appointment.rescheduled", member, start_from=moved_from.isoformat(),
+                    start_to=member.start_at.isoformat(), scope=scope,
+                )  # fmt: skip
+            await self._changed(member, "appointment.updated")
+        return anchor
+
+    async def _ensure_free_together(
+        self, professional: uuid.UUID, spans: dict[uuid.UUID, tuple[datetime, datetime]]
+    ) -> None:
+        """The new times of a set of appointments moving together meet neither each other nor
+        any active appointment of the professional outside the set."""
+        await self.appointments.lock_professional(professional)
+        ordered = sorted(spans.items(), key=lambda item: item[1])
+        for (_, (_, end)), (other, (start, other_end)) in pairwise(ordered):
+            if start < end:
+                raise _overlap(other, start, other_end, occurrence=start)
+        for new_start, new_end in (span for _, span in ordered):
+            clash = await self.appointments.first_overlap_outside(
+                professional, new_start, new_end, set(spans)
+            )
+            if clash is not None:
+                raise _overlap(clash.id, clash.start_at, clash.end_at, occurrence=new_start)
 
     async def cancel(self, appointment_id: uuid.UUID, scope: Scope) -> None:
         anchor = await self.get(appointment_id)
@@ -194,7 +252,7 @@ class AppointmentService:
         self._check_overlap_allowed(allow_overlap)
         moved_from, move = appointment.start_at, {}
         if start or end:
-            if appointment.status not in (Status.SCHEDULED, Status.CONFIRMED):
+            if appointment.status not in MOVABLE:
                 raise Conflict(f"A {appointment.status.value} appointment cannot be moved.")
             new_start = start.astimezone(UTC) if start else appointment.start_at
             new_end = (
