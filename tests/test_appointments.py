@@ -326,3 +326,34 @@ async def test_a_deliberate_overlap_still_blocks_later_bookings_and_moves(
         assert stored is not None
         assert stored.start_at.isoformat().startswith("2026-03-09T17:30:00")
     assert await count_rows(db, owner.tenant_id) == 3
+
+
+async def test_the_professional_must_be_one_of_the_practices_owners(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """Appointments are with the people GET /tenant/professionals lists (the owners): naming
+    an assistant or a viewer is answered like naming a stranger, a 404 on professional_id,
+    for a booking (an assistant naming themselves included) and for availability."""
+    owner = await make_member(db, role="owner")
+    assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    viewer = await make_member(db, role="viewer", tenant_id=owner.tenant_id)
+    patient = await patient_of(client, owner)
+    listed = await client.get("/api/v1/tenant/professionals", headers=assistant.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [str(owner.user_id)]
+    for caller, named in ((owner, assistant), (owner, viewer), (assistant, assistant)):
+        refused = await book(client, caller, patient, professional_id=str(named.user_id))
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["errors"][0]["field"] == "professional_id"
+        slots = await client.get(
+            "/api/v1/availability",
+            params={"from": NINE, "to": "2026-03-10T09:00:00-03:00",
+                    "professional_id": str(named.user_id)},
+            headers=caller.headers,
+        )  # fmt: skip
+        assert slots.status_code == 404, slots.text
+        assert slots.json()["errors"][0]["field"] == "professional_id"
+    assert await count_rows(db, owner.tenant_id) == 0
+    booked = await book(client, assistant, patient, professional_id=str(owner.user_id))
+    assert booked.status_code == 201, booked.text
+    by_default = await book(client, assistant, patient, start="2026-03-09T11:00:00-03:00")
+    assert by_default.json()["professional_id"] == str(owner.user_id)  # the only owner

@@ -403,7 +403,8 @@ class AppointmentService:
         return calendar
 
     async def professional_for(self, requested: uuid.UUID | None) -> uuid.UUID:
-        """Default: the caller when an owner, else the practice's only professional."""
+        """Default: the caller when an owner, else the practice's only professional. A named
+        professional must be an owner of the practice (those GET /tenant/professionals lists)."""
         if requested is None:
             if self.principal.role == Role.OWNER and self.principal.user_id is not None:
                 return self.principal.user_id
@@ -415,11 +416,14 @@ class AppointmentService:
                     "lists them).",
                 )
             return only
-        if requested == self.principal.user_id:
-            return requested  # the caller was vetted as a member of this practice just now
-        if not await MembershipRepository(self.session).is_member(requested):
+        if requested == self.principal.user_id and self.principal.role == Role.OWNER:
+            return requested  # the caller was vetted as an owner of this practice just now
+        if not await MembershipRepository(self.session).is_owner(requested):
+            # An assistant or viewer is no more a professional than a stranger: the same 404.
             raise ReferenceNotFound(
-                "professional_id", "The professional is not a member of this practice."
+                "professional_id",
+                "No professional with this id in this practice (appointments are with its "
+                "owners: GET /tenant/professionals).",
             )
         return requested
 

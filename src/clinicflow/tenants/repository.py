@@ -22,6 +22,13 @@ _MEMBER = HotRead(
     select(Membership.user_id).where(Membership.user_id == bindparam("user_id", type_=Uuid()))
 )
 
+# An owner of the session's practice: the people appointments are booked with.
+_OWNER = HotRead(
+    select(Membership.user_id).where(
+        Membership.user_id == bindparam("user_id", type_=Uuid()), Membership.role == Role.OWNER
+    )
+)
+
 
 class TenantRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -78,6 +85,11 @@ class MembershipRepository:
         availability request that names its professional (every chatbot's), so read without
         loading the membership."""
         return bool(await _MEMBER.rows(self.session, {"user_id": user_id}))
+
+    async def is_owner(self, user_id: uuid.UUID) -> bool:
+        """Whether the user is an owner of the session's practice, i.e. one of its
+        professionals (`owners_with_users`): asked, like `is_member`, on the booking path."""
+        return bool(await _OWNER.rows(self.session, {"user_id": user_id}))
 
     def add(self, membership: Membership) -> None:
         self.session.add(membership)
