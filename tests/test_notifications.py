@@ -235,6 +235,72 @@ async def test_no_reminder_without_a_lead_time_or_an_email(
     assert await reminders(client, owner) == []
 
 
+async def book_soon(client: httpx.AsyncClient, owner: Member, patient_id: str) -> str:
+    """Half an hour from now: with a lead of an hour its reminder is due at once."""
+    booked = await client.post(
+        "/api/v1/appointments",
+        json={"patient_id": patient_id,
+              "start": (datetime.now(UTC) + timedelta(minutes=30)).isoformat()},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert booked.status_code == 201, booked.text
+    return str(booked.json()["id"])
+
+
+async def test_a_deleted_patient_gets_no_reminder(
+    client: httpx.AsyncClient, smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    owner = await make_member(smtp_app, role="owner")
+    await set_lead(client, owner, 60)
+    patient_id = await patient(client, owner, "ana@example.com")
+    appointment = await book_soon(client, owner, patient_id)
+    assert [r["status"] for r in await reminders(client, owner)] == ["pending"]
+    deleted = await client.delete(f"/api/v1/patients/{patient_id}", headers=owner.headers)
+    assert deleted.status_code == 204
+    assert [r["status"] for r in await reminders(client, owner)] == ["cancelled"]
+    # The appointment stays on the agenda; moving it plans no reminder for a deleted patient.
+    moved = await client.patch(
+        f"/api/v1/appointments/{appointment}",
+        json={"start": (datetime.now(UTC) + timedelta(minutes=40)).isoformat()},
+        headers=owner.headers,
+    )
+    assert (moved.status_code, moved.json()["status"]) == (200, "scheduled")
+    assert [r["status"] for r in await reminders(client, owner)] == ["cancelled"]
+    assert await deliver_outbox(smtp_app) == 0
+    assert inbox.messages == []
+
+
+async def test_a_new_email_replans_the_reminders_to_it(
+    client: httpx.AsyncClient, smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    owner = await make_member(smtp_app, role="owner")
+    await set_lead(client, owner, 60)
+    patient_id = await patient(client, owner, "old@example.com")
+    await book_soon(client, owner, patient_id)
+
+    async def change_email(email: str | None) -> list[tuple[str, str]]:
+        changed = await client.patch(
+            f"/api/v1/patients/{patient_id}", json={"email": email}, headers=owner.headers
+        )
+        assert changed.status_code == 200, changed.text
+        return [(r["status"], r["recipient"]) for r in await reminders(client, owner)]
+
+    assert await change_email("new@example.com") == [
+        ("pending", "new@example.com"),
+        ("cancelled", "old@example.com"),
+    ]
+    assert [status for status, _ in await change_email(None)] == ["cancelled", "cancelled"]
+    assert await change_email("third@example.com") == [
+        ("pending", "third@example.com"),
+        ("cancelled", "new@example.com"),
+        ("cancelled", "old@example.com"),
+    ]
+    assert await deliver_outbox(smtp_app) == 1
+    [message] = inbox.messages
+    assert message["To"] == "third@example.com"
+    assert "Reminder" in message["Subject"]
+
+
 class RecordingLogger:
     """Stands in for the structlog loggers: every call, event and fields, as one string."""
 

@@ -85,6 +85,17 @@ class AppointmentRepository:
         with self.session.no_autoflush:
             return (await self.session.execute(statement, values)).scalars().first()
 
+    async def upcoming_of_patient(self, patient_id: uuid.UUID, now: datetime) -> list[Appointment]:
+        """The patient's scheduled or confirmed appointments that have not started."""
+        statement = select(Appointment).where(
+            Appointment.patient_id == patient_id,
+            Appointment.status.in_((Status.SCHEDULED, Status.CONFIRMED)),
+            Appointment.start_at > now,
+        )
+        return list(
+            (await self.session.execute(statement.order_by(Appointment.start_at))).scalars()
+        )
+
     async def lock_professional(self, professional_id: uuid.UUID) -> None:
         """Until the transaction ends (PostgreSQL; SQLite writers hold the file's write lock)."""
         if self.session.get_bind().dialect.name == "postgresql":

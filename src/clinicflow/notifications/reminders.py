@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.appointments.models import Appointment, Status
+from clinicflow.appointments.repository import AppointmentRepository
 from clinicflow.core.models import utcnow
 from clinicflow.notifications.models import Channel, Notification
 from clinicflow.notifications.outbox import EMAIL, Outbox
@@ -41,7 +42,7 @@ async def replan_reminder(
         return
     if patient is None:
         patient = await PatientRepository(session).get(appointment.patient_id)
-    if patient is None or not patient.email:
+    if patient is None or not patient.email or patient.deleted_at is not None:
         return
     tenant = await TenantRepository(session).calendar(appointment.tenant_id)
     lead = (tenant.settings or {}).get("reminder_lead_minutes") if tenant else None
@@ -61,3 +62,19 @@ async def replan_reminder(
         session, notification, EMAIL,
         {"to": message.to, "subject": message.subject, "text": message.text, "html": message.html},
     )  # fmt: skip
+
+
+async def replan_patient_reminders(session: AsyncSession, outbox: Outbox, patient: Patient) -> None:
+    """After the patient's e-mail or name changed, or the patient was deleted: every pending
+    reminder of their appointments is dropped and, unless the patient is deleted, queued again
+    for the upcoming ones with the current address and name (none without an e-mail). A
+    reminder a worker has already claimed is on its way and is not touched."""
+    for pending in await NotificationRepository(session).pending_reminders_of_patient(patient.id):
+        await outbox.cancel(session, pending)
+    if patient.deleted_at is not None:
+        return
+    for appointment in await AppointmentRepository(session).upcoming_of_patient(
+        patient.id, utcnow()
+    ):
+        # `booked`: nothing of it is pending any more (dropped just above).
+        await replan_reminder(session, outbox, appointment, booked=True, patient=patient)

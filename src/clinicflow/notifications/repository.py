@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.appointments.models import Appointment
 from clinicflow.notifications.models import Notification, OutboxMessage, OutboxStatus
 
 REMINDER = "reminder"
@@ -123,6 +124,17 @@ class NotificationRepository:
     async def pending_reminders(self, appointment_id: uuid.UUID) -> list[Notification]:
         statement = select(Notification).where(
             Notification.appointment_id == appointment_id,
+            Notification.kind == REMINDER,
+            Notification.status == OutboxStatus.PENDING,
+        )
+        return list(await self.session.scalars(statement))
+
+    async def pending_reminders_of_patient(self, patient_id: uuid.UUID) -> list[Notification]:
+        """Through the patient's appointments (indexed by patient, and reminders by
+        appointment): the reminders not yet taken by a worker."""
+        appointments = select(Appointment.id).where(Appointment.patient_id == patient_id)
+        statement = select(Notification).where(
+            Notification.appointment_id.in_(appointments.scalar_subquery()),
             Notification.kind == REMINDER,
             Notification.status == OutboxStatus.PENDING,
         )

@@ -119,15 +119,19 @@ async def update_patient(
 ) -> PatientRead:
     """Owner or assistant, or an API key with `patients:write`. Partial: only the fields sent
     change; null clears birth_date, email, phone, document or notes, and a custom field set to
-    null is removed. 423 when the practice is read-only. Returns the patient; audited
-    (patient.updated) and sends the patient.updated webhook."""
+    null is removed. A new e-mail or name re-plans the pending appointment reminders (to the
+    new address; none without one). 423 when the practice is read-only. Returns the patient;
+    audited (patient.updated) and sends the patient.updated webhook."""
     patient = await _service(principal, session, outbox).update(patient_id, body, principal.actor)
     return PatientRead.model_validate(patient)
 
 
 @router.delete("/{patient_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a patient")
-async def delete_patient(patient_id: uuid.UUID, principal: Deleter, session: SessionDep) -> None:
+async def delete_patient(
+    patient_id: uuid.UUID, principal: Deleter, session: SessionDep, outbox: OutboxDep
+) -> None:
     """Owner only. Soft delete: the patient is kept for the retention period but disappears from
-    every read, search and export (404 afterwards). 423 when the practice is read-only.
-    Answers 204; audited as patient.deleted."""
-    await _service(principal, session).delete(patient_id, principal.actor)
+    every read, search and export (404 afterwards). Their appointments stay on the agenda
+    (cancel those that will not happen); their pending reminders are dropped. 423 when the
+    practice is read-only. Answers 204; audited as patient.deleted."""
+    await _service(principal, session, outbox).delete(patient_id, principal.actor)

@@ -11,6 +11,7 @@ from clinicflow.audit.service import Actor
 from clinicflow.core.errors import NotFound, PlanLimitExceeded
 from clinicflow.core.models import utcnow
 from clinicflow.notifications.outbox import Outbox
+from clinicflow.notifications.reminders import replan_patient_reminders
 from clinicflow.patients import custom_fields
 from clinicflow.patients.models import Patient, PatientView
 from clinicflow.patients.repository import PatientFilters, PatientRepository
@@ -80,6 +81,7 @@ class PatientService:
         # Locked and read afresh: an update racing a delete would otherwise rename the patient
         # just deleted and give it search terms again.
         patient = await self.get(patient_id, lock=True)
+        addressed = (patient.email, patient.full_name)  # what a reminder is sent to and greets
         sent = changes.model_dump(exclude_unset=True)
         if "custom_fields" in sent:
             definitions = custom_fields.definitions_from((await self._tenant()).settings)
@@ -103,15 +105,20 @@ class PatientService:
             self.session, "patient.updated", actor=actor, subject_type="patient",
             subject_id=patient.id, details={"fields": sorted(changes.model_fields_set)},
         )  # fmt: skip
+        if (patient.email, patient.full_name) != addressed:
+            await replan_patient_reminders(self.session, self._outbox(), patient)
         await emit(self.session, self.outbox, "patient.updated", _event_data(patient))
         return patient
 
     async def delete(self, patient_id: uuid.UUID, actor: Actor) -> None:
-        """Soft: kept for the retention period, gone from every read."""
+        """Soft: kept for the retention period, gone from every read. Their appointments stay
+        on the agenda as they are (the practice cancels what will not happen), but no
+        reminder is sent to a deleted patient: the pending ones are dropped."""
         patient = await self.get(patient_id, lock=True)
         patient.deleted_at = utcnow()
         patient.active = False
         await self.patients.remove_terms(patient.id)
+        await replan_patient_reminders(self.session, self._outbox(), patient)
         await audit.record(
             self.session,
             "patient.deleted",
@@ -119,6 +126,11 @@ class PatientService:
             subject_type="patient",
             subject_id=patient.id,
         )
+
+    def _outbox(self) -> Outbox:
+        if self.outbox is None:
+            raise RuntimeError("PatientService needs the outbox to change patients")
+        return self.outbox
 
     async def _tenant(self) -> Tenant:
         tenant = await TenantRepository(self.session).get(self.tenant_id)
