@@ -175,3 +175,34 @@ async def test_paid_at_is_answered_in_utc_by_create_update_and_read(
     read = await client.get(path, headers=owner.headers)
     assert created.json()["paid_at"] == "2026-03-05T14:00:00Z"
     assert updated.json()["paid_at"] == read.json()["paid_at"] == "2026-03-06T07:30:00Z"
+
+
+async def test_a_charge_is_due_on_the_appointments_day_where_the_practice_is(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """22:00 in São Paulo is 01:00 the next day in UTC: the fee is due on the practice's day."""
+    owner = await make_member(db, role="owner")
+    settings = await client.patch(
+        "/api/v1/tenant",
+        json={"timezone": "America/Sao_Paulo", "session_fee": "180.00"},
+        headers=owner.headers,
+    )
+    assert settings.status_code == 200, settings.text
+    patient = (
+        await client.post("/api/v1/patients", json={"full_name": "Lia"}, headers=owner.headers)
+    ).json()
+    late = await client.post(
+        "/api/v1/appointments",
+        json={"patient_id": patient["id"], "start": "2027-06-15T22:00:00-03:00",
+              "duration_minutes": 50},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert late.status_code == 201, late.text
+    assert late.json()["start"].startswith("2027-06-16T01:00:00")
+    charged = await client.post(
+        f"/api/v1/appointments/{late.json()['id']}/charge", headers=owner.headers
+    )
+    assert charged.status_code == 201, charged.text
+    assert charged.json()["due_date"] == "2027-06-15"
+    stored = await client.get(f"{ENTRIES}/{charged.json()['id']}", headers=owner.headers)
+    assert stored.json()["due_date"] == "2027-06-15"

@@ -117,9 +117,9 @@ async def charge_appointment(
     appointment_id: uuid.UUID, principal: Writer, session: SessionDep
 ) -> EntryRead:
     """Owner or assistant. Creates an income entry for the appointment's patient at the
-    practice's `session_fee` and currency, due on the appointment's date. 409 when no session
-    fee is set; 404 for an unknown appointment; 423 when read-only. Answers 201 with the
-    entry."""
+    practice's `session_fee` and currency, due on the appointment's date in the practice's
+    time zone. 409 when no session fee is set; 404 for an unknown appointment; 423 when
+    read-only. Answers 201 with the entry."""
     return EntryRead.model_validate(
         await _service(principal, session).charge_appointment(appointment_id)
     )

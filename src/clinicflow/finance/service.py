@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.appointments.models import Appointment
 from clinicflow.appointments.repository import AppointmentRepository
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
@@ -92,11 +93,13 @@ class FinanceService:
         return summarise(entries, first_day, last_day, datetime.now(zone).date(), zone)
 
     async def charge_appointment(self, appointment_id: uuid.UUID) -> FinancialEntry:
-        """An income entry for the appointment at the practice's session fee."""
+        """An income entry for the appointment at the practice's session fee, due on the
+        appointment's day in the practice's time zone (its start is stored in UTC)."""
         appointment = await AppointmentRepository(self.session).get(appointment_id)
         if appointment is None:
             raise NotFound("No appointment with this id.")
-        settings = (await self._tenant()).settings
+        tenant = await self._tenant()
+        settings = tenant.settings
         try:
             fee = Decimal(str(settings["session_fee"]))
         except (KeyError, InvalidOperation) as error:
@@ -105,7 +108,7 @@ class FinanceService:
             ) from error
         entry = FinancialEntry(
             kind=EntryKind.INCOME, amount=fee.quantize(Decimal("0.01")),
-            currency=str(settings.get("currency", "BRL")), due_date=appointment.start_at.date(),
+            currency=str(settings.get("currency", "BRL")), due_date=day_of(appointment, tenant),
             patient_id=appointment.patient_id, appointment_id=appointment.id,
             category="session", description="Session fee", created_by=self.actor.user_id,
         )  # fmt: skip
@@ -126,3 +129,9 @@ class FinanceService:
         if tenant is None:
             raise NotFound("Practice not found.")
         return tenant
+
+
+def day_of(appointment: Appointment, tenant: Tenant) -> date:
+    """The appointment's calendar day where the practice is (22:00 in São Paulo is the next
+    day in UTC)."""
+    return appointment.start_at.astimezone(ZoneInfo(tenant.timezone)).date()
