@@ -8,7 +8,7 @@ import uuid
 import httpx
 from fastapi import FastAPI
 
-from tests.factories import deliver_outbox, make_member, make_platform_admin
+from tests.factories import deliver_outbox, make_member, make_platform_admin, make_tenant
 from tests.test_permission_matrix import ROUTE_RULES, ROUTES
 
 TENANTS, PLANS = "/api/v1/tenants", "/api/v1/plans"
@@ -167,3 +167,59 @@ async def test_read_only_practice_refuses_every_write_but_reads(
     assert (
         await client.post("/api/v1/patients", json={"full_name": "Back"}, headers=owner.headers)
     ).status_code == 201
+
+
+async def test_a_read_only_practice_takes_no_new_member(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """Accepting an invitation writes a membership (and maybe an account) into the practice;
+    the platform admin's invitation is a write to it too: both 423 while read-only."""
+    admin = await make_platform_admin(db)
+    owner = await make_member(db, role="owner")
+    invited = await client.post(
+        "/api/v1/invitations",
+        json={"email": "late@example.com", "role": "assistant"},
+        headers=owner.headers,
+    )
+    assert invited.status_code == 201
+    await deliver_outbox(db)
+    token = db.state.mailer.latest("late@example.com").text.split("token=")[1].split()[0]
+    ownerless = await make_tenant(db)
+    for tenant_id in (owner.tenant_id, ownerless):
+        locked = await client.put(
+            f"{TENANTS}/{tenant_id}/read-only", json={"enabled": True}, headers=admin.headers
+        )
+        assert locked.status_code == 200
+    body = {"token": token, "password": "k9#vQ2pX-late-one", "full_name": "Late One"}
+    refused = await client.post("/api/v1/invitations/accept", json=body)
+    assert refused.status_code == 423, refused.text
+    assert "read-only" in refused.json()["detail"]
+    # Nothing changed: the invitation is still pending, no account, no member.
+    pending = await client.get(
+        "/api/v1/invitations", params={"tenant_id": str(owner.tenant_id)}, headers=admin.headers
+    )
+    assert [i["email"] for i in pending.json()["items"]] == ["late@example.com"]
+    assert (await client.get(f"/api/v1/invitations/{token}")).status_code == 200
+    login = await client.post(
+        "/api/v1/auth/login", json={"username": "late@example.com", "password": body["password"]}
+    )
+    assert login.status_code == 401
+    members = await client.get("/api/v1/tenant/members", headers=owner.headers)
+    assert [m["email"] for m in members.json()["items"]] == [owner.email]
+    by_admin = await client.post(
+        "/api/v1/invitations",
+        json={"email": "first.owner@example.com", "role": "owner", "tenant_id": str(ownerless)},
+        headers=admin.headers,
+    )
+    assert by_admin.status_code == 423, by_admin.text
+    assert "read-only" in by_admin.json()["detail"]
+    nothing = await client.get(
+        "/api/v1/invitations", params={"tenant_id": str(ownerless)}, headers=admin.headers
+    )
+    assert nothing.json()["items"] == []
+
+    await client.put(
+        f"{TENANTS}/{owner.tenant_id}/read-only", json={"enabled": False}, headers=admin.headers
+    )
+    accepted = await client.post("/api/v1/invitations/accept", json=body)
+    assert accepted.status_code == 200, accepted.text

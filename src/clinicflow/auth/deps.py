@@ -20,7 +20,12 @@ from clinicflow.auth.principal_cache import Basis, CacheKey, principals
 from clinicflow.auth.repository import AuthRepository
 from clinicflow.auth.tokens import AccessClaims, decode_access_token
 from clinicflow.core.database import SessionDep, keep_books_after_commit
-from clinicflow.core.errors import NotAuthenticated, PermissionDenied, TenantReadOnly
+from clinicflow.core.errors import (
+    READ_ONLY_DETAIL,
+    NotAuthenticated,
+    PermissionDenied,
+    TenantReadOnly,
+)
 from clinicflow.core.models import utcnow
 from clinicflow.core.ratelimit import charge_refused, charge_verified
 from clinicflow.core.tenancy import set_session_tenant
@@ -252,10 +257,7 @@ def authorize(principal: Principal, permissions: Iterable[Permission], *, writes
 
 def refuse_write_if_read_only(principal: Principal, *, writes: bool) -> None:
     if principal.tenant_read_only and writes:
-        raise TenantReadOnly(
-            "This practice is in read-only mode; changes are disabled until the platform "
-            "operator lifts it."
-        )
+        raise TenantReadOnly(READ_ONLY_DETAIL)
 
 
 async def get_member(request: Request, principal: CurrentPrincipal) -> Principal:

@@ -123,6 +123,11 @@ class ValidationFailed(ClinicFlowError):
         return cls(message, errors=[{"field": field, "message": message, "type": kind}])
 
 
+READ_ONLY_DETAIL = (
+    "This practice is in read-only mode; changes are disabled until the platform operator lifts it."
+)
+
+
 class TenantReadOnly(ClinicFlowError):
     status_code = 423
     title = "Tenant is read-only"

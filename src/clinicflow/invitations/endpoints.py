@@ -11,7 +11,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from clinicflow.auth.deps import Principal, get_optional_principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
-from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
+from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded, TenantReadOnly
 from clinicflow.core.openapi import problems
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.invitations.schemas import (
@@ -53,8 +53,9 @@ async def create_invitation(
     E-mails a single-use link valid for 7 days. A platform admin may only invite the owner of a
     practice that has no owner and holds no patient or financial entry (403 otherwise: the
     operator never reaches clinical data, not even through someone they invite). 409 when the
-    person is already a member; 402 when the plan's member limit is reached; 423 when
-    read-only. Answers 201; audited as invitation.created."""
+    person is already a member; 402 when the plan's member limit is reached; 423 when the
+    practice is read-only (for the platform admin too). Answers 201; audited as
+    invitation.created."""
     tenant = await service.target_tenant(principal, body.tenant_id)
     await service.check_platform_invitation(principal, tenant, body.role)
     invitation = await service.invite(tenant, body.email, body.role, principal.actor)
@@ -76,7 +77,7 @@ async def list_invitations(
     "/accept",
     summary="Accept an invitation",
     dependencies=[Depends(limit_public("public_links"))],
-    responses=problems(NotFound, PlanLimitExceeded),
+    responses=problems(NotFound, PlanLimitExceeded, TenantReadOnly),
 )
 async def accept_invitation(
     body: InvitationAccept,
@@ -86,8 +87,8 @@ async def accept_invitation(
     """Public (the token is the credential). Joins the invited e-mail's account to the practice
     with the invited role. A new account needs `password` and `full_name`; an existing account
     must be logged in as itself (bearer token) or the answer is 409. 402 when the plan's
-    member limit is reached; 404 for an invalid, used or expired token. Audited as
-    invitation.accepted."""
+    member limit is reached; 404 for an invalid, used or expired token; 423 while the practice
+    is in read-only mode (the invitation stays pending). Audited as invitation.accepted."""
     accepted = await service.accept(body.token, body.password, body.full_name, caller)
     return InvitationAccepted(
         user_id=accepted.user.id,

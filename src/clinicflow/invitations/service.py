@@ -25,7 +25,7 @@ from clinicflow.notifications.templates import invitation_email
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
-from clinicflow.tenants.service import add_member, ensure_member_capacity
+from clinicflow.tenants.service import add_member, ensure_member_capacity, ensure_writable
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
 from clinicflow.users.service import create_user
@@ -100,6 +100,9 @@ class InvitationService:
                 )
 
     async def invite(self, tenant: Tenant, email: str, role: Role, actor: Actor) -> Invitation:
+        # An owner's request was refused by its credential already; the platform admin's
+        # credential names no practice, so the practice itself is asked.
+        ensure_writable(tenant)
         email = email.strip().lower()
         now = utcnow()
         async with tenant_context(self.session, tenant.id):
@@ -163,6 +166,8 @@ class InvitationService:
             invitation = await self.invitations.accept(hash_refresh_token(token), utcnow())
             if invitation is None:
                 raise NotFound(_INVALID)
+            # A valid link into a read-only practice: 423, and the rollback keeps it pending.
+            ensure_writable(tenant)
             user = await self._account_for(invitation, password, full_name, caller)
             invitation.accepted_user_id = user.id
             await add_member(self.session, tenant, user, invitation.role)

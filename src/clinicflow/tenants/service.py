@@ -9,7 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.apikeys.repository import ApiKeyRepository
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
-from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
+from clinicflow.core.errors import (
+    READ_ONLY_DETAIL,
+    Conflict,
+    NotFound,
+    PlanLimitExceeded,
+    TenantReadOnly,
+)
 from clinicflow.core.models import utcnow
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.patients import custom_fields
@@ -38,6 +44,13 @@ async def create_tenant(
     TenantRepository(session).add(tenant)
     await session.flush()
     return tenant
+
+
+def ensure_writable(tenant: Tenant) -> None:
+    """423 for a write to a practice in read-only mode that no caller's credential carries:
+    the platform admin's (who acts in no practice) or a public link's (an invitation)."""
+    if tenant.read_only:
+        raise TenantReadOnly(READ_ONLY_DETAIL)
 
 
 async def ensure_member_capacity(session: AsyncSession, tenant: Tenant) -> None:
