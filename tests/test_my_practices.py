@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import select, update
 
-from clinicflow.tenants.models import Role
+from clinicflow.core.models import utcnow
+from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member
+from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
-from tests.factories import make_member
+from tests.factories import make_member, make_platform_admin
 
 
 async def test_a_user_in_two_practices_sees_both_and_only_theirs(
@@ -39,3 +42,71 @@ async def test_a_user_in_two_practices_sees_both_and_only_theirs(
         "/api/v1/auth/me", headers={**owner.headers, "X-Tenant-ID": str(elsewhere.tenant_id)}
     )
     assert picked.json()["role"] == "viewer"  # the listed id is what X-Tenant-ID takes
+
+
+async def test_after_a_practice_is_deleted_its_members_log_in_where_they_still_belong(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """The deleted practice is nobody's default any more: a member of another practice lands
+    there, a member of none lands in no practice; both can use their account and log out."""
+    admin = await make_platform_admin(db)
+    owner = await make_member(db, role="owner", email="moves.on@example.com")
+    solo = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
+    elsewhere = await make_member(db, role="owner")
+    async with db.state.database.sessionmaker() as session, session.begin():
+        user = await UserRepository(session).get(owner.user_id)
+        second = await TenantRepository(session).get(elsewhere.tenant_id)  # type: ignore[arg-type]
+        assert user is not None
+        assert second is not None
+        await add_member(session, second, user, Role.ASSISTANT)
+    deleted = await client.delete(f"/api/v1/tenants/{owner.tenant_id}", headers=admin.headers)
+    assert deleted.status_code == 204
+    async with db.state.database.sessionmaker() as session:
+        defaults = (
+            await session.execute(
+                select(User.default_tenant_id).where(User.id.in_([owner.user_id, solo.user_id]))
+            )
+        ).scalars()
+        assert list(defaults) == [None, None]
+
+    for member, landed, role in (
+        (owner, str(elsewhere.tenant_id), "assistant"),
+        (solo, None, "none"),
+    ):
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": member.email, "password": member.password}
+        )
+        assert login.status_code == 200
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        me = await client.get("/api/v1/auth/me", headers=headers)
+        assert me.status_code == 200, me.text
+        assert (me.json()["tenant_id"], me.json()["role"]) == (landed, role)
+        for path in ("/api/v1/users/me", "/api/v1/auth/sessions"):
+            assert (await client.get(path, headers=headers)).status_code == 200
+        practices = await client.get("/api/v1/users/me/practices", headers=headers)
+        assert [(p["tenant_id"], p["is_default"]) for p in practices.json()["items"]] == (
+            [(landed, True)] if landed else []
+        )
+        assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
+
+
+async def test_a_login_repairs_a_default_practice_that_no_longer_exists(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """A default left pointing at a deleted practice (before deletions cleared it) does not
+    trap the user: the login lands in no practice and clears it."""
+    member = await make_member(db, role="owner")
+    async with db.state.database.sessionmaker() as session, session.begin():
+        await session.execute(
+            update(Tenant).where(Tenant.id == member.tenant_id).values(deleted_at=utcnow())
+        )
+    login = await client.post(
+        "/api/v1/auth/login", json={"username": member.email, "password": member.password}
+    )
+    headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    me = await client.get("/api/v1/auth/me", headers=headers)
+    assert (me.status_code, me.json()["tenant_id"]) == (200, None)
+    async with db.state.database.sessionmaker() as session:
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        assert user.default_tenant_id is None

@@ -20,6 +20,7 @@ from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
+from clinicflow.tenants.repository import MembershipRepository
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
 
@@ -39,6 +40,14 @@ class RefreshRejected(NotAuthenticated):
 
     def __init__(self) -> None:
         super().__init__("The refresh token is invalid, expired or already used.")
+
+
+@dataclass(frozen=True, slots=True)
+class Landing:
+    """The practice a new token acts in, and the role there."""
+
+    tenant_id: uuid.UUID | None
+    role: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +75,8 @@ class AuthService:
             await audit.record(self.session, "auth.login_failed", details={"reason": "unknown"})
             raise InvalidCredentials()
         user = await self.users.get_for_update(user.id) or user  # serialise the counter
-        async with tenant_context(self.session, user.default_tenant_id):
+        landing = await self._landing(user)
+        async with tenant_context(self.session, landing.tenant_id):
             if user.locked_until is not None and user.locked_until > now:
                 await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
                 raise InvalidCredentials()
@@ -78,7 +88,7 @@ class AuthService:
             user.failed_login_count = 0
             user.locked_until = None
             user.last_login_at = now
-            pair = await self.start_session(user)
+            pair = await self.start_session(user, landing)
             await self._audit_user(user, "auth.login", {})
         return pair
 
@@ -96,7 +106,7 @@ class AuthService:
             subject_type="user", subject_id=user.id, details=details,
         )  # fmt: skip
 
-    async def start_session(self, user: User) -> TokenPair:
+    async def start_session(self, user: User, landing: Landing | None = None) -> TokenPair:
         """A new device session (refresh family) in the user's default tenant."""
         now = utcnow()
         meta = request_meta.get()
@@ -110,9 +120,11 @@ class AuthService:
         )
         self.repository.add(auth_session)
         await self.session.flush()
-        return await self._issue_pair(user, auth_session)
+        return await self._issue_pair(user, auth_session, landing)
 
-    async def _issue_pair(self, user: User, auth_session: AuthSession) -> TokenPair:
+    async def _issue_pair(
+        self, user: User, auth_session: AuthSession, landing: Landing | None = None
+    ) -> TokenPair:
         refresh, refresh_hash = new_refresh_token()
         self.repository.add(
             RefreshToken(
@@ -123,24 +135,41 @@ class AuthService:
         )
         await self.session.flush()
         # Tokens land in the user's default practice; requests pick another with X-Tenant-ID.
-        tenant_id = None if user.is_platform_admin else user.default_tenant_id
+        landing = landing or await self._landing(user)
         access, expires_in = issue_access_token(
             self.settings,
             user_id=user.id,
             session_id=auth_session.id,
-            tenant_id=tenant_id,
-            role=await self._role_in(user, tenant_id),
+            tenant_id=landing.tenant_id,
+            role=landing.role,
         )
         return TokenPair(access, refresh, expires_in)
 
-    async def _role_in(self, user: User, tenant_id: uuid.UUID | None) -> str:
+    async def _landing(self, user: User) -> Landing:
+        """Where the user's tokens land: the default practice while it exists and the user is
+        still a member of it; else the first practice they still belong to, which becomes the
+        default; else none. A token for a practice the user cannot act in would make every
+        route, logout included, answer 403."""
         if user.is_platform_admin:
-            return PLATFORM_ADMIN
-        if tenant_id is None:
-            return "none"
+            return Landing(None, PLATFORM_ADMIN)
+        if user.default_tenant_id is not None:
+            role = await self._role_in(user, user.default_tenant_id)
+            if role is not None:
+                return Landing(user.default_tenant_id, role)
+        landing = Landing(None, "none")
+        for tenant_id, _ in await MembershipRepository(self.session).practices_of(user.id):
+            role = await self._role_in(user, tenant_id)  # the practice is not deleted
+            if role is not None:
+                landing = Landing(tenant_id, role)
+                break
+        if user.default_tenant_id != landing.tenant_id:
+            user.default_tenant_id = landing.tenant_id
+        return landing
+
+    async def _role_in(self, user: User, tenant_id: uuid.UUID) -> str | None:
         async with tenant_context(self.session, tenant_id):
             found = await self.repository.get_membership_and_tenant(user.id, tenant_id)
-        return found[0].role.value if found else "none"
+        return found[0].role.value if found else None
 
     async def refresh(self, refresh_token: str) -> TokenPair:
         now = utcnow()

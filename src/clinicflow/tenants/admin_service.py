@@ -16,6 +16,7 @@ from clinicflow.tenants.admin_schemas import PlanBody, PlanPatch, TenantAdminUpd
 from clinicflow.tenants.models import Plan, Tenant
 from clinicflow.tenants.repository import PlatformRepository, TenantRepository
 from clinicflow.tenants.service import create_tenant
+from clinicflow.users.repository import UserRepository
 
 
 class PlatformService:
@@ -62,8 +63,11 @@ class PlatformService:
         return tenant
 
     async def delete(self, tenant_id: uuid.UUID) -> None:
-        """Soft: the practice disappears from every read and its members lose access."""
+        """Soft: the practice disappears from every read and its members lose access. Like a
+        member's removal, it stops being anyone's default practice, so their next login lands
+        in a practice they still belong to (or none) instead of one they cannot act in."""
         (await self.tenant(tenant_id)).deleted_at = utcnow()
+        await UserRepository(self.session).clear_default_tenant(tenant_id)
         await self._audit("tenant.deleted", tenant_id, {})
 
     async def set_read_only(self, tenant_id: uuid.UUID, enabled: bool) -> Tenant:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.core.security import parameters_of
@@ -62,3 +62,9 @@ class UserRepository:
     async def username_taken(self, username: str, other_than: uuid.UUID) -> bool:
         statement = select(User.id).where(User.username == username, User.id != other_than)
         return (await self.session.execute(statement)).first() is not None
+
+    async def clear_default_tenant(self, tenant_id: uuid.UUID) -> None:
+        """No login lands in this practice any more (it is being deleted)."""
+        await self.session.execute(
+            update(User).where(User.default_tenant_id == tenant_id).values(default_tenant_id=None)
+        )
