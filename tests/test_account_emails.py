@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from clinicflow.auth.models import AccountToken
 from clinicflow.core.models import utcnow
@@ -20,6 +20,7 @@ from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.invitations.models import Invitation
 from clinicflow.main import create_app
 from clinicflow.tenants.models import Membership
+from clinicflow.users.models import User
 from tests.factories import deliver_outbox, make_member, make_platform_admin, make_tenant
 from tests.mailtools import Inbox, running_inbox
 
@@ -448,3 +449,39 @@ async def test_a_password_reset_suspends_the_api_keys_created_before_it(
     assert confirmed.status_code == 200
     assert confirmed.json()["suspended_at"] is None
     assert (await smtp_client.get("/api/v1/patients", headers=key)).status_code == 200
+
+
+async def test_a_sign_up_decoy_has_the_ids_and_times_a_real_sign_up_has(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """A real sign-up writes the account, then the practice: their creation times differ and
+    their UUIDv7 ids follow in that order. The decoy for a known address is made the same way
+    (and stored nowhere), so these do not tell it apart."""
+    admin = await make_platform_admin(db)
+    await make_member(db, role="owner", email="known@example.com")
+    body = {"password": "k9#vQ2pX-signup", "full_name": "Someone", "practice_name": "Mine"}
+    answers = {}
+    for email in ("known@example.com", "fresh@example.com"):
+        response = await client.post("/api/v1/auth/register", json={**body, "email": email})
+        assert response.status_code == 201, response.text
+        answers[email] = response.json()
+    for email, answer in answers.items():
+        user, tenant = answer["user"], answer["tenant"]
+        user_id, tenant_id = uuid.UUID(user["id"]), uuid.UUID(tenant["id"])
+        assert (user_id.version, tenant_id.version) == (7, 7), email
+        assert user_id < tenant_id, email
+        created = datetime.fromisoformat(user["created_at"])
+        assert created < datetime.fromisoformat(tenant["created_at"]), email
+    decoy = answers["known@example.com"]
+    # Stored nowhere: neither the account nor the practice exists, and nothing is left behind.
+    assert (
+        await client.get(f"/api/v1/users/{decoy['user']['id']}", headers=admin.headers)
+    ).status_code == 404
+    assert (
+        await client.get(f"/api/v1/tenants/{decoy['tenant']['id']}", headers=admin.headers)
+    ).status_code == 404
+    async with db.state.database.sessionmaker() as session:
+        addresses = (await session.execute(select(User.email).order_by(User.email))).scalars()
+        assert [a for a in addresses if "example.com" not in a] == []
+        tokens = (await session.execute(select(AccountToken.user_id))).scalars()
+        assert set(tokens) == {uuid.UUID(answers["fresh@example.com"]["user"]["id"])}

@@ -126,21 +126,43 @@ class AccountService:
     async def _decoy(
         self, existing: User, password: str, full_name: str, practice_name: str
     ) -> tuple[User, Tenant]:
-        """A known address gets the answer a new one gets (same checks, same hashing cost, the
-        same shape with ids that exist nowhere) and nothing is stored, so sign-up reveals no
-        account; the address's real owner is told by e-mail instead."""
+        """A known address gets the answer a new one gets and nothing is stored, so sign-up
+        reveals no account; the address's real owner is told by e-mail instead.
+
+        The answer is made the way a sign-up makes it, so neither its shape nor its timing
+        tells it apart: the same password checks and hashing, then an account (under an
+        address that exists nowhere), a practice, the membership and a verification token
+        written with the same flushes, in a savepoint that is rolled back. Ids and creation
+        times are what those flushes gave, a database round trip apart as in a real sign-up
+        (not one instant and two ids made back to back). Only the audit event is left out: a
+        rolled-back event would still be exported as its chain's head."""
         require_acceptable_password(password, email=existing.email, full_name=full_name)
-        await self.hasher.hash(password)
-        now = utcnow()
-        user = User(
-            id=new_id(), email=existing.email, username=None, full_name=full_name.strip(),
-            is_platform_admin=False, is_active=True, email_verified_at=None, locked_until=None,
-            last_login_at=None, created_at=now,
-        )  # fmt: skip
-        tenant = Tenant(
-            id=new_id(), name=practice_name.strip(), timezone="UTC", read_only=False,
-            plan_id=None, settings={}, created_at=now,
-        )  # fmt: skip
+        password_hash = await self.hasher.hash(password)
+        savepoint = await self.session.begin_nested()
+        try:
+            stand_in = User(
+                email=f"{new_id().hex}@sign-up.invalid", full_name=full_name.strip(),
+                password_hash=password_hash, is_platform_admin=False,
+                password_changed_at=utcnow(),
+            )  # fmt: skip
+            self.users.add(stand_in)
+            await self.session.flush()
+            practice = await create_tenant(self.session, name=practice_name)
+            await add_member(self.session, practice, stand_in, Role.OWNER)
+            await self._issue(stand_in, VERIFY, timedelta(hours=VERIFY_HOURS))
+            user = User(
+                id=stand_in.id, email=existing.email, username=None,
+                full_name=stand_in.full_name, is_platform_admin=False, is_active=True,
+                email_verified_at=None, locked_until=None, last_login_at=None,
+                created_at=stand_in.created_at,
+            )  # fmt: skip
+            tenant = Tenant(
+                id=practice.id, name=practice.name, timezone=practice.timezone,
+                read_only=practice.read_only, plan_id=practice.plan_id,
+                settings=dict(practice.settings), created_at=practice.created_at,
+            )  # fmt: skip
+        finally:
+            await savepoint.rollback()
         message = signup_address_taken_email(
             to=existing.email, full_name=existing.full_name,
             link=f"{self.settings.frontend_url}/forgot-password",
