@@ -19,6 +19,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.invitations.models import Invitation
 from clinicflow.main import create_app
+from clinicflow.notifications.models import OutboxMessage
 from clinicflow.tenants.models import Membership
 from clinicflow.users.models import User
 from tests.factories import deliver_outbox, make_member, make_platform_admin, make_tenant
@@ -485,3 +486,44 @@ async def test_a_sign_up_decoy_has_the_ids_and_times_a_real_sign_up_has(
         assert [a for a in addresses if "example.com" not in a] == []
         tokens = (await session.execute(select(AccountToken.user_id))).scalars()
         assert set(tokens) == {uuid.UUID(answers["fresh@example.com"]["user"]["id"])}
+
+
+async def _queued_kinds_and_tokens(app: FastAPI) -> tuple[list[str], int]:
+    async with app.state.database.sessionmaker() as session:
+        kinds = (await session.execute(select(OutboxMessage.kind))).scalars()
+        tokens = (await session.execute(select(AccountToken.id))).scalars()
+        return sorted(kinds), len(list(tokens))
+
+
+async def test_forgot_password_does_the_same_work_for_known_and_unknown_addresses(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """No account enumeration by timing: the request stores the same thing whether or not the
+    address has an account (one queued job, no token); the worker decides and sends."""
+    member = await make_member(db)
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
+    stored = []
+    for email in (member.email, unknown):
+        before = await _queued_kinds_and_tokens(db)
+        asked = await client.post("/api/v1/auth/forgot-password", json={"email": email})
+        assert asked.status_code == 202
+        after = await _queued_kinds_and_tokens(db)
+        stored.append((len(after[0]) - len(before[0]), after[1] - before[1]))
+    assert stored == [(1, 0), (1, 0)]
+    kinds, _ = await _queued_kinds_and_tokens(db)
+    assert len(set(kinds)) == 1  # the same kind of row for both
+
+    await deliver_outbox(db)
+    assert db.state.mailer.latest(unknown) is None
+    message = db.state.mailer.latest(member.email)
+    assert message is not None
+    assert "reset" in message.subject.lower()
+    token = message.text.split("token=")[1].split()[0]
+    reset = await client.post(
+        "/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD}
+    )
+    assert reset.status_code == 204
+    again = await client.post(
+        "/api/v1/auth/reset-password", json={"token": token, "new_password": NEW_PASSWORD + "x"}
+    )
+    assert again.status_code == 404

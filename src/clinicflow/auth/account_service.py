@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,7 +17,7 @@ from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
-from clinicflow.notifications.outbox import Outbox
+from clinicflow.notifications.outbox import JobHandler, Outbox
 from clinicflow.notifications.templates import (
     password_changed_email,
     password_reset_email,
@@ -30,6 +31,7 @@ from clinicflow.users.repository import UserRepository
 from clinicflow.users.service import create_user, require_acceptable_password
 
 RESET = "password_reset"
+RESET_REQUESTED = "reset_requested"  # an outbox job kind (send_reset_link)
 VERIFY = "email_verify"
 RESET_MINUTES = 30
 VERIFY_HOURS = 48
@@ -47,16 +49,11 @@ class AccountService:
         self.users = UserRepository(session)
 
     async def forgot_password(self, email: str) -> None:
-        """Same answer whether or not the account exists; the e-mail leaves after the response."""
-        user = await self.users.get_by_email(email)
-        if user is None or not user.is_active:
-            return
-        token = await self._issue(user, RESET, timedelta(minutes=RESET_MINUTES))
-        link = f"{self.settings.frontend_url}/reset-password?token={token}"
-        message = password_reset_email(
-            to=user.email, full_name=user.full_name, link=link, minutes_valid=RESET_MINUTES
-        )
-        self.outbox.queue_email(self.session, message)
+        """Same answer, same work and so the same time, whether or not the account exists: the
+        request only queues a job; the worker looks the address up and, when it has an active
+        account, mints the link and queues the e-mail (send_reset_link)."""
+        payload = {"email": email.strip().lower()}
+        self.outbox.queue_job(self.session, RESET_REQUESTED, payload)
 
     async def reset_password(self, token: str, new_password: str) -> None:
         """Single use, 30 minutes; every session of the user ends. No automatic login."""
@@ -171,16 +168,7 @@ class AccountService:
         return user, tenant
 
     async def _issue(self, user: User, purpose: str, lifetime: timedelta) -> str:
-        now = utcnow()
-        await self.tokens.retire_unused(user.id, purpose, now)
-        token, token_hash = new_opaque_token("cft_")
-        self.tokens.add(
-            AccountToken(
-                user_id=user.id, purpose=purpose, token_hash=token_hash, expires_at=now + lifetime
-            )
-        )
-        await self.session.flush()
-        return token
+        return await _issue_token(self.session, user, purpose, lifetime)
 
     async def _audit(self, user: User, action: str) -> None:
         async with tenant_context(self.session, user.default_tenant_id):
@@ -188,3 +176,35 @@ class AccountService:
                 self.session, action, actor=audit.Actor(user_id=user.id),
                 subject_type="user", subject_id=user.id,
             )  # fmt: skip
+
+
+async def _issue_token(session: AsyncSession, user: User, purpose: str, lifetime: timedelta) -> str:
+    """A single-use link token, stored hashed; a new one retires the user's unused ones."""
+    tokens = AccountTokenRepository(session)
+    now = utcnow()
+    await tokens.retire_unused(user.id, purpose, now)
+    token, token_hash = new_opaque_token("cft_")
+    tokens.add(
+        AccountToken(
+            user_id=user.id, purpose=purpose, token_hash=token_hash, expires_at=now + lifetime
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def send_reset_link(session: AsyncSession, outbox: Outbox, payload: dict[str, Any]) -> None:
+    """The worker's half of POST /auth/forgot-password: an active account with the address gets
+    a reset link (single use, 30 minutes, stored hashed); any other address, nothing."""
+    user = await UserRepository(session).get_by_email(str(payload["email"]))
+    if user is None or not user.is_active:
+        return
+    token = await _issue_token(session, user, RESET, timedelta(minutes=RESET_MINUTES))
+    link = f"{outbox.settings.frontend_url}/reset-password?token={token}"
+    message = password_reset_email(
+        to=user.email, full_name=user.full_name, link=link, minutes_valid=RESET_MINUTES
+    )
+    outbox.queue_email(session, message)
+
+
+JOBS: dict[str, JobHandler] = {RESET_REQUESTED: send_reset_link}

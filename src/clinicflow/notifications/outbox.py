@@ -7,6 +7,7 @@ import contextlib
 import json
 import random
 import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -27,6 +28,18 @@ from clinicflow.webhooks.delivery import UnsafeWebhookURL, WebhookDeliveryError,
 EMAIL = "email"
 WEBHOOK = "webhook"
 logger = structlog.get_logger("clinicflow.outbox")
+# Work a request hands to the worker: run in its own transaction with an Outbox to queue what it
+# sends. (A request that must not show, by its time, what it found, e.g. whether an account
+# exists, queues one job whatever the answer and lets the worker look.)
+JobHandler = Callable[[AsyncSession, "Outbox", dict[str, Any]], Awaitable[None]]
+
+
+def _job_handlers() -> Mapping[str, JobHandler]:
+    """The jobs the domains queue, by kind. Imported when first needed: the domains import
+    this module to queue, so it cannot import them when it loads."""
+    from clinicflow.auth.account_service import JOBS as account_jobs
+
+    return account_jobs
 
 
 def _aad(message_id: uuid.UUID) -> bytes:
@@ -44,6 +57,13 @@ class Outbox:
     def queue_email(self, session: AsyncSession, message: EmailMessageSpec) -> OutboxMessage:
         """An account e-mail (reset, verification, invitation): no practice involved."""
         return self._queue(session, new_id(), EMAIL, asdict(message), utcnow())
+
+    def queue_job(self, session: AsyncSession, kind: str, payload: dict[str, Any]) -> OutboxMessage:
+        """Work for the worker (a job handler of `kind`), durable like a message; the payload
+        is encrypted like one."""
+        if kind not in _job_handlers():
+            raise ValueError(f"no job handler for {kind!r}")
+        return self._queue(session, new_id(), kind, payload, utcnow())
 
     def queue_for_tenant(
         self, session: AsyncSession, notification: Notification, kind: str, payload: dict[str, Any]
@@ -186,6 +206,11 @@ class Worker:
                 payload["event_id"],
                 allow_private=self.settings.environment != "production",
             )
+        elif (job := _job_handlers().get(kind)) is not None:
+            # Its own transaction: what the job writes, and the messages it queues, are
+            # committed together, then delivered like any message.
+            async with self.sessionmaker() as session, session.begin():
+                await job(session, Outbox(self.key_ring, self.settings), payload)
         else:
             raise ValueError(f"unknown outbox message kind {kind!r}")
 
