@@ -223,3 +223,50 @@ async def test_a_read_only_practice_takes_no_new_member(
     )
     accepted = await client.post("/api/v1/invitations/accept", json=body)
     assert accepted.status_code == 200, accepted.text
+
+
+async def test_platform_admins_and_plans_are_created_and_changed_on_the_record(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """Granting the platform's highest role and changing the limits every practice on a plan
+    lives by are platform events: each is on the platform chain, with who did it."""
+    admin = await make_platform_admin(db)
+    created = await client.post(
+        "/api/v1/users",
+        json={"email": "second.admin@example.com", "password": "k9#vQ2pX-operator",
+              "full_name": "Second Admin", "is_platform_admin": True},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert created.status_code == 201
+    plan = await client.post(
+        PLANS, json={"name": "Solo", "max_members": 1, "api_access": False}, headers=admin.headers
+    )
+    assert plan.status_code == 201
+    changed = await client.patch(
+        f"{PLANS}/{plan.json()['id']}", json={"max_members": 3}, headers=admin.headers
+    )
+    assert changed.status_code == 200
+
+    async def events(action: str) -> list[dict[str, object]]:
+        answer = await client.get(
+            "/api/v1/audit-events", params={"action": action}, headers=admin.headers
+        )
+        assert answer.status_code == 200
+        return list(answer.json()["items"])
+
+    [user_created] = await events("user.created")
+    assert user_created["actor_user_id"] == str(admin.user_id)
+    assert (user_created["subject_type"], user_created["subject_id"]) == (
+        "user", created.json()["id"],
+    )  # fmt: skip
+    assert user_created["details"]["is_platform_admin"] is True  # type: ignore[index]
+    [plan_created] = await events("plan.created")
+    assert (plan_created["subject_id"], plan_created["actor_user_id"]) == (
+        plan.json()["id"], str(admin.user_id),
+    )  # fmt: skip
+    assert plan_created["details"] == {
+        "name": "Solo", "max_patients": None, "max_members": 1, "api_access": False,
+    }  # fmt: skip
+    [plan_updated] = await events("plan.updated")
+    assert plan_updated["subject_id"] == plan.json()["id"]
+    assert plan_updated["details"] == {"from": {"max_members": 1}, "to": {"max_members": 3}}

@@ -9,6 +9,7 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clinicflow.audit.service import Actor
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import Database, claim_write_lock
 from clinicflow.core.models import utcnow
@@ -21,7 +22,7 @@ from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member, create_tenant
 from clinicflow.users.repository import UserRepository
-from clinicflow.users.service import create_user
+from clinicflow.users.service import create_account, create_user
 
 logger = structlog.get_logger("clinicflow.bootstrap")
 DEMO_PASSWORD = "demo-clinic-2026!"  # noqa: S105  (printed by `make run`; demo data only)
@@ -66,13 +67,15 @@ async def ensure_first_admin(database: Database, settings: Settings) -> None:
             await claim_write_lock(session)
             if await UserRepository(session).get_by_email(settings.first_admin_email):
                 return
-            await create_user(
+            await create_account(
                 session,
                 hasher_for(settings),
                 email=settings.first_admin_email,
                 password=settings.first_admin_password.get_secret_value(),
                 full_name="Platform administrator",
                 is_platform_admin=True,
+                actor=Actor(),
+                via="first_admin",
             )
     except IntegrityError:
         logger.info("first_admin_created_by_another_process", email=settings.first_admin_email)

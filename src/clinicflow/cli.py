@@ -245,10 +245,11 @@ def create_admin(
     ] = "",
 ) -> None:
     """Create a platform admin (prompts for what is not given)."""
+    from clinicflow.audit.service import Actor
     from clinicflow.core.database import create_database
     from clinicflow.core.errors import ClinicFlowError
     from clinicflow.core.security import hasher_for
-    from clinicflow.users.service import create_user
+    from clinicflow.users.service import create_account
 
     settings = get_settings()
 
@@ -256,9 +257,9 @@ def create_admin(
         database = create_database(settings)
         try:
             async with database.sessionmaker() as session, session.begin():
-                await create_user(
+                await create_account(
                     session, hasher_for(settings), email=email, password=password,
-                    full_name=full_name, is_platform_admin=True,
+                    full_name=full_name, is_platform_admin=True, actor=Actor(), via="cli",
                 )  # fmt: skip
         finally:
             await database.dispose()

@@ -140,7 +140,7 @@ async def list_plans(admin: Admin, service: Service) -> PlanList:
 @router.post("/plans", status_code=status.HTTP_201_CREATED, summary="Create a plan")
 async def create_plan(body: PlanBody, admin: Admin, service: Service) -> PlanRead:
     """Platform admin only. A named set of limits; null limits mean unlimited. 409 when the name
-    exists. Answers 201 with the plan."""
+    exists. Answers 201 with the plan; audited as plan.created."""
     return PlanRead.model_validate(await service.create_plan(body))
 
 
@@ -149,5 +149,6 @@ async def update_plan(
     plan_id: uuid.UUID, body: PlanPatch, admin: Admin, service: Service
 ) -> PlanRead:
     """Platform admin only. Partial: name, max_patients, max_members (null clears a limit),
-    api_access. Applies to every practice on the plan. 404 for an unknown plan."""
+    api_access. Applies to every practice on the plan. 404 for an unknown plan. Audited as
+    plan.updated (values before and after)."""
     return PlanRead.model_validate(await service.update_plan(plan_id, body))

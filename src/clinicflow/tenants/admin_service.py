@@ -96,13 +96,19 @@ class PlatformService:
         plan = Plan(**body.model_dump())
         self.tenants.add(plan)
         await self._flush_unique_name()
+        await self._audit_plan("plan.created", plan.id, body.model_dump())
         return plan
 
     async def update_plan(self, plan_id: uuid.UUID, changes: PlanPatch) -> Plan:
+        """A plan's limits bind every practice on it: the change is audited with the values
+        before and after."""
         plan = await self.plan(plan_id)
-        for field, value in changes.model_dump(exclude_unset=True).items():
+        changed = changes.model_dump(exclude_unset=True)
+        before = {field: getattr(plan, field) for field in changed}
+        for field, value in changed.items():
             setattr(plan, field, value)
         await self._flush_unique_name()
+        await self._audit_plan("plan.updated", plan.id, {"from": before, "to": changed})
         return plan
 
     async def _flush_unique_name(self) -> None:
@@ -111,6 +117,14 @@ class PlatformService:
                 await self.session.flush()
         except IntegrityError as error:
             raise Conflict("A plan with this name exists already.") from error
+
+    async def _audit_plan(
+        self, action: str, plan_id: uuid.UUID, details: dict[str, object]
+    ) -> None:
+        await audit.record(
+            self.session, action, actor=self.actor, subject_type="plan",
+            subject_id=plan_id, details=details,
+        )  # fmt: skip
 
     async def _audit(self, action: str, tenant_id: uuid.UUID, details: dict[str, object]) -> None:
         await audit.record(

@@ -20,7 +20,7 @@ from clinicflow.users.schemas import (
     UserUpdate,
     UserUpdateMe,
 )
-from clinicflow.users.service import UserService, create_user, practices_of
+from clinicflow.users.service import UserService, create_account, practices_of
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/users", tags=["users"])
 PlatformAdmin = Annotated[Principal, Depends(require(Permission.PLATFORM_USERS))]
@@ -92,10 +92,11 @@ async def create(
 ) -> UserRead:
     """Platform admin only. Creates an account (optionally another platform admin) without a
     practice membership; members join practices through invitations. 409 if the e-mail has an
-    account. Answers 201 with the account."""
-    user = await create_user(
+    account. Answers 201 with the account; audited as user.created (with is_platform_admin)."""
+    user = await create_account(
         session, request.app.state.password_hasher, email=body.email, password=body.password,
-        full_name=body.full_name, is_platform_admin=body.is_platform_admin,
+        full_name=body.full_name, is_platform_admin=body.is_platform_admin, actor=admin.actor,
+        via="api",
     )  # fmt: skip
     return UserRead.model_validate(user)
 

@@ -53,6 +53,32 @@ async def create_user(
     return user
 
 
+async def create_account(
+    session: AsyncSession,
+    hasher: PasswordHasher,
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    is_platform_admin: bool,
+    actor: Actor,
+    via: str,
+) -> User:
+    """An account made by an operator (POST /users, `clinicflow create-admin`, FIRST_ADMIN_*),
+    audited on the platform chain as user.created, naming whether it is a platform admin: the
+    grant of the platform's highest role is a role change the trail must show."""
+    user = await create_user(
+        session, hasher, email=email, password=password, full_name=full_name,
+        is_platform_admin=is_platform_admin,
+    )  # fmt: skip
+    async with tenant_context(session, None):
+        await audit.record(
+            session, "user.created", actor=actor, subject_type="user", subject_id=user.id,
+            details={"email": user.email, "is_platform_admin": is_platform_admin, "via": via},
+        )  # fmt: skip
+    return user
+
+
 async def practices_of(session: AsyncSession, user: User) -> list[PracticeMembership]:
     """Every practice the user belongs to, with role, so a client can pick X-Tenant-ID."""
     memberships = await MembershipRepository(session).practices_of(user.id)
