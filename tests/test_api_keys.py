@@ -174,3 +174,56 @@ async def test_a_plan_without_api_access_refuses_keys(
     assert not_issued.json()["limit"] == "api_access"
     listed = await client.get(KEYS, headers=owner.headers)
     assert [key["id"] for key in listed.json()["items"]] == [created["id"]]
+
+
+async def test_a_key_is_rotated_once_and_never_after_it_expired(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """Rotating a key in its grace period would give it a second live successor; rotating an
+    expired one would issue a key whose expiry (inherited) has passed. Both are refused and
+    nothing is issued."""
+    owner = await make_member(db, role="owner")
+    first = await create_key(client, owner.headers)
+    rotated = await client.post(
+        f"{KEYS}/{first['id']}/rotate", json={"grace_seconds": 3600}, headers=owner.headers
+    )
+    assert rotated.status_code == 201
+    again = await client.post(
+        f"{KEYS}/{first['id']}/rotate", json={"grace_seconds": 3600}, headers=owner.headers
+    )
+    assert again.status_code == 409, again.text
+    assert "rotated already" in again.json()["detail"]
+    # The grace runs out (as if its time had passed): the old key is expired, so 404.
+    async with db.state.database.sessionmaker() as session, session.begin():
+        await set_session_tenant(session, owner.tenant_id)
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == uuid.UUID(first["id"]))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    expired = await client.post(
+        f"{KEYS}/{first['id']}/rotate", json={"grace_seconds": 0}, headers=owner.headers
+    )
+    assert expired.status_code == 404, expired.text
+    # A key that expired without ever being rotated is not rotated into a dead key either.
+    short = await create_key(
+        client, owner.headers, expires_at=(utcnow() + timedelta(hours=1)).isoformat()
+    )
+    async with db.state.database.sessionmaker() as session, session.begin():
+        await set_session_tenant(session, owner.tenant_id)
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == uuid.UUID(short["id"]))
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    dead = await client.post(
+        f"{KEYS}/{short['id']}/rotate", json={"grace_seconds": 0}, headers=owner.headers
+    )
+    assert dead.status_code == 404
+    listed = await client.get(KEYS, headers=owner.headers)
+    assert [key["id"] for key in listed.json()["items"]] == [rotated.json()["id"]]
+    # The successor is the one key to rotate now.
+    successor = await client.post(
+        f"{KEYS}/{rotated.json()['id']}/rotate", json={"grace_seconds": 0}, headers=owner.headers
+    )
+    assert successor.status_code == 201

@@ -18,7 +18,7 @@ from clinicflow.apikeys.service import ApiKeyService, IssuedKey
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
-from clinicflow.core.errors import NotFound, PlanLimitExceeded
+from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
 from clinicflow.core.openapi import problems
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api-keys", tags=["api keys"])
@@ -64,13 +64,15 @@ async def list_api_keys(principal: KeyManager, session: SessionDep) -> ApiKeyLis
     "/{key_id}/rotate",
     status_code=status.HTTP_201_CREATED,
     summary="Rotate an API key's secret",
+    responses=problems(NotFound, Conflict),
 )
 async def rotate_api_key(
     key_id: uuid.UUID, body: ApiKeyRotate, principal: KeyManager, session: SessionDep
 ) -> ApiKeyCreated:
     """Owner only. Issues a new secret for the key (shown once in this answer); the old secret
-    keeps working for `grace_seconds` (0: stops now). 404 for an unknown key; 423 when read-
-    only. Answers 201; audited as api_key.rotated."""
+    keeps working for `grace_seconds` (0: stops now). A key is rotated once: 409 for a key
+    already rotated (in its grace period; rotate its successor); 404 for an unknown, revoked
+    or expired key; 423 when read-only. Answers 201; audited as api_key.rotated."""
     return _created(
         await ApiKeyService(session).rotate(key_id, body.grace_seconds, principal.actor)
     )

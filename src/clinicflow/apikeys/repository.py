@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.apikeys.models import ApiKey
@@ -21,6 +21,21 @@ class ApiKeyRepository:
 
     async def get(self, key_id: uuid.UUID) -> ApiKey | None:
         statement = select(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+    async def lock_live(self, key_id: uuid.UUID, now: datetime) -> ApiKey | None:
+        """The key while it works (not revoked, not expired), locked until the transaction
+        ends so that two changes of it (rotations) take turns."""
+        statement = (
+            select(ApiKey)
+            .where(
+                ApiKey.id == key_id,
+                ApiKey.revoked_at.is_(None),
+                or_(ApiKey.expires_at.is_(None), ApiKey.expires_at > now),
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
         return (await self.session.execute(statement)).scalar_one_or_none()
 
     async def get_by_hash(self, secret_hash: str) -> ApiKey | None:

@@ -13,7 +13,7 @@ from clinicflow.apikeys.models import ApiKey
 from clinicflow.apikeys.repository import ApiKeyRepository
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
-from clinicflow.core.errors import NotFound, ValidationFailed
+from clinicflow.core.errors import Conflict, NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import ensure_api_access
@@ -58,10 +58,21 @@ class ApiKeyService:
         return await self.keys.list_active(utcnow())
 
     async def rotate(self, key_id: uuid.UUID, grace_seconds: int, actor: Actor) -> IssuedKey:
-        """A new secret with the same name and scopes; the old one lives `grace_seconds` more."""
-        old = await self._get(key_id)
-        expires_at = old.expires_at  # the new secret keeps the key's expiry
+        """A new secret with the same name and scopes; the old one lives `grace_seconds` more.
+        Only a live key that has not been rotated yet: an expired key would hand its expiry,
+        already past, to a dead new key (404, like a revoked one); a key in its grace period
+        was replaced already, and another successor would make two live secrets (409)."""
         now = utcnow()
+        old = await self.keys.lock_live(key_id, now)
+        if old is None:
+            raise NotFound("No live API key with this id (it may have expired or been revoked).")
+        if await audit.was_recorded(self.session, "api_key.rotated", old.id):
+            ends = f" until {old.expires_at.isoformat()}" if old.expires_at else ""
+            raise Conflict(
+                f"This API key was rotated already; its secret works only through the grace "
+                f"period{ends}. Rotate the key that replaced it, or revoke this one."
+            )
+        expires_at = old.expires_at  # the new secret keeps the key's expiry
         grace_end = now + timedelta(seconds=grace_seconds)
         if grace_seconds == 0:
             old.revoked_at = now
