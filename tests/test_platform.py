@@ -120,6 +120,13 @@ async def test_plans_and_the_member_limit(client: httpx.AsyncClient, db: FastAPI
     assert accepted.status_code == 200  # the refused attempt did not spend the invitation
 
 
+# Revoking a credential takes power away: a security action read-only mode lets through.
+CREDENTIAL_REVOCATIONS = {
+    ("DELETE", "/api/v1/api-keys/{key_id}"),
+    ("DELETE", "/api/v1/calendar/token"),
+}
+
+
 def _tenant_write_routes() -> list[tuple[str, str]]:
     return [
         (method, path)
@@ -127,6 +134,7 @@ def _tenant_write_routes() -> list[tuple[str, str]]:
         if method != "GET"
         and ROUTE_RULES[(method, path)] not in ("public", "authenticated")
         and not _platform_only(ROUTE_RULES[(method, path)])
+        and (method, path) not in CREDENTIAL_REVOCATIONS
     ]
 
 
@@ -270,3 +278,56 @@ async def test_platform_admins_and_plans_are_created_and_changed_on_the_record(
     [plan_updated] = await events("plan.updated")
     assert plan_updated["subject_id"] == plan.json()["id"]
     assert plan_updated["details"] == {"from": {"max_members": 1}, "to": {"max_members": 3}}
+
+
+async def test_a_read_only_practice_can_still_revoke_its_credentials(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """A leaked API key or feed URL must be stoppable while the practice is read-only (e.g.
+    unpaid), like a session: revoking answers 204 and the credential stops working; issuing
+    and rotating stay refused."""
+    admin = await make_platform_admin(db)
+    owner = await make_member(db, role="owner")
+    key = await client.post(
+        "/api/v1/api-keys", json={"name": "bot", "scopes": ["patients:read"]},
+        headers=owner.headers,
+    )  # fmt: skip
+    feed = await client.post("/api/v1/calendar/token", headers=owner.headers)
+    assert (key.status_code, feed.status_code) == (201, 201)
+    other_device = await client.post(
+        "/api/v1/auth/login", json={"username": owner.email, "password": owner.password}
+    )
+    other_headers = {"Authorization": f"Bearer {other_device.json()['access_token']}"}
+    locked = await client.put(
+        f"{TENANTS}/{owner.tenant_id}/read-only", json={"enabled": True}, headers=admin.headers
+    )
+    assert locked.json()["read_only"] is True
+    for route in CREDENTIAL_REVOCATIONS:
+        assert route in ROUTES  # the set names live routes
+
+    key_id, secret = key.json()["id"], key.json()["key"]
+    feed_url = feed.json()["url"].removeprefix("http://testserver")
+    # Both still work for reads, which read-only mode keeps.
+    assert (await client.get("/api/v1/patients", headers={"X-API-Key": secret})).status_code == 200
+    assert (await client.get(feed_url)).status_code == 200
+    rotate = await client.post(
+        f"/api/v1/api-keys/{key_id}/rotate", json={"grace_seconds": 0}, headers=owner.headers
+    )
+    assert rotate.status_code == 423
+    revoked = await client.delete(f"/api/v1/api-keys/{key_id}", headers=owner.headers)
+    assert revoked.status_code == 204, revoked.text
+    assert (await client.get("/api/v1/patients", headers={"X-API-Key": secret})).status_code == 401
+    assert (await client.get("/api/v1/api-keys", headers=owner.headers)).json()["items"] == []
+    unfed = await client.delete("/api/v1/calendar/token", headers=owner.headers)
+    assert unfed.status_code == 204, unfed.text
+    assert (await client.get(feed_url)).status_code == 404
+    sessions = await client.get("/api/v1/auth/sessions", headers=owner.headers)
+    [other] = [item["id"] for item in sessions.json()["items"] if not item["current"]]
+    ended = await client.delete(f"/api/v1/auth/sessions/{other}", headers=owner.headers)
+    assert ended.status_code == 204
+    assert (await client.get("/api/v1/auth/me", headers=other_headers)).status_code == 401
+    audited = await client.get(
+        "/api/v1/audit-events", params={"action": "api_key.revoked"}, headers=owner.headers
+    )
+    assert [event["subject_id"] for event in audited.json()["items"]] == [key_id]
+    assert (await client.post("/api/v1/auth/logout", headers=owner.headers)).status_code == 204

@@ -19,11 +19,14 @@ from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
-from clinicflow.core.openapi import problems
+from clinicflow.core.openapi import WORKS_IN_READ_ONLY, problems
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api-keys", tags=["api keys"])
 KeyManager = Annotated[Principal, Depends(require(Permission.API_KEYS_MANAGE))]
 KeyIssuer = Annotated[Principal, Depends(require(Permission.API_KEYS_MANAGE, verified_email=True))]
+KeyRevoker = Annotated[
+    Principal, Depends(require(Permission.API_KEYS_MANAGE, revokes_credential=True))
+]
 
 
 def _created(issued: IssuedKey) -> ApiKeyCreated:
@@ -92,8 +95,14 @@ async def confirm_api_key(
     return ApiKeyRead.model_validate(await ApiKeyService(session).confirm(key_id, principal.actor))
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an API key")
-async def revoke_api_key(key_id: uuid.UUID, principal: KeyManager, session: SessionDep) -> None:
-    """Owner only. The key stops working at once. 404 for an unknown key; 423 when read-only.
-    Answers 204; audited as api_key.revoked."""
+@router.delete(
+    "/{key_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an API key",
+    openapi_extra=WORKS_IN_READ_ONLY,
+)
+async def revoke_api_key(key_id: uuid.UUID, principal: KeyRevoker, session: SessionDep) -> None:
+    """Owner only. The key stops working at once. 404 for an unknown key. Works in read-only
+    mode too (revoking a leaked key is a security action, like logging out). Answers 204;
+    audited as api_key.revoked."""
     await ApiKeyService(session).revoke(key_id, principal.actor)

@@ -268,19 +268,30 @@ async def get_member(request: Request, principal: CurrentPrincipal) -> Principal
     return principal
 
 
+async def get_member_revoking(principal: CurrentPrincipal) -> Principal:
+    """`get_member` for revoking a credential of one's own (a calendar feed token): a security
+    action, allowed in read-only mode like logging out."""
+    principal.require_tenant()
+    return principal
+
+
 MemberPrincipal = Annotated[Principal, Depends(get_member)]
+RevokingMemberPrincipal = Annotated[Principal, Depends(get_member_revoking)]
 
 
 def require(
-    *permissions: Permission, verified_email: bool = False
+    *permissions: Permission, verified_email: bool = False, revokes_credential: bool = False
 ) -> Callable[..., Awaitable[Principal]]:
     """`Depends(require(Permission.X[, Permission.Y]))`: 401 without credentials, 403 without
     any of the permissions, 423 for a write in a read-only tenant. `verified_email`: also 403
     until the user has confirmed their address (an account registered with someone else's
-    address must not fill a practice with patients or mint API keys)."""
+    address must not fill a practice with patients or mint API keys). `revokes_credential`:
+    the route only takes a credential's power away (revoking an API key), a security action
+    that read-only mode must not stop, like logging out: no 423."""
 
     async def dependency(request: Request, principal: CallerPrincipal) -> Principal:
-        authorize(principal, permissions, writes=request.method not in SAFE_METHODS)
+        writes = request.method not in SAFE_METHODS and not revokes_credential
+        authorize(principal, permissions, writes=writes)
         if verified_email and not principal.email_verified:
             raise PermissionDenied(
                 "Confirm your e-mail address first (the link we sent; POST "

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from clinicflow.auth.deps import MemberPrincipal
+from clinicflow.auth.deps import MemberPrincipal, RevokingMemberPrincipal
 from clinicflow.calendar.service import CalendarService
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotFound
-from clinicflow.core.openapi import problems
+from clinicflow.core.openapi import WORKS_IN_READ_ONLY, problems
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["calendar"])
 
@@ -45,10 +45,12 @@ async def issue_token(
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Revoke your calendar feed URL",
     responses=problems(NotFound),
+    openapi_extra=WORKS_IN_READ_ONLY,
 )
-async def revoke_token(principal: MemberPrincipal, session: SessionDep) -> None:
-    """Logged-in member (bearer token). The feed URL stops working. 404 when there is none; 423
-    when read-only. Answers 204; audited as calendar_token.revoked."""
+async def revoke_token(principal: RevokingMemberPrincipal, session: SessionDep) -> None:
+    """Logged-in member (bearer token). The feed URL stops working. 404 when there is none.
+    Works in read-only mode too (revoking a credential is a security action, like logging
+    out). Answers 204; audited as calendar_token.revoked."""
     principal.require_tenant()
     await CalendarService(session).revoke(principal.require_user(), principal.actor)
 

@@ -35,6 +35,8 @@ _NO_CONTROL_IN_TEXT = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$
 # Strings whose shape is already declared another way.
 _FORMED = frozenset({"format", "enum", "const", "pattern"})
 _WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+# A write that read-only mode lets through (revoking a credential): no 423 to document.
+WORKS_IN_READ_ONLY = {"x-works-in-read-only": True}
 _GENERIC_DESCRIPTIONS = {
     400: "The request cannot be processed as sent (e.g. a body that is not UTF-8 JSON).",
     401: "No credentials, or credentials that are invalid, expired or revoked.",
@@ -274,7 +276,7 @@ def _generic_statuses(
         statuses.add(404)  # a cursor that names no page
     if operation.get("security"):
         statuses.update({401, 403})
-        if method in _WRITE_METHODS:
+        if method in _WRITE_METHODS and not operation.get("x-works-in-read-only"):
             statuses.add(423)
     if method in _WRITE_METHODS and path.startswith(api_prefix):
         statuses.add(409)  # besides each route's own rules, a concurrent change (core/errors.py)
