@@ -360,6 +360,67 @@ async def test_change_password_revokes_other_sessions_only(
     assert wrong.status_code == 403  # a wrong credential, not malformed input
 
 
+async def test_wrong_current_passwords_count_as_failed_logins_and_lock_the_account(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """A stolen access token cannot guess the password through change-password: each wrong
+    current password is a failed login of the account, and the fifth locks it, for login and
+    for change-password alike (even with the right password)."""
+    member = await make_member(db)
+    change = "/api/v1/users/me/change-password"
+    for _ in range(5):
+        wrong = await client.post(
+            change,
+            json={"current_password": "not-it-at-all", "new_password": "another-new-passphrase"},
+            headers=member.headers,
+        )
+        assert wrong.status_code == 403
+    actions = await _audit_actions(db, member)
+    assert actions.count("auth.login_failed") == 5
+    assert actions.count("auth.locked") == 1
+    refused = await client.post(
+        change,
+        json={"current_password": member.password, "new_password": "another-new-passphrase"},
+        headers=member.headers,
+    )
+    assert refused.status_code == 403
+    assert "locked" in refused.json()["detail"]
+    locked_login = await client.post(
+        LOGIN, json={"username": member.email, "password": member.password}
+    )
+    assert locked_login.status_code == 401
+    admin = await make_platform_admin(db)
+    shown = await client.get(f"/api/v1/users/{member.user_id}", headers=admin.headers)
+    assert shown.json()["locked_until"] is not None
+    unlocked = await client.post(f"/api/v1/users/{member.user_id}/unlock", headers=admin.headers)
+    assert unlocked.status_code == 204
+    changed = await client.post(
+        change,
+        json={"current_password": member.password, "new_password": "another-new-passphrase"},
+        headers=member.headers,
+    )
+    assert changed.status_code == 204
+    await login(client, member, "another-new-passphrase")
+
+
+async def test_a_right_current_password_clears_the_failure_count(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    for _ in range(4):
+        wrong = await client.post(LOGIN, json={"username": member.email, "password": "nope-nope"})
+        assert wrong.status_code == 401
+    changed = await client.post(
+        "/api/v1/users/me/change-password",
+        json={"current_password": member.password, "new_password": "another-new-passphrase"},
+        headers=member.headers,
+    )
+    assert changed.status_code == 204
+    wrong = await client.post(LOGIN, json={"username": member.email, "password": "nope-nope"})
+    assert wrong.status_code == 401
+    assert "auth.locked" not in await _audit_actions(db, member)
+
+
 async def test_users_me_read_and_update(client: httpx.AsyncClient, db: FastAPI) -> None:
     member = await make_member(db, full_name="Old Name")
     updated = await client.put(

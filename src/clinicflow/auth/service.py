@@ -58,6 +58,29 @@ class TokenPair:
     token_type: str = "bearer"  # noqa: S105  (OAuth2 token type, not a secret)
 
 
+async def register_wrong_password(
+    session: AsyncSession, settings: Settings, user: User, details: dict[str, object]
+) -> None:
+    """A wrong password for the account, wherever it was presented (login, change of
+    password): audited as auth.login_failed, counted on the account row (the caller holds its
+    row lock), and the account locked at the threshold. The session's tenant picks the chain."""
+    user.failed_login_count += 1
+    await _audit_user(session, user, "auth.login_failed", details)
+    if user.failed_login_count >= settings.lockout_threshold:
+        user.locked_until = utcnow() + timedelta(minutes=settings.lockout_minutes)
+        user.failed_login_count = 0
+        await _audit_user(session, user, "auth.locked", {"minutes": settings.lockout_minutes})
+
+
+async def _audit_user(
+    session: AsyncSession, user: User, action: str, details: dict[str, object]
+) -> None:
+    await audit.record(
+        session, action, actor=audit.Actor(user_id=user.id),
+        subject_type="user", subject_id=user.id, details=details,
+    )  # fmt: skip
+
+
 class AuthService:
     def __init__(self, session: AsyncSession, settings: Settings, hasher: PasswordHasher) -> None:
         self.session = session
@@ -93,18 +116,10 @@ class AuthService:
         return pair
 
     async def _register_failure(self, user: User) -> None:
-        user.failed_login_count += 1
-        await self._audit_user(user, "auth.login_failed", {"reason": "password"})
-        if user.failed_login_count >= self.settings.lockout_threshold:
-            user.locked_until = utcnow() + timedelta(minutes=self.settings.lockout_minutes)
-            user.failed_login_count = 0
-            await self._audit_user(user, "auth.locked", {"minutes": self.settings.lockout_minutes})
+        await register_wrong_password(self.session, self.settings, user, {"reason": "password"})
 
     async def _audit_user(self, user: User, action: str, details: dict[str, object]) -> None:
-        await audit.record(
-            self.session, action, actor=audit.Actor(user_id=user.id),
-            subject_type="user", subject_id=user.id, details=details,
-        )  # fmt: skip
+        await _audit_user(self.session, user, action, details)
 
     async def start_session(self, user: User, landing: Landing | None = None) -> TokenPair:
         """A new device session (refresh family) in the user's default tenant."""

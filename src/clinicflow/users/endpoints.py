@@ -27,7 +27,7 @@ PlatformAdmin = Annotated[Principal, Depends(require(Permission.PLATFORM_USERS))
 
 
 async def user_service(request: Request, session: SessionDep) -> UserService:
-    return UserService(session, request.app.state.password_hasher)
+    return UserService(session, request.app.state.password_hasher, request.app.state.settings)
 
 
 UserServiceDep = Annotated[UserService, Depends(user_service)]
@@ -76,8 +76,11 @@ async def change_password(
     body: ChangePasswordRequest, principal: CurrentPrincipal, service: UserServiceDep
 ) -> None:
     """Logged-in user (bearer token). Needs the current password (403 when wrong); the new one
-    must be 8 to 128 characters and not a common password (422). Revokes every other session
-    of the user; this one keeps working. Answers 204; audited as user.password_changed."""
+    must be 8 to 128 characters and not a common password (422). A wrong current password
+    counts as a failed login (audited as auth.login_failed): at the lockout threshold the
+    account is locked, and while it is, this answers 403 whatever the password. Revokes every
+    other session of the user; this one keeps working. Answers 204; audited as
+    user.password_changed."""
     await service.change_password(
         principal.require_user(),
         body.current_password,

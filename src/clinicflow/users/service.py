@@ -9,9 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.auth.repository import AuthRepository
+from clinicflow.auth.service import register_wrong_password
 from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher, password_problems
+from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.users.models import User
@@ -96,12 +98,20 @@ async def practices_of(session: AsyncSession, user: User) -> list[PracticeMember
     return sorted(found, key=lambda practice: (practice.name, practice.tenant_id))
 
 
+class WrongCurrentPassword(PermissionDenied):
+    """403, not 422: the input is well formed; the credential it re-presents is wrong (or the
+    account is locked). The failure counter and audit events must survive the answer."""
+
+    commit_changes = True
+
+
 class UserService:
     """Self-service profile and password, and the platform admin's account management."""
 
-    def __init__(self, session: AsyncSession, hasher: PasswordHasher) -> None:
+    def __init__(self, session: AsyncSession, hasher: PasswordHasher, settings: Settings) -> None:
         self.session = session
         self.hasher = hasher
+        self.settings = settings
         self.users = UserRepository(session)
 
     async def get(self, user_id: uuid.UUID) -> User:
@@ -125,12 +135,33 @@ class UserService:
     async def change_password(
         self, user_id: uuid.UUID, current: str, new: str, keep_session: uuid.UUID
     ) -> None:
-        """Verifies the current password; every other session of the user is revoked."""
+        """Verifies the current password; every other session of the user is revoked.
+
+        A wrong current password counts as a failed login of the account (same counter, same
+        audit event, same lockout): otherwise a stolen access token could try passwords here
+        without limit. While the account is locked, none is checked."""
         user = await self.get(user_id)
-        if not (await self.hasher.verify(current, user.password_hash)).valid:
-            # 403, not 422: the input is well formed; the credential it re-presents is wrong.
-            raise PermissionDenied("The current password is incorrect.")
+        verified = await self.hasher.verify(current, user.password_hash)
+        user = await self.users.get_for_update(user.id) or user  # serialise the counter
+        async with tenant_context(self.session, user.default_tenant_id):
+            if user.locked_until is not None and user.locked_until > utcnow():
+                await audit.record(
+                    self.session, "auth.login_failed", actor=audit.Actor(user_id=user.id),
+                    subject_type="user", subject_id=user.id,
+                    details={"reason": "locked", "via": "change_password"},
+                )  # fmt: skip
+                raise WrongCurrentPassword(
+                    "The account is locked for a while after repeated wrong passwords; try "
+                    "again later."
+                )
+            if not verified.valid:
+                await register_wrong_password(
+                    self.session, self.settings, user,
+                    {"reason": "password", "via": "change_password"},
+                )  # fmt: skip
+                raise WrongCurrentPassword("The current password is incorrect.")
         require_acceptable_password(new, email=user.email, full_name=user.full_name)
+        user.failed_login_count = 0
         user.password_hash = await self.hasher.hash(new)
         user.password_changed_at = utcnow()
         await AuthRepository(self.session).revoke_sessions(
