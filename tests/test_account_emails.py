@@ -102,6 +102,7 @@ async def test_expired_reset_token_is_refused_and_a_weak_password_spends_nothing
         "/api/v1/auth/reset-password", json={"token": token, "new_password": "password1"}
     )
     assert weak.status_code == 422
+    assert [e["field"] for e in weak.json()["errors"]] == ["new_password"]  # the request's name
     async with db.state.database.sessionmaker() as session, session.begin():
         await session.execute(
             update(AccountToken).values(expires_at=utcnow() - timedelta(minutes=1))

@@ -360,6 +360,19 @@ async def test_change_password_revokes_other_sessions_only(
     assert wrong.status_code == 403  # a wrong credential, not malformed input
 
 
+async def test_a_weak_new_password_is_reported_under_new_password(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    member = await make_member(db)
+    weak = await client.post(
+        "/api/v1/users/me/change-password",
+        json={"current_password": member.password, "new_password": "password"},
+        headers=member.headers,
+    )
+    assert weak.status_code == 422
+    assert [error["field"] for error in weak.json()["errors"]] == ["new_password"]
+
+
 async def test_wrong_current_passwords_count_as_failed_logins_and_lock_the_account(
     client: httpx.AsyncClient, db: FastAPI
 ) -> None:

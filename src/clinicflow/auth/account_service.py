@@ -61,7 +61,9 @@ class AccountService:
         user = await self.users.get(spent.user_id) if spent else None
         if spent is None or user is None:
             raise NotFound("The reset link is invalid, expired or already used.")
-        require_acceptable_password(new_password, email=user.email, full_name=user.full_name)
+        require_acceptable_password(
+            new_password, email=user.email, full_name=user.full_name, field="new_password"
+        )
         user.password_hash = await self.hasher.hash(new_password)
         user.password_changed_at = utcnow()
         user.failed_login_count = 0

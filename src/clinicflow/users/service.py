@@ -21,11 +21,14 @@ from clinicflow.users.repository import UserRepository
 from clinicflow.users.schemas import PracticeMembership, UserUpdate, UserUpdateMe
 
 
-def require_acceptable_password(password: str, *, email: str, full_name: str) -> None:
+def require_acceptable_password(
+    password: str, *, email: str, full_name: str, field: str = "password"
+) -> None:
+    """422 for a weak or common password, naming the request's `field` that carried it."""
     problem = password_problems(password, user_inputs=[email, email.split("@")[0], full_name])
     if problem:
         raise ValidationFailed(
-            problem, errors=[{"field": "password", "message": problem, "type": "weak_password"}]
+            problem, errors=[{"field": field, "message": problem, "type": "weak_password"}]
         )
 
 
@@ -160,7 +163,9 @@ class UserService:
                     {"reason": "password", "via": "change_password"},
                 )  # fmt: skip
                 raise WrongCurrentPassword("The current password is incorrect.")
-        require_acceptable_password(new, email=user.email, full_name=user.full_name)
+        require_acceptable_password(
+            new, email=user.email, full_name=user.full_name, field="new_password"
+        )
         user.failed_login_count = 0
         user.password_hash = await self.hasher.hash(new)
         user.password_changed_at = utcnow()
