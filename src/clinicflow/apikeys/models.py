@@ -24,5 +24,7 @@ class ApiKey(TenantScoped, Base):
     expires_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Set when a new secret replaced this one (which then lives its grace period): once only.
+    rotated_at: Mapped[datetime | None]
     # Set by a password reset of the key's creator; the owner confirms the key to lift it.
     suspended_at: Mapped[datetime | None]

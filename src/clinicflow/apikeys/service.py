@@ -66,7 +66,7 @@ class ApiKeyService:
         old = await self.keys.lock_live(key_id, now)
         if old is None:
             raise NotFound("No live API key with this id (it may have expired or been revoked).")
-        if await audit.was_recorded(self.session, "api_key.rotated", old.id):
+        if old.rotated_at is not None:
             ends = f" until {old.expires_at.isoformat()}" if old.expires_at else ""
             raise Conflict(
                 f"This API key was rotated already; its secret works only through the grace "
@@ -74,6 +74,7 @@ class ApiKeyService:
             )
         expires_at = old.expires_at  # the new secret keeps the key's expiry
         grace_end = now + timedelta(seconds=grace_seconds)
+        old.rotated_at = now
         if grace_seconds == 0:
             old.revoked_at = now
         elif old.expires_at is None or old.expires_at > grace_end:

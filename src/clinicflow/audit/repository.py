@@ -37,13 +37,6 @@ class AuditRepository:
         ).first()
         return (found.seq, found.hash) if found else None
 
-    async def has_event(self, model: AuditModel, action: str, subject_id: str) -> bool:
-        """Whether the chain records `action` on this subject (by the (tenant, action) index)."""
-        statement = (
-            select(model.id).where(model.action == action, model.subject_id == subject_id).limit(1)
-        )
-        return (await self.session.execute(statement)).first() is not None
-
     def add(self, event: AuditEvent | PlatformAuditEvent) -> None:
         self.session.add(event)
 

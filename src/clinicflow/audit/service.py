@@ -88,13 +88,6 @@ def audit_key(session: AsyncSession) -> bytes:
     return key
 
 
-async def was_recorded(session: AsyncSession, action: str, subject_id: object) -> bool:
-    """Whether the chain of the session's tenant (or the platform's) has `action` on the
-    subject: for a fact the trail is the one record of (an API key's rotation)."""
-    model = AuditEvent if current_tenant(session) else PlatformAuditEvent
-    return await AuditRepository(session).has_event(model, action, str(subject_id))
-
-
 async def record(
     session: AsyncSession,
     action: str,
