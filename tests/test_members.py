@@ -54,7 +54,10 @@ async def test_the_last_owner_cannot_be_demoted_or_removed(
     assert (
         await client.delete(f"{MEMBERS}/{second.user_id}", headers=owner.headers)
     ).status_code == 204
-    assert (await client.get("/api/v1/auth/me", headers=second.headers)).status_code == 403
+    # A removed member's token acts in no practice: still their account, none of the practice.
+    me = await client.get("/api/v1/auth/me", headers=second.headers)
+    assert (me.status_code, me.json()["tenant_id"], me.json()["role"]) == (200, None, "none")
+    assert (await client.get("/api/v1/patients", headers=second.headers)).status_code == 403
 
 
 async def test_members_of_another_practice_are_404(client: httpx.AsyncClient, db: FastAPI) -> None:

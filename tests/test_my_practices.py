@@ -110,3 +110,28 @@ async def test_a_login_repairs_a_default_practice_that_no_longer_exists(
         user = await UserRepository(session).get(member.user_id)
         assert user is not None
         assert user.default_tenant_id is None
+
+
+async def test_a_token_from_before_its_practice_was_deleted_still_reaches_the_account(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """Tokens issued in the practice live on for minutes: with the practice gone they act in
+    no practice (profile, practices, logout work; the practice's data answers 403), while
+    naming the gone practice with X-Tenant-ID is still a 403."""
+    admin = await make_platform_admin(db)
+    owner = await make_member(db, role="owner")
+    deleted = await client.delete(f"/api/v1/tenants/{owner.tenant_id}", headers=admin.headers)
+    assert deleted.status_code == 204
+    me = await client.get("/api/v1/auth/me", headers=owner.headers)
+    assert me.status_code == 200, me.text
+    assert (me.json()["tenant_id"], me.json()["role"]) == (None, "none")
+    assert (await client.get("/api/v1/users/me/practices", headers=owner.headers)).json()[
+        "items"
+    ] == []
+    assert (await client.get("/api/v1/patients", headers=owner.headers)).status_code == 403
+    named = await client.get(
+        "/api/v1/auth/me", headers={**owner.headers, "X-Tenant-ID": str(owner.tenant_id)}
+    )
+    assert named.status_code == 403
+    assert (await client.post("/api/v1/auth/logout", headers=owner.headers)).status_code == 204
+    assert (await client.get("/api/v1/auth/me", headers=owner.headers)).status_code == 401

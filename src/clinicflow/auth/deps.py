@@ -175,7 +175,11 @@ async def _verified_user_principal(
     membership = await repository.get_membership_and_tenant(user.id, tenant_id)
     if membership is None:
         await set_session_tenant(session, None)
-        raise PermissionDenied("You are not a member of this practice.")
+        if x_tenant_id is not None:
+            raise PermissionDenied("You are not a member of this practice.")
+        # The practice the token was issued in is gone, or the user left it: they are still
+        # themselves (profile, sessions, logout, their other practices), in no practice.
+        return Principal(user.id, auth_session.id, None, "none", frozenset()), lasts
     member, tenant = membership
     principal = Principal(
         user.id,
