@@ -124,6 +124,7 @@ async def test_plans_and_the_member_limit(client: httpx.AsyncClient, db: FastAPI
 CREDENTIAL_REVOCATIONS = {
     ("DELETE", "/api/v1/api-keys/{key_id}"),
     ("DELETE", "/api/v1/calendar/token"),
+    ("DELETE", "/api/v1/invitations/{invitation_id}"),
 }
 
 
@@ -293,7 +294,11 @@ async def test_a_read_only_practice_can_still_revoke_its_credentials(
         headers=owner.headers,
     )  # fmt: skip
     feed = await client.post("/api/v1/calendar/token", headers=owner.headers)
-    assert (key.status_code, feed.status_code) == (201, 201)
+    invited = await client.post(
+        "/api/v1/invitations", json={"email": "new@example.com", "role": "assistant"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert (key.status_code, feed.status_code, invited.status_code) == (201, 201, 201)
     other_device = await client.post(
         "/api/v1/auth/login", json={"username": owner.email, "password": owner.password}
     )
@@ -321,6 +326,11 @@ async def test_a_read_only_practice_can_still_revoke_its_credentials(
     unfed = await client.delete("/api/v1/calendar/token", headers=owner.headers)
     assert unfed.status_code == 204, unfed.text
     assert (await client.get(feed_url)).status_code == 404
+    withdrawn = await client.delete(
+        f"/api/v1/invitations/{invited.json()['id']}", headers=owner.headers
+    )
+    assert withdrawn.status_code == 204, withdrawn.text
+    assert (await client.get("/api/v1/invitations", headers=owner.headers)).json()["items"] == []
     sessions = await client.get("/api/v1/auth/sessions", headers=owner.headers)
     [other] = [item["id"] for item in sessions.json()["items"] if not item["current"]]
     ended = await client.delete(f"/api/v1/auth/sessions/{other}", headers=owner.headers)

@@ -12,7 +12,7 @@ from clinicflow.auth.deps import Principal, get_optional_principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded, TenantReadOnly
-from clinicflow.core.openapi import problems
+from clinicflow.core.openapi import WORKS_IN_READ_ONLY, problems
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.invitations.schemas import (
     InvitationAccept,
@@ -27,6 +27,11 @@ from clinicflow.invitations.service import TOKEN_PREFIX, InvitationService
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/invitations", tags=["invitations"])
 Inviter = Annotated[
     Principal, Depends(require(Permission.MEMBERS_MANAGE, Permission.PLATFORM_USERS))
+]
+# Withdrawing a pending link is a security action: it works in a read-only practice too.
+Revoker = Annotated[
+    Principal,
+    Depends(require(Permission.MEMBERS_MANAGE, Permission.PLATFORM_USERS, revokes_credential=True)),
 ]
 TenantQuery = Annotated[uuid.UUID | None, Query(description="Platform admin: the practice")]
 
@@ -133,13 +138,16 @@ async def read_invitation(token: TokenPath, service: Service) -> InvitationPubli
 
 
 @router.delete(
-    "/{invitation_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke an invitation"
+    "/{invitation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke an invitation",
+    openapi_extra=WORKS_IN_READ_ONLY,
 )
 async def revoke_invitation(
-    invitation_id: uuid.UUID, principal: Inviter, service: Service, tenant_id: TenantQuery = None
+    invitation_id: uuid.UUID, principal: Revoker, service: Service, tenant_id: TenantQuery = None
 ) -> None:
     """Owner (own practice) or platform admin (`tenant_id` required). The link stops working. 404
-    for an id that is not a pending invitation of the practice. Answers 204; audited as
-    invitation.revoked."""
+    for an id that is not a pending invitation of the practice. Works in read-only mode too
+    (withdrawing a link is a security action). Answers 204; audited as invitation.revoked."""
     tenant = await service.target_tenant(principal, tenant_id)
     await service.revoke(tenant, invitation_id, principal.actor)
