@@ -164,9 +164,9 @@ def make_production_settings(**overrides: object) -> Settings:
     """Production as the validator accepts it: real secrets, OWASP's cheapest argon2id."""
     values: dict[str, object] = {
         "environment": "production",
-        "secret_key": "s" * 48,
-        "encryption_keys": "k1:" + "A" * 43,
-        "audit_hmac_key": "a" * 40,
+        "secret_key": "LzJpG-O1c7QdR-G3KO1uPS35zPo0AcBV5RhEwdvew-QAT-h_",
+        "encryption_keys": "k1:gQnVfnalDb2vfkT2vaZLp-xZD-3h_icGlSbP_TZ0-Us",
+        "audit_hmac_key": "6Qz1jOj41C0Y8wlQWHsm4TRlgZALydmlratWOzBv",
         "password_hash_memory_kib": 7168,
         "password_hash_time_cost": 5,
     }

@@ -10,8 +10,9 @@ import pytest
 
 from tests.served import CLINICFLOW
 
-STRONG_SECRET = "s" * 48
-GOOD_KEYS = "k1:" + "A" * 43
+STRONG_SECRET = "LzJpG-O1c7QdR-G3KO1uPS35zPo0AcBV5RhEwdvew-QAT-h_"
+GOOD_KEYS = "k1:gQnVfnalDb2vfkT2vaZLp-xZD-3h_icGlSbP_TZ0-Us"
+STRONG_AUDIT = "6Qz1jOj41C0Y8wlQWHsm4TRlgZALydmlratWOzBv"
 
 
 def run(tmp_path: Path, *args: str, **environment: str) -> subprocess.CompletedProcess[str]:
@@ -48,7 +49,7 @@ def assert_one_clear_line(result: subprocess.CompletedProcess[str], expected: st
             {
                 "ENVIRONMENT": "production",
                 "SECRET_KEY": STRONG_SECRET,
-                "AUDIT_HMAC_KEY": STRONG_SECRET,
+                "AUDIT_HMAC_KEY": STRONG_AUDIT,
             },
             "ENCRYPTION_KEYS must be set",
         ),
@@ -80,7 +81,7 @@ def test_db_downgrade_takes_a_relative_revision(tmp_path: Path) -> None:
 def test_seed_refuses_production_unless_forced(tmp_path: Path) -> None:
     production = {
         "ENVIRONMENT": "production", "SECRET_KEY": STRONG_SECRET, "ENCRYPTION_KEYS": GOOD_KEYS,
-        "AUDIT_HMAC_KEY": STRONG_SECRET,
+        "AUDIT_HMAC_KEY": STRONG_AUDIT,
     }  # fmt: skip
     assert run(tmp_path, "db", "upgrade", **production).returncode == 0
     refused = run(tmp_path, "seed", **production)

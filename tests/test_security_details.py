@@ -15,8 +15,8 @@ from tests.conftest import make_production_settings
 from tests.factories import make_member
 from tests.test_rate_limits import limited_client
 
-STRONG = "s" * 48
-KEYS = "k1:" + "A" * 43
+STRONG = "LzJpG-O1c7QdR-G3KO1uPS35zPo0AcBV5RhEwdvew-QAT-h_"
+KEYS = "k1:gQnVfnalDb2vfkT2vaZLp-xZD-3h_icGlSbP_TZ0-Us"
 
 
 async def _key(client: httpx.AsyncClient, owner_headers: dict[str, str], **body: object) -> dict:  # type: ignore[type-arg]
@@ -77,7 +77,8 @@ async def test_a_rotated_key_keeps_its_expiry(client: httpx.AsyncClient, db: Fas
 def test_production_refuses_a_weak_previous_secret_key() -> None:
     with pytest.raises(ValidationError, match="PREVIOUS_SECRET_KEYS"):
         make_production_settings(previous_secret_keys="short-old-key")
-    assert make_production_settings(previous_secret_keys="o" * 40).previous_secret_keys
+    old_key = "Yl0p4Wc8-2rT5vX9bN3mQ7sD1fG6hJ0kL4zA8cE2uI"
+    assert make_production_settings(previous_secret_keys=old_key).previous_secret_keys
 
 
 async def test_production_serves_no_docs_and_no_readiness_details(

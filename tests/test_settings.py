@@ -7,9 +7,9 @@ from pydantic import ValidationError
 
 from clinicflow.core.settings import DEFAULT_SECRET_KEY, Settings
 
-STRONG = "k" * 48
-KEYS = "k1:" + "A" * 43
-AUDIT = "a" * 40
+STRONG = "LzJpG-O1c7QdR-G3KO1uPS35zPo0AcBV5RhEwdvew-QAT-h_"
+KEYS = "k1:gQnVfnalDb2vfkT2vaZLp-xZD-3h_icGlSbP_TZ0-Us"
+AUDIT = "6Qz1jOj41C0Y8wlQWHsm4TRlgZALydmlratWOzBv"
 
 
 @pytest.mark.parametrize("key", [None, "short-audit-key"])
@@ -40,6 +40,23 @@ def test_production_refuses_default_or_short_secret(secret: str) -> None:
 def test_production_refuses_default_encryption_keys() -> None:
     with pytest.raises(ValidationError, match="ENCRYPTION_KEYS"):
         make(environment="production", secret_key=STRONG, audit_hmac_key=AUDIT)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"secret_key": "x" * 48}, "SECRET_KEY"),  # long, but one character over and over
+        ({"audit_hmac_key": "ab" * 24}, "AUDIT_HMAC_KEY"),
+        ({"audit_hmac_key": STRONG}, "AUDIT_HMAC_KEY must differ from SECRET_KEY"),
+        # The published development key under another id, and 32 zero bytes.
+        ({"encryption_keys": "prod:ZGV2LWluc2VjdXJlLWtleS0zMi1ieXRlcy1sb25nISE"}, "prod"),
+        ({"encryption_keys": f"{KEYS},zero:" + "A" * 43}, "zero"),
+    ],
+)
+def test_production_refuses_secrets_that_are_not_random(values: dict[str, str], named: str) -> None:
+    settings = {"secret_key": STRONG, "encryption_keys": KEYS, "audit_hmac_key": AUDIT, **values}
+    with pytest.raises(ValidationError, match=named):
+        make(environment="production", **settings)
 
 
 def test_production_accepts_real_secrets() -> None:

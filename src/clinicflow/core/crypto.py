@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 _FORMAT_VERSION = b"\x01"
 _NONCE_BYTES = 12
 _KEY_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+# 32 random bytes have ~30 distinct values; 16 or fewer is a pattern, not a key.
+_MIN_DISTINCT_KEY_BYTES = 16
 
 
 class EncryptionConfigError(ValueError):
@@ -106,6 +108,19 @@ class KeyRing:
 
     def rotate(self, ciphertext: Ciphertext, *, aad: bytes) -> Ciphertext:
         return self.encrypt(self.decrypt(ciphertext, aad=aad), aad=aad)
+
+
+def unsafe_key_ids(value: str, published: str) -> list[str]:
+    """Ids in an ENCRYPTION_KEYS value whose key is not random: the published development key
+    under any id, or material with few distinct bytes (all zeros, a repeated pattern)."""
+    known = {_decode_key(encoded, 0) for _, _, encoded in [published.partition(":")]}
+    unsafe = []
+    for position, entry in enumerate(filter(None, map(str.strip, value.split(","))), start=1):
+        key_id, _, encoded = entry.partition(":")
+        raw = _decode_key(encoded, position)
+        if raw in known or len(set(raw)) < _MIN_DISTINCT_KEY_BYTES:
+            unsafe.append(key_id)
+    return unsafe
 
 
 def _decode_key(encoded: str, position: int) -> bytes:

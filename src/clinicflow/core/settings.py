@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from clinicflow.core.crypto import EncryptionConfigError, unsafe_key_ids
+
 # Recognisable placeholders: refused in production, tolerated in development (`make run`).
 DEFAULT_SECRET_KEY = "dev-insecure-secret-key-change-me-in-production"  # noqa: S105
 DEFAULT_ENCRYPTION_KEYS = "dev:ZGV2LWluc2VjdXJlLWtleS0zMi1ieXRlcy1sb25nISE"
@@ -196,9 +198,21 @@ class Settings(BaseSettings):
             "AUDIT_HMAC_KEY", self.audit_hmac_key, DEFAULT_AUDIT_HMAC_KEY,
             "never stored in the database; keep it safe: the audit trail verifies only with it",
         )  # fmt: skip
-        if self.encryption_keys.get_secret_value() == DEFAULT_ENCRYPTION_KEYS:
+        if self.audit_hmac_key.get_secret_value() == self.secret_key.get_secret_value():
+            raise SettingsError("AUDIT_HMAC_KEY must differ from SECRET_KEY in production.")
+        keys = self.encryption_keys.get_secret_value()
+        if keys == DEFAULT_ENCRYPTION_KEYS:
             raise SettingsError(
                 "ENCRYPTION_KEYS must be set in production (`clinicflow records new-key KEY_ID`)."
+            )
+        try:
+            unsafe = unsafe_key_ids(keys, DEFAULT_ENCRYPTION_KEYS)
+        except EncryptionConfigError as error:
+            raise SettingsError(f"ENCRYPTION_KEYS: {error}") from error
+        if unsafe:
+            raise SettingsError(
+                f"ENCRYPTION_KEYS: the key of {', '.join(unsafe)} is the published development "
+                "key or not random; make one with `clinicflow records new-key KEY_ID`."
             )
         memory, passes = self.password_hash_memory_kib, self.password_hash_time_cost
         if memory < MIN_PASSWORD_HASH_MEMORY_KIB or memory * passes < MIN_PASSWORD_HASH_WORK:
@@ -253,9 +267,14 @@ class Settings(BaseSettings):
         return self.migrations_database_url or self.database_url
 
 
+MIN_DISTINCT_CHARACTERS = 10
+
+
 def _require_strong(name: str, value: SecretStr, default: str, hint: str) -> None:
     secret = value.get_secret_value()
-    if secret == default or len(secret) < MIN_SECRET_LENGTH:
+    # Few distinct characters ("xxxx…", "abab…") is a pattern, whatever its length.
+    distinct = len(set(secret))
+    if secret == default or len(secret) < MIN_SECRET_LENGTH or distinct < MIN_DISTINCT_CHARACTERS:
         raise SettingsError(
             f"{name} must be set to a random value of at least {MIN_SECRET_LENGTH} characters "
             f"in production ({hint})."
