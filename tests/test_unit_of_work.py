@@ -202,3 +202,33 @@ async def test_a_request_that_finds_every_connection_busy_answers_503_and_change
     assert refused.json()["type"] == "urn:clinicflow:problem:service-unavailable"
     assert served.status_code == 200
     assert served.json()["items"] == []  # the refused write stored nothing
+
+
+@pytest.mark.parametrize(
+    "unreachable",
+    [
+        "postgresql+asyncpg://nobody@127.0.0.1:1/none",  # nothing listening: ConnectionRefused
+        "postgresql+asyncpg://postgres@127.0.0.1:5432/template0",  # refuses connections
+    ],
+)
+async def test_a_database_that_cannot_be_reached_answers_503_not_500(
+    db: FastAPI, settings: Settings, unreachable: str
+) -> None:
+    """Down, restarting or refusing connections: a 503 the client may retry, not an error."""
+    owner = await make_member(db, role="owner")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        working = app.state.database
+        app.state.database = create_database(settings, url=unreachable)
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                refused = await http.post(
+                    "/api/v1/patients", json={"full_name": "Lost"}, headers=owner.headers
+                )
+        finally:
+            await app.state.database.dispose()
+            app.state.database = working
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"] == "5"
+    assert refused.json()["type"] == "urn:clinicflow:problem:service-unavailable"

@@ -9,7 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -293,6 +293,27 @@ async def _handle_pool_timeout(request: Request, exc: Exception) -> Response:
     )  # fmt: skip
 
 
+async def _handle_database_unreachable(request: Request, exc: Exception) -> Response:
+    """The database refused or dropped the connection (down, restarting, not accepting
+    connections): the request changed nothing and may be retried; not the client's fault and
+    not a bug. A driver error on a working connection is still a 500."""
+    if isinstance(exc, DBAPIError) and not _connection_failed(exc):
+        return await _handle_unexpected(request, exc)
+    logger.error("database_unreachable", error_type=type(exc).__name__, error=str(exc)[:200])
+    return problem_response(
+        503, "Service unavailable",
+        "The database cannot be reached right now. Nothing was changed; retry shortly.",
+        slug="service-unavailable", request=request, headers={"Retry-After": "5"},
+    )  # fmt: skip
+
+
+def _connection_failed(exc: DBAPIError) -> bool:
+    """No statement (the connect itself failed), a connection SQLAlchemy invalidated, or a
+    PostgreSQL connection-exception (08) or operator-intervention (57P) state."""
+    state = str(getattr(exc.orig, "sqlstate", "") or "")
+    return exc.statement is None or exc.connection_invalidated or state.startswith(("08", "57P"))
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
@@ -311,6 +332,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _handle_integrity_error)
     app.add_exception_handler(DataError, _handle_data_error)
     app.add_exception_handler(PoolTimeout, _handle_pool_timeout)
+    # A refused connect arrives from the driver as the OS's ConnectionError, not wrapped.
+    app.add_exception_handler(ConnectionError, _handle_database_unreachable)
+    app.add_exception_handler(DBAPIError, _handle_database_unreachable)
     app.add_exception_handler(Exception, _handle_unexpected)
 
 
