@@ -260,6 +260,27 @@ async def test_an_unreachable_redis_fails_open_once_for_a_callers_waiting_reques
     assert draws <= 3  # a batch's worth of requests per failed draw, not one draw each
 
 
+async def test_while_redis_is_down_logins_are_still_limited_in_each_process(
+    settings: Settings,
+) -> None:
+    """Failing open for a login would leave password guessing unlimited during an outage:
+    each process counts on its own until Redis answers again."""
+    limiter = RateLimiter(
+        settings.model_copy(
+            update={
+                "rate_limit_enabled": True,
+                "redis_url": "redis://127.0.0.1:1/0",
+                "rate_limit_login_account": "3/minute",
+            }
+        )
+    )
+    for _ in range(3):
+        await limiter.check(limiter.login_account, "login-account", "someone")
+    with pytest.raises(RateLimited) as refused:
+        await limiter.check(limiter.login_account, "login-account", "someone")
+    assert int(refused.value.headers["Retry-After"]) >= 1
+
+
 async def test_a_lease_whose_draw_is_in_flight_survives_eviction(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from clinicflow.core import migrate
+from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from tests.conftest import make_test_settings
 
@@ -64,6 +66,23 @@ async def test_ready_is_503_when_the_database_is_down() -> None:
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
     assert response.json()["checks"]["database"].startswith("error")
+
+
+async def test_ready_stays_200_degraded_while_redis_is_down(
+    db: FastAPI, settings: Settings
+) -> None:
+    """The API serves without Redis (limits count per process meanwhile): readiness says so
+    instead of taking every instance out of the load balancer at once."""
+    app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            response = await http.get("/health/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["redis"].startswith("error")
 
 
 async def test_docs_and_openapi_are_served(client: httpx.AsyncClient) -> None:

@@ -1,6 +1,7 @@
 """Rate limits (SPEC §4): login and password reset per IP and per account, a default per
 client; 429 with Retry-After. Counters live in Redis when REDIS_URL is set (shared by every
-worker), in memory otherwise. The `limits` library does the windowing."""
+worker), in memory otherwise, and in each process's memory while Redis does not answer. The
+`limits` library does the windowing."""
 
 from __future__ import annotations
 
@@ -85,6 +86,9 @@ class RateLimiter:
         # Two counters per key (this window and the last, weighted): O(1) in Redis and one cheap
         # script per hit, where a moving window keeps and scans a list entry per request.
         self._limiter = SlidingWindowCounterRateLimiter(_storage(settings))
+        # While Redis is out, each process counts on its own: budgets multiplied by the number
+        # of workers, but login and reset stay limited instead of open to guessing.
+        self._fallback = SlidingWindowCounterRateLimiter(MemoryStorage())
         self.default = parse(settings.rate_limit_default)
         self.anonymous = parse(settings.rate_limit_anonymous)
         self.register = parse(settings.rate_limit_register)
@@ -102,15 +106,21 @@ class RateLimiter:
     async def check(self, item: RateLimitItem, scope: str, key: str) -> None:
         if not self.enabled:
             return
+        limiter = self._limiter
         try:
-            allowed = await self._limiter.hit(item, scope, key)
-            if allowed:
-                return
-            stats = await self._limiter.get_window_stats(item, scope, key)
-        except Exception as error:  # a limiter outage must not take the API down: fail open
+            allowed = await limiter.hit(item, scope, key)
+        except Exception as error:  # a shared-counter outage must not take the API down
             logger.warning("rate_limit_unavailable", error=type(error).__name__)
+            limiter = self._fallback
+            allowed = await limiter.hit(item, scope, key)
+        if allowed:
             return
-        raise RateLimited(max(1, math.ceil(stats.reset_time - time.time())))
+        try:
+            stats = await limiter.get_window_stats(item, scope, key)
+            retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        except Exception:  # the outage began between the two calls: a window's worth
+            retry_after = item.get_expiry()
+        raise RateLimited(retry_after)
 
     async def check_leased(self, item: RateLimitItem, scope: str, key: str) -> None:
         """`check` for a budget a caller may spend fast (see LEASE_MAX)."""
@@ -131,10 +141,10 @@ class RateLimiter:
             if lease.recent >= batch:
                 try:
                     drawn = await self._limiter.hit(item, scope, key, cost=batch)
-                except Exception as error:  # as in `check`: fail open, for a whole batch, so
-                    # the requests waiting on this draw do not each wait for Redis in turn
+                except Exception as error:  # as in `check`: counted in this process, for a
+                    # whole batch, so the requests waiting on this draw do not each wait for Redis
                     logger.warning("rate_limit_unavailable", error=type(error).__name__)
-                    drawn = True
+                    drawn = await self._fallback.hit(item, scope, key, cost=batch)
                 if drawn:
                     lease.left, lease.expires = batch - 1, now + LEASE_SECONDS
                     return

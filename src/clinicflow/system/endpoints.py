@@ -57,27 +57,29 @@ async def health() -> dict[str, str]:
     summary="Check readiness",
     responses={
         503: {
-            "description": "The database or Redis does not answer, or the database's schema "
-            "is behind this version (run `clinicflow db upgrade`)."
+            "description": "The database does not answer, or its schema is behind this "
+            "version (run `clinicflow db upgrade`)."
         }
     },
 )
 async def ready(request: Request) -> Response:
     """Public. 200 when the database answers with the schema this version needs (migrated by
-    `clinicflow db upgrade`) and Redis, when configured, answers; 503 otherwise. Outside
+    `clinicflow db upgrade`); 503 otherwise. Redis, when configured, is checked too: without it
+    the API still serves (rate limits count per process until it is back), so an outage is
+    `"status": "degraded"` with 200, and a load balancer keeps every instance. Outside
     production, or with the metrics token, the body adds each check, the version, environment
     and time."""
     settings = request.app.state.settings
     checks: dict[str, Any] = {"database": await _check_database(request)}
     if settings.redis_url:
         checks["redis"] = await _check_redis(settings.redis_url)
-    healthy = all(value == "ok" for value in checks.values())
+    healthy = checks["database"] == "ok"
+    status = "ok" if all(value == "ok" for value in checks.values()) else "degraded"
+    status = status if healthy else "unavailable"
     if not _may_see_details(request):  # production: what is up or down is for the operator
-        return JSONResponse(
-            {"status": "ok" if healthy else "unavailable"}, status_code=200 if healthy else 503
-        )
+        return JSONResponse({"status": status}, status_code=200 if healthy else 503)
     body = {
-        "status": "ok" if healthy else "unavailable",
+        "status": status,
         "checks": checks,
         "version": __version__,
         "environment": settings.environment,
