@@ -81,6 +81,20 @@ async def test_create_admin_with_flags(
     )  # fmt: skip
     assert weak == 1
     assert "weak" in weak_output.lower() or "common" in weak_output.lower()
+    # What POST /users refuses, the command line refuses too (nothing is created).
+    for email, name in (("not-an-email", "Ops"), ("o3@example.com", "Ops\x01Hidden")):
+        bad, bad_output = await _run(
+            pg_database, monkeypatch, "create-admin", "--email", email,
+            "--full-name", name, "--password", "k9#vQ2pX-ops-admin",
+        )  # fmt: skip
+        assert bad == 1, bad_output
+        assert "created" not in bad_output
+    admin_login = await client.post(
+        "/api/v1/auth/login", json={"username": "ops@example.com", "password": "k9#vQ2pX-ops-admin"}
+    )
+    admin = {"Authorization": f"Bearer {admin_login.json()['access_token']}"}
+    admins = await client.get("/api/v1/users", headers=admin)
+    assert "o3@example.com" not in [user["email"] for user in admins.json()["items"]]
     login = await client.post(
         "/api/v1/auth/login", json={"username": "ops@example.com", "password": "k9#vQ2pX-ops-admin"}
     )

@@ -146,3 +146,9 @@ def test_web_concurrency_decides_on_postgresql_and_empty_means_unset(
     monkeypatch.setenv("WEB_CONCURRENCY", "0")
     with pytest.raises(ValidationError, match="web_concurrency"):
         make(database_url=PG)
+
+
+def test_the_first_admin_address_must_be_an_address() -> None:
+    """The admin FIRST_ADMIN_EMAIL creates at start-up passes the check POST /users makes."""
+    with pytest.raises(ValidationError, match="first_admin_email"):
+        make(first_admin_email="bademail")

@@ -53,6 +53,12 @@ class RejectControlCharacters:
         await self.app(scope, _replay(messages, receive), send)
 
 
+def has_control_characters(text: str) -> bool:
+    """The gate's rule for one line of text (a name, an address), for input that does not come
+    through HTTP (the command line, settings)."""
+    return _CONTROL.search(text) is not None
+
+
 def _in_path_or_query(scope: Scope) -> tuple[str, list[str]] | None:
     if _CONTROL.search(scope["path"]):
         return "path", ["path"]

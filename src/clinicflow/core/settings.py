@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from clinicflow.core.crypto import EncryptionConfigError, unsafe_key_ids
@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=3.0, ge=0, le=5)
     registration_enabled: bool = True
 
-    first_admin_email: str | None = None
+    first_admin_email: EmailStr | None = None
     first_admin_password: SecretStr | None = None
 
     frontend_url: str = "http://localhost:3000"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import service as audit
@@ -11,6 +12,7 @@ from clinicflow.audit.service import Actor
 from clinicflow.auth.repository import AuthRepository
 from clinicflow.auth.service import register_wrong_password
 from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from clinicflow.core.input_guard import has_control_characters
 from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher, password_problems
 from clinicflow.core.settings import Settings
@@ -18,7 +20,7 @@ from clinicflow.core.tenancy import tenant_context
 from clinicflow.tenants.repository import MembershipRepository, TenantRepository
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
-from clinicflow.users.schemas import PracticeMembership, UserUpdate, UserUpdateMe
+from clinicflow.users.schemas import PracticeMembership, UserCreate, UserUpdate, UserUpdateMe
 
 
 def require_acceptable_password(
@@ -71,7 +73,10 @@ async def create_account(
 ) -> User:
     """An account made by an operator (POST /users, `clinicflow create-admin`, FIRST_ADMIN_*),
     audited on the platform chain as user.created, naming whether it is a platform admin: the
-    grant of the platform's highest role is a role change the trail must show."""
+    grant of the platform's highest role is a role change the trail must show. The command
+    line and start-up settings pass the checks POST /users does (its body schema, and the
+    control-character gate HTTP input passes first)."""
+    _check_operator_input(email=email, full_name=full_name)
     user = await create_user(
         session, hasher, email=email, password=password, full_name=full_name,
         is_platform_admin=is_platform_admin,
@@ -82,6 +87,21 @@ async def create_account(
             details={"email": user.email, "is_platform_admin": is_platform_admin, "via": via},
         )  # fmt: skip
     return user
+
+
+def _check_operator_input(*, email: str, full_name: str) -> None:
+    try:
+        UserCreate.model_validate(
+            {"email": email, "full_name": full_name, "password": "x" * 8}  # checked later
+        )
+    except PydanticValidationError as error:
+        problems = [p for p in error.errors() if p["loc"] != ("password",)]
+        if problems:
+            field = str(problems[0]["loc"][0])
+            raise ValidationFailed.for_field(field, problems[0]["msg"]) from error
+    for field, value in (("email", email), ("full_name", full_name)):
+        if has_control_characters(value):
+            raise ValidationFailed.for_field(field, "Control characters are not allowed.")
 
 
 async def practices_of(session: AsyncSession, user: User) -> list[PracticeMembership]:
