@@ -93,7 +93,9 @@ async def test_production_serves_no_docs_and_no_readiness_details(
             redoc = await client.get("/redoc")
             ready = await client.get("/health/ready")
             document = await client.get("/api/v1/openapi.json")
+            root = await client.get("/")
     assert (docs.status_code, redoc.status_code) == (404, 404)
+    assert root.json()["docs"] is None  # no link to pages that are not there
     assert ready.status_code == 200
     assert ready.json() == {"status": "ok"}
     assert document.status_code == 200  # clients are still generated from it

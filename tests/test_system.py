@@ -108,6 +108,19 @@ async def test_security_headers_are_set(client: httpx.AsyncClient) -> None:
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
 
 
+async def test_only_the_docs_pages_may_load_anything(client: httpx.AsyncClient) -> None:
+    """With CSP relaxed (the default) the API's answers keep the strict policy; only Swagger UI
+    and ReDoc may load their scripts and styles from their CDN."""
+    strict = "default-src 'none'; frame-ancestors 'none'"
+    for path in ("/", "/health", "/api/v1/openapi.json", "/api/v1/nothing-here"):
+        response = await client.get(path)
+        assert response.headers["content-security-policy"] == strict, path
+    for path in ("/docs", "/redoc"):
+        policy = (await client.get(path)).headers["content-security-policy"]
+        assert "cdn.jsdelivr.net" in policy, path
+        assert "frame-ancestors 'none'" in policy
+
+
 async def test_unknown_route_is_a_problem_404(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/nothing-here")
     assert response.status_code == 404

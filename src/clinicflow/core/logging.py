@@ -114,25 +114,29 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
 
 
-def _security_headers(csp: str, production: bool) -> list[tuple[bytes, bytes]]:
+_STRICT_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# Swagger UI and ReDoc load their assets from a CDN and run inline scripts.
+_DOCS_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline' cdn.jsdelivr.net; "
+    b"style-src 'self' 'unsafe-inline' cdn.jsdelivr.net fonts.googleapis.com; "
+    b"img-src 'self' data: fastapi.tiangolo.com cdn.redoc.ly; "
+    b"font-src 'self' fonts.gstatic.com; worker-src blob:; frame-ancestors 'none'"
+)
+DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
+def _security_headers(csp: str, production: bool, *, docs: bool) -> list[tuple[bytes, bytes]]:
+    """`strict`: nothing may load anywhere (the docs pages cannot render). `relaxed`: the same
+    for every answer but the docs pages, which may load Swagger UI / ReDoc from their CDN."""
     headers = [
         (b"x-content-type-options", b"nosniff"),
         (b"x-frame-options", b"DENY"),
         (b"referrer-policy", b"no-referrer"),
     ]
-    if csp == "strict":
-        headers.append((b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"))
+    if csp == "strict" or (csp == "relaxed" and not docs):
+        headers.append((b"content-security-policy", _STRICT_CSP))
     elif csp == "relaxed":
-        # Swagger UI and ReDoc load their assets from a CDN and run inline scripts.
-        headers.append(
-            (
-                b"content-security-policy",
-                b"default-src 'self'; script-src 'self' 'unsafe-inline' cdn.jsdelivr.net; "
-                b"style-src 'self' 'unsafe-inline' cdn.jsdelivr.net fonts.googleapis.com; "
-                b"img-src 'self' data: fastapi.tiangolo.com cdn.redoc.ly; "
-                b"font-src 'self' fonts.gstatic.com; worker-src blob:; frame-ancestors 'none'",
-            )
-        )
+        headers.append((b"content-security-policy", _DOCS_CSP))
     if production:
         headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
     return headers
@@ -142,7 +146,8 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, csp: str, production: bool) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.extra_headers = _security_headers(csp, production)
+        self.extra_headers = _security_headers(csp, production, docs=False)
+        self.docs_headers = _security_headers(csp, production, docs=True)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -161,6 +166,7 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status_holder = {"status": 500}
+        extra_headers = self.docs_headers if scope["path"] in DOCS_PAGES else self.extra_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -169,7 +175,7 @@ class RequestContextMiddleware:
                 message["headers"] = [
                     *message.get("headers", []),
                     (b"x-request-id", request_id.encode()),
-                    *self.extra_headers,
+                    *extra_headers,
                 ]
             await send(message)
 

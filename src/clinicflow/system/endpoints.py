@@ -27,13 +27,13 @@ router = APIRouter(tags=["system"])
 
 
 @router.get("/", summary="Get the service name and version")
-async def root() -> dict[str, str]:
-    """Public. The service name, version, and where the interactive docs and the OpenAPI document
-    are."""
+async def root(request: Request) -> dict[str, str | None]:
+    """Public. The service name, version, and where the interactive docs (null where they are
+    not served, as in production by default) and the OpenAPI document are."""
     return {
         "name": "ClinicFlow",
         "version": __version__,
-        "docs": "/docs",
+        "docs": "/docs" if request.app.state.settings.serves_docs else None,
         "openapi": "/api/v1/openapi.json",
     }
 
