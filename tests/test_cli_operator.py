@@ -55,6 +55,9 @@ def assert_one_clear_line(result: subprocess.CompletedProcess[str], expected: st
         ),
         ({"ENCRYPTION_KEYS": "not-a-key"}, "ENCRYPTION_KEYS: entry 1"),
         ({"RATE_LIMIT_LOGIN_IP": "lots"}, "RATE_LIMIT_LOGIN_IP"),
+        ({"REDIS_URL": "notaurl"}, "REDIS_URL"),
+        ({"REDIS_URL": "redis://127.0.0.1:notaport/0"}, "REDIS_URL"),
+        ({"DATABASE_URL": "mysql://x@y/z"}, "DATABASE_URL: must be a PostgreSQL URL"),
     ],
 )
 def test_serve_refuses_bad_settings_in_one_line(
@@ -66,6 +69,20 @@ def test_serve_refuses_bad_settings_in_one_line(
 def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
     result = run(tmp_path, "db", "upgrade", DATABASE_URL="postgresql://nobody@127.0.0.1:1/none")
     assert_one_clear_line(result, "cannot reach the database")
+
+
+def test_a_file_that_cannot_be_written_is_named_as_such(tmp_path: Path) -> None:
+    """Not 'cannot reach the database': the OS's own words, naming the path."""
+    result = run(tmp_path, "openapi", "--output", str(tmp_path / "missing" / "x.json"))
+    assert_one_clear_line(result, "No such file or directory")
+    assert "database" not in result.stderr
+
+
+def test_serve_refuses_a_port_that_does_not_exist(tmp_path: Path) -> None:
+    result = run(tmp_path, "serve", "--port", "99999")
+    assert result.returncode == 2
+    assert "--port" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_db_downgrade_takes_a_relative_revision(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import TaskID
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from clinicflow.core import migrate
 from clinicflow.core.crypto import EncryptionConfigError, KeyRing
@@ -74,9 +75,11 @@ def _one_line(error: BaseException) -> str:
         return f"ENCRYPTION_KEYS: {_first_line(error)}"
     if isinstance(error, SQLAlchemyError) and _NOT_MIGRATED.search(str(error)):
         return "the database has no ClinicFlow tables yet: run `clinicflow db upgrade` first"
-    if isinstance(error, OSError | SQLAlchemyError):
+    if isinstance(error, DBAPIError) and error.statement is not None:
+        return f"the database refused ({type(error).__name__}): {_first_line(error)}"
+    if isinstance(error, SQLAlchemyError | ConnectionError | TimeoutError | socket.gaierror):
         return f"cannot reach the database ({type(error).__name__}): {_first_line(error)}"
-    return _first_line(error)
+    return _first_line(error)  # a file or folder: the OS's own words name it
 
 
 _NOT_MIGRATED = re.compile(r"no such table|relation \"[a-z_]+\" does not exist")
@@ -89,7 +92,7 @@ def _first_line(error: BaseException) -> str:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     workers: Annotated[
         int | None,
         typer.Option(

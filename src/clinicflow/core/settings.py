@@ -7,6 +7,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -182,6 +183,25 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + value.removeprefix(prefix)
         if value.startswith("sqlite://") and not value.startswith("sqlite+aiosqlite://"):
             return "sqlite+aiosqlite://" + value.removeprefix("sqlite://")
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "must be a PostgreSQL URL (postgresql://user:password@host:port/database) or a "
+                "SQLite one (sqlite:///path/file.db)"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if not value:  # REDIS_URL= (empty): no Redis
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+        except ValueError as error:
+            raise ValueError(f"is not a URL: {error}") from error
+        if parts.scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("must be redis://host:port/db, rediss://… (TLS) or unix://path")
         return value
 
     @model_validator(mode="after")
