@@ -2,7 +2,7 @@
 
 from clinicflow.apikeys.models import ApiKey
 from clinicflow.appointments.models import Appointment, AppointmentStatusChange
-from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
+from clinicflow.audit.models import AuditEvent, AuditLegacyExtent, PlatformAuditEvent
 from clinicflow.auth.models import AccountToken, AuthSession, RefreshToken
 from clinicflow.calendar.models import CalendarToken
 from clinicflow.core.models import Base
@@ -22,6 +22,7 @@ __all__ = [
     "Appointment",
     "AppointmentStatusChange",
     "AuditEvent",
+    "AuditLegacyExtent",
     "AuthSession",
     "Base",
     "CalendarToken",

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from clinicflow.core.models import Base, IdMixin, JSONDocument, TenantScoped, utcnow
 
 MAC_VERSION = 2  # 1: plain SHA-256 (before migration 0020); 2: HMAC under AUDIT_HMAC_KEY
+LEGACY_MAC_VERSION = 1
 
 
 class AuditFields:
@@ -44,3 +45,16 @@ class PlatformAuditEvent(IdMixin, AuditFields, Base):
 
     __tablename__ = "platform_audit_events"
     __table_args__ = (UniqueConstraint("seq"), Index("ix_platform_audit_events_action", "action"))
+
+
+class AuditLegacyExtent(Base):
+    """Where a chain's legacy events end: the last one's seq and hash when migration 0029 ran,
+    MAC'd under the audit key. Only a chain with a row may hold legacy events, and only up to
+    it. Written by that migration alone (the application role may only read it)."""
+
+    __tablename__ = "audit_legacy_extents"
+
+    chain: Mapped[str] = mapped_column(String(64), primary_key=True)  # tenant id or "platform"
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))

@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.audit.models import AuditEvent, PlatformAuditEvent
+from clinicflow.audit.models import AuditEvent, AuditLegacyExtent, PlatformAuditEvent
 
 AuditModel = type[AuditEvent] | type[PlatformAuditEvent]
 
@@ -61,3 +61,7 @@ class AuditRepository:
         statement = select(model.hash).where(model.seq == seq)
         found: str | None = (await self.session.execute(statement)).scalar_one_or_none()
         return found
+
+    async def legacy_extents(self) -> list[AuditLegacyExtent]:
+        statement = select(AuditLegacyExtent).order_by(AuditLegacyExtent.chain)
+        return list((await self.session.execute(statement)).scalars())

@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
+from clinicflow.audit.legacy import AUDIT_KEY_ATTRIBUTE
 from clinicflow.core.database import create_engine
 from clinicflow.core.rls import ensure_app_role
 from clinicflow.core.settings import Settings
@@ -48,8 +49,11 @@ def schema_check(database_revision: str | None) -> str:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    """Migrate as the owner role, then grant the application role (PostgreSQL)."""
-    command.upgrade(alembic_config(settings.migrations_url), revision)
+    """Migrate as the owner role, then grant the application role (PostgreSQL). Migrations get
+    the audit key (0029 signs where each chain's legacy events end); the database never does."""
+    config = alembic_config(settings.migrations_url)
+    config.attributes[AUDIT_KEY_ATTRIBUTE] = settings.audit_hmac_key.get_secret_value().encode()
+    command.upgrade(config, revision)
     if settings.is_postgres and settings.app_db_role:
         password = settings.app_db_password.get_secret_value() if settings.app_db_password else None
         asyncio.run(_run_sync(settings.migrations_url, lambda c: ensure_app_role(

@@ -12,6 +12,8 @@ TENANT_PREDICATE = "tenant_id = nullif(current_setting('app.tenant_id', true), '
 # The application reads these and appends to them only through the audit_append_* functions
 # (which re-check the chain), never with a plain INSERT, UPDATE or DELETE.
 APPEND_ONLY_TABLES = ("audit_events", "platform_audit_events")
+# Written by migrations alone (0029, under the audit key); the application only reads them.
+MIGRATION_WRITTEN_TABLES = ("audit_legacy_extents",)
 
 
 class AppRoleError(RuntimeError):
@@ -76,8 +78,22 @@ def ensure_app_role(connection: Connection, role: str, password: str | None) -> 
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}",
         f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {quoted}",
         f"REVOKE INSERT, UPDATE, DELETE ON {', '.join(APPEND_ONLY_TABLES)} FROM {quoted}",
+        *_revoke_writes(connection, MIGRATION_WRITTEN_TABLES, quoted),
         f"REVOKE INSERT, UPDATE, DELETE ON alembic_version FROM {quoted}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}",
         f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {quoted}",
     ):
         connection.execute(text(statement))
+
+
+def _revoke_writes(connection: Connection, tables: tuple[str, ...], role: str) -> list[str]:
+    """Only for the tables that exist (the database may be migrated to an older revision)."""
+    present = set(
+        connection.execute(
+            text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        ).scalars()
+    )
+    existing = [table for table in tables if table in present]
+    return (
+        [f"REVOKE INSERT, UPDATE, DELETE ON {', '.join(existing)} FROM {role}"] if existing else []
+    )
