@@ -105,3 +105,33 @@ def test_seed_refuses_production_unless_forced(tmp_path: Path) -> None:
     assert_one_clear_line(refused, "refusing to seed a production database")
     forced = run(tmp_path, "seed", "--force", **production)
     assert forced.returncode == 0, forced.stderr
+
+
+def test_audit_verify_refuses_a_heads_file_that_does_not_exist(tmp_path: Path) -> None:
+    """Checking against no heads at all would pass a chain whose tail was deleted."""
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    missing = tmp_path / "elsewhere" / "audit-heads.jsonl"
+    result = run(tmp_path, "audit", "verify", "--heads-file", str(missing))
+    assert_one_clear_line(result, f"--heads-file {missing}: no such file")
+    assert "intact" not in result.stdout
+    directory = run(tmp_path, "audit", "verify", "--heads-file", str(tmp_path))
+    assert_one_clear_line(directory, "not a file")
+
+
+def test_audit_verify_says_where_it_looked_for_the_default_heads_file(tmp_path: Path) -> None:
+    """AUDIT_HEAD_FILE is relative to the working directory: run from elsewhere, verify finds
+    no heads there and says so, naming the absolute path, instead of passing quietly."""
+    assert run(tmp_path, "db", "upgrade").returncode == 0
+    result = run(tmp_path, "audit", "verify")
+    assert result.returncode == 0, result.stderr
+    looked = str(tmp_path / "var" / "audit-heads.jsonl")
+    assert f"no exported heads found at {looked}" in result.stdout
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1, result.stderr
+    assert warning[0].startswith("clinicflow: warning: no exported heads found at ")
+    assert looked in warning[0]
+    assert "--heads-file" in warning[0]
+    log_only = run(tmp_path, "audit", "verify", AUDIT_HEAD_FILE="")
+    assert log_only.returncode == 0, log_only.stderr
+    assert "AUDIT_HEAD_FILE is empty" in log_only.stdout
+    assert log_only.stderr == ""

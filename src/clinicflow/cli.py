@@ -12,12 +12,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from alembic.util.exc import CommandError
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import TaskID
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -389,21 +390,44 @@ def openapi(
 def audit_verify(
     heads_file: Annotated[
         Path | None,
-        typer.Option(help="Signed chain heads to check against (default: AUDIT_HEAD_FILE)."),
+        typer.Option(
+            help="Signed chain heads to check against (default: AUDIT_HEAD_FILE). It must "
+            "exist: a file that does not is an error (exit 2)."
+        ),
     ] = None,
 ) -> None:
     """Check every audit chain against the audit key and the exported heads; name the first
-    broken link (exit 1) if there is one."""
+    broken link (exit 1) if there is one.
+
+    Heads come from --heads-file, else from AUDIT_HEAD_FILE, which like the server's is relative
+    to the current directory. When AUDIT_HEAD_FILE does not exist (nothing exported yet, or run
+    from another directory than the server's), the chains are still checked and verify says
+    where it looked, on stdout and as a warning on stderr, but does not fail: a deleted tail
+    then goes unnoticed, so pass --heads-file where that must not happen (a scheduled check).
+    With AUDIT_HEAD_FILE empty (heads go to the log only), no heads are checked.
+
+    Exit status: 0 intact; 1 a broken link or a head line whose signature fails; 2 an operator
+    error (a --heads-file that does not exist or cannot be read, a bad setting)."""
     from clinicflow.audit.heads import latest_heads
     from clinicflow.audit.verify import VerifyReport, verify_all
     from clinicflow.core.database import create_database
 
     settings = get_settings()
     key = settings.audit_hmac_key.get_secret_value().encode()
+    if heads_file is not None and not heads_file.is_file():
+        problem = "not a file" if heads_file.exists() else "no such file"
+        _operator_error(f"--heads-file {heads_file}: {problem}")
     source = heads_file or settings.audit_head_file
-    exported, forged = latest_heads(key, source) if source else ({}, 0)
+    looked = source.absolute() if source else None
+    try:
+        exported, forged = latest_heads(key, source) if source else ({}, 0)
+    except OSError as error:
+        _operator_error(f"cannot read the heads file {looked}: {error.strerror or error}")
     if forged:
-        console.print(f"[red]{forged} exported heads in {source} fail their signature.[/red]")
+        console.print(
+            escape(f"{forged} exported heads in {looked} fail their signature."),
+            style="red", soft_wrap=True,
+        )  # fmt: skip
         raise typer.Exit(1)
 
     async def run() -> VerifyReport:
@@ -421,10 +445,30 @@ def audit_verify(
             f"[red]Broken link in chain {link.chain} at event {link.seq}: {link.reason}[/red]"
         )
         raise typer.Exit(1)
+    if looked is None:
+        checked = "no exported heads checked: AUDIT_HEAD_FILE is empty"
+    elif not looked.exists():  # only the configured default can be missing by now
+        checked = f"no exported heads found at {looked}: a deleted tail was not checked"
+        errors.print(
+            escape(
+                f"clinicflow: warning: no exported heads found at {looked} (AUDIT_HEAD_FILE, "
+                "relative to the current directory); give the file the server writes with "
+                "--heads-file"
+            ),
+            style="yellow", highlight=False,
+        )  # fmt: skip
+    else:
+        checked = f"{len(exported)} exported heads checked, from {looked}"
     console.print(
-        f"[green]{report.events} events in {report.chains} chains: intact"
-        f" ({len(exported)} exported heads checked).[/green]"
-    )
+        escape(f"{report.events} events in {report.chains} chains: intact ({checked})."),
+        style="green", soft_wrap=True, highlight=False,
+    )  # fmt: skip
+
+
+def _operator_error(message: str) -> NoReturn:
+    """A mistake of the operator's: one line on stderr, exit status 2 (as main() reports)."""
+    errors.print(escape(f"clinicflow: {message}"), style="red", highlight=False)
+    raise typer.Exit(2)
 
 
 @records_app.command("new-key")
