@@ -15,12 +15,14 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clinicflow.core.crypto import KeyRing, generate_key_entry
 from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import Conflict
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from clinicflow.notifications.mailer import EmailMessageSpec
 from clinicflow.notifications.models import OutboxMessage, OutboxStatus
+from clinicflow.notifications.outbox import Outbox
 from tests.conftest import PgTestDatabase
 from tests.factories import deliver_outbox
 from tests.mailtools import Inbox, running_inbox, start_worker, stop
@@ -127,6 +129,32 @@ async def test_a_message_that_always_fails_ends_dead_and_visible(
     assert "451" in row.last_error
     assert inbox.refused == 3
     assert inbox.messages == []
+
+
+async def test_a_message_no_key_can_open_is_dead_at_once_and_the_others_are_sent(
+    smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    """Sealed with a key this worker lacks (dropped before `records rotate-key` re-sealed it),
+    or tampered with: no retry can open it, so it is dead with the reason, and the batch it
+    was claimed with is delivered instead of the claim loop failing on every poll."""
+    settings = smtp_app.state.settings
+    ring = f"{generate_key_entry('gone')},{settings.encryption_keys.get_secret_value()}"
+    elsewhere = Outbox(KeyRing.from_setting(ring), settings)
+    async with smtp_app.state.database.sessionmaker() as session, session.begin():
+        lost = elsewhere.queue_email(session, spec("sealed with a dropped key"))
+        tampered = smtp_app.state.outbox.queue_email(session, spec("tampered"))
+        tampered.payload = tampered.payload[:-1] + bytes([tampered.payload[-1] ^ 1])
+    await queue(smtp_app, "readable")
+
+    assert await deliver_outbox(smtp_app) == 3
+    assert inbox.subjects() == ["readable"]
+    outcome = {row.id: row for row in await rows(smtp_app)}
+    assert (outcome[lost.id].status, outcome[lost.id].attempts) == ("dead", 1)
+    assert "'gone'" in (outcome[lost.id].last_error or "")
+    assert "MissingKeyError" in (outcome[lost.id].last_error or "")
+    assert outcome[tampered.id].status == "dead"
+    assert "DecryptionError" in (outcome[tampered.id].last_error or "")
+    assert await deliver_outbox(smtp_app) == 0  # nothing is left to claim again
 
 
 async def test_the_payload_is_encrypted_at_rest(

@@ -16,7 +16,13 @@ import structlog
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from clinicflow.core.crypto import Ciphertext, DecryptionError, KeyRing, associated_data
+from clinicflow.core.crypto import (
+    Ciphertext,
+    DecryptionError,
+    KeyRing,
+    MissingKeyError,
+    associated_data,
+)
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import current_tenant, tenant_context
@@ -173,21 +179,33 @@ class Worker:
         logger.info("worker.stopped")
 
     async def _deliver(self, message: OutboxMessage, token: uuid.UUID) -> None:
-        payload: dict[str, Any] = {}
         try:
-            sealed = Ciphertext(message.payload_key_id, message.payload)
-            payload = json.loads(self.key_ring.decrypt(sealed, aad=_aad(message.id)))
+            payload = self._open(message)
+        except (MissingKeyError, DecryptionError, ValueError) as error:
+            # No retry can open it, and a message that fails here must not fail the claimed
+            # batch (its siblings would stay claimed and this one would never die): it is dead
+            # now, with the reason. Its practice's notification is not updated: the practice
+            # id travels inside the payload that could not be opened.
+            reason = _unreadable(error)
+            logger.error("outbox.unreadable", message_id=str(message.id), error=reason)
+            await self._settle(message, token, {}, OutboxStatus.DEAD, reason)
+            return
+        try:
             if message.attempts > message.max_attempts:  # its last lease ran out: stop here
                 await self._settle(message, token, payload, OutboxStatus.DEAD, "lease expired")
                 return
             await self._send(message.kind, payload)
         except (
-            MailDeliveryError, WebhookDeliveryError, UnsafeWebhookURL, DecryptionError, OSError,
-            ValueError,
+            MailDeliveryError, WebhookDeliveryError, UnsafeWebhookURL, OSError, ValueError,
         ) as error:  # fmt: skip
             await self._failed(message, token, payload, f"{type(error).__name__}: {error}")
             return
         await self._settle(message, token, payload, OutboxStatus.SENT)
+
+    def _open(self, message: OutboxMessage) -> dict[str, Any]:
+        sealed = Ciphertext(message.payload_key_id, message.payload)
+        payload: dict[str, Any] = json.loads(self.key_ring.decrypt(sealed, aad=_aad(message.id)))
+        return payload
 
     async def _send(self, kind: str, payload: dict[str, Any]) -> None:
         if kind == EMAIL:
@@ -253,6 +271,16 @@ class Worker:
                     await _mirror(session, message, status, error, now)
         if not kept:
             logger.warning("outbox.claim_lost", message_id=str(message.id))
+
+
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, MissingKeyError):
+        return (
+            f"MissingKeyError: the payload is sealed with encryption key {error.key_id!r}, which "
+            "ENCRYPTION_KEYS does not list (run `clinicflow records rotate-key` before dropping "
+            "a key); not retried"
+        )
+    return f"{type(error).__name__}: the payload cannot be opened ({error}); not retried"
 
 
 async def _mirror(
