@@ -16,10 +16,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clinicflow.core.crypto import KeyRing, generate_key_entry
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from clinicflow.notifications.models import Notification
-from clinicflow.notifications.outbox import Worker
+from clinicflow.notifications.outbox import Outbox, Worker
 from clinicflow.webhooks.models import WebhookSubscription
 from tests.factories import Member, deliver_outbox, make_api_key, make_member
 from tests.mailtools import Receiver, running_receiver
@@ -225,6 +226,42 @@ async def test_ping_and_delete(
     assert (await client.get(WEBHOOKS, headers=owner.headers)).json()["items"] == []
     gone = await client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=owner.headers)
     assert gone.status_code == 404
+
+
+async def test_a_secret_no_key_opens_does_not_fail_the_booking_and_its_delivery_is_dead(
+    client: httpx.AsyncClient, fast_app: FastAPI, receiver: Receiver
+) -> None:
+    """A secret sealed with a key this server lacks (dropped before `records rotate-key`
+    re-sealed it): the change that emits the event succeeds, the other subscriptions get it
+    signed, this one's delivery is dead with the reason, and a ping answers 503 naming the
+    key, never 500."""
+    owner = await make_member(fast_app, role="owner")
+    settings = fast_app.state.settings
+    ours = fast_app.state.outbox
+    ring = f"{generate_key_entry('gone')},{settings.encryption_keys.get_secret_value()}"
+    fast_app.state.outbox = Outbox(KeyRing.from_setting(ring), settings)
+    try:
+        lost = await subscribe(client, owner, receiver.url, ["patient.created"])
+    finally:
+        fast_app.state.outbox = ours
+    kept = await subscribe(client, owner, receiver.url, ["patient.created"])
+
+    created = await client.post(
+        "/api/v1/patients", json={"full_name": "Eve"}, headers=owner.headers
+    )
+    assert created.status_code == 201, created.text
+    await deliver_until(fast_app, lambda: receiver.requests)
+    assert verify(kept["secret"], *receiver.requests[0])["type"] == "patient.created"
+    log = await client.get(f"{WEBHOOKS}/{lost['id']}/deliveries", headers=owner.headers)
+    [dead] = log.json()["items"]
+    assert (dead["status"], dead["attempts"], dead["event_type"]) == ("dead", 0, "patient.created")
+    assert "'gone'" in dead["last_error"]
+
+    ping = await client.post(f"{WEBHOOKS}/{lost['id']}/ping", headers=owner.headers)
+    assert ping.status_code == 503
+    assert ping.json()["missing_key_id"] == "gone"
+    assert await deliver_outbox(fast_app) == 0
+    assert len(receiver.requests) == 1
 
 
 async def test_bad_subscriptions_are_refused_with_a_clear_problem(

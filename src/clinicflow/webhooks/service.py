@@ -7,11 +7,12 @@ import secrets
 import uuid
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import service as audit
-from clinicflow.core.crypto import Ciphertext, associated_data
-from clinicflow.core.errors import NotFound, ValidationFailed
+from clinicflow.core.crypto import Ciphertext, DecryptionError, MissingKeyError, associated_data
+from clinicflow.core.errors import NotFound, ServiceUnavailable, ValidationFailed
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.tenancy import current_tenant
 from clinicflow.notifications.models import Channel, Notification, OutboxStatus
@@ -23,6 +24,7 @@ from clinicflow.webhooks.repository import WebhookRepository
 
 EVENT = "webhook_event"
 PING = "webhook_ping"
+logger = structlog.get_logger("clinicflow.webhooks")
 
 
 def _aad(subscription: WebhookSubscription) -> bytes:
@@ -89,22 +91,82 @@ class WebhookService:
         )  # fmt: skip
 
     async def ping(self, webhook_id: uuid.UUID) -> Notification:
+        """503 naming the key when the secret cannot be opened: a ping is asked for, so its
+        caller hears at once why it cannot be signed (nothing is queued)."""
         subscription = await self.get(webhook_id)
+        try:
+            secret = self._secret(subscription)
+        except MissingKeyError as error:
+            raise ServiceUnavailable(
+                f"This webhook's signing secret is sealed with encryption key {error.key_id!r}, "
+                "which this server does not have: the operator must add it to ENCRYPTION_KEYS "
+                "and restart.",
+                extra={"missing_key_id": error.key_id},
+            ) from error
+        except DecryptionError as error:
+            raise ServiceUnavailable(
+                "This webhook's signing secret cannot be opened; create the webhook again."
+            ) from error
         queued = self._queue(
-            subscription, "webhook.ping", {"webhook_id": str(subscription.id)}, PING
+            subscription, secret, "webhook.ping", {"webhook_id": str(subscription.id)}, PING
         )
         await self.session.flush()
         return queued
 
     async def emit(self, event_type: str, data: dict[str, Any]) -> list[Notification]:
-        """One signed delivery per subscription listening to `event_type`, in this transaction."""
-        return [
-            self._queue(subscription, event_type, data, EVENT)
-            for subscription in await self.webhooks.listening(event_type)
-        ]
+        """One signed delivery per subscription listening to `event_type`, in this transaction.
+
+        A subscription whose secret cannot be opened (sealed with a key ENCRYPTION_KEYS no
+        longer lists, or damaged) does not fail the change that emitted the event: its delivery
+        is recorded dead at once, with the reason, in its delivery log, and nothing is sent
+        (an unsigned or wrongly signed event would be worse than none)."""
+        queued = []
+        for subscription in await self.webhooks.listening(event_type):
+            try:
+                secret = self._secret(subscription)
+            except (MissingKeyError, DecryptionError) as error:
+                queued.append(self._unsigned(subscription, event_type, error))
+                continue
+            queued.append(self._queue(subscription, secret, event_type, data, EVENT))
+        return queued
+
+    def _secret(self, subscription: WebhookSubscription) -> str:
+        return self.outbox.key_ring.decrypt(
+            Ciphertext(subscription.secret_key_id, subscription.secret), aad=_aad(subscription)
+        )
+
+    def _unsigned(
+        self,
+        subscription: WebhookSubscription,
+        event_type: str,
+        error: MissingKeyError | DecryptionError,
+    ) -> Notification:
+        if isinstance(error, MissingKeyError):
+            reason = (
+                f"not sent: the signing secret is sealed with encryption key {error.key_id!r}, "
+                "which ENCRYPTION_KEYS does not list"
+            )
+        else:
+            reason = "not sent: the signing secret cannot be opened"
+        logger.error(
+            "webhook.secret_unreadable", webhook_id=str(subscription.id), event_type=event_type,
+            error=reason,
+        )  # fmt: skip
+        notification = Notification(
+            id=new_id(), channel=Channel.WEBHOOK, kind=EVENT, recipient=subscription.url,
+            subject=None, event_type=event_type, webhook_id=subscription.id,
+            status=OutboxStatus.DEAD, attempts=0, last_error=reason, scheduled_for=utcnow(),
+        )  # fmt: skip
+        NotificationRepository(self.session).add(notification)
+        return notification
 
     def _queue(
-        self, subscription: WebhookSubscription, event_type: str, data: dict[str, Any], kind: str
+        self,
+        subscription: WebhookSubscription,
+        secret: str,
+        event_type: str,
+        data: dict[str, Any],
+        kind: str,
     ) -> Notification:
         event_id = new_id()
         now = utcnow()
@@ -118,9 +180,6 @@ class WebhookService:
             },
             separators=(",", ":"),
             default=str,
-        )
-        secret = self.outbox.key_ring.decrypt(
-            Ciphertext(subscription.secret_key_id, subscription.secret), aad=_aad(subscription)
         )
         notification = Notification(
             id=event_id, channel=Channel.WEBHOOK, kind=kind, recipient=subscription.url,
