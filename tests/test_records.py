@@ -165,7 +165,8 @@ async def test_rotate_key_re_encrypts_so_the_old_key_can_go(
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
-    assert "1 record versions re-encrypted" in result.output
+    assert "Re-sealed with key 'k2026'" in result.output
+    assert "1 record versions" in result.output
     async with admin_engine.connect() as connection:
         key_ids = (
             (await connection.execute(text("SELECT key_id FROM medical_record_versions")))

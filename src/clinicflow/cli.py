@@ -48,7 +48,10 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database migrations (run as the owner role).", no_args_is_help=True)
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-records_app = typer.Typer(help="Encryption of medical records.", no_args_is_help=True)
+records_app = typer.Typer(
+    help="Encryption at rest: medical records, webhook secrets, n8n keys, queued messages.",
+    no_args_is_help=True,
+)
 app.add_typer(audit_app, name="audit")
 app.add_typer(records_app, name="records")
 console = Console()
@@ -109,16 +112,17 @@ def serve(
     # Checked here, once, so that a bad setting is one line instead of a traceback per worker.
     settings = get_settings()
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
-    asyncio.run(_refuse_missing_record_keys(settings, keys))
+    asyncio.run(_refuse_missing_keys(settings, keys))
     workers = workers or settings.api_workers
     with _shared_metrics(workers):
         _run_uvicorn(settings, host, port, workers, reload)
 
 
-async def _refuse_missing_record_keys(settings: Settings, keys: KeyRing) -> None:
-    """Records sealed with a key the server lacks would answer 503 when read: refuse to start."""
+async def _refuse_missing_keys(settings: Settings, keys: KeyRing) -> None:
+    """Anything sealed with a key the server lacks would fail when opened (a record read
+    answers 503, a webhook delivery is dead, a queued e-mail is dead): refuse to start."""
     from clinicflow.core.database import create_database
-    from clinicflow.records.service import missing_keys
+    from clinicflow.keyrotation import describe_missing, missing_keys
 
     database = create_database(settings)
     try:
@@ -126,10 +130,10 @@ async def _refuse_missing_record_keys(settings: Settings, keys: KeyRing) -> None
     finally:
         await database.dispose()
     if missing:
-        named = ", ".join(f"{key!r} ({count} practices)" for key, count in sorted(missing.items()))
         raise EncryptionConfigError(
-            f"records are sealed with keys missing from the list: {named}; add them back "
-            "(rotate-key re-seals with the first key, after which old keys can go)"
+            f"data is sealed with keys missing from the list: {describe_missing(missing)}; add "
+            "them back (rotate-key re-seals everything with the first key, after which old keys "
+            "can go)"
         )
 
 
@@ -179,6 +183,9 @@ def worker() -> None:
 
     settings = get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
+    # Like serve: a queued message sealed with a key this worker lacks would be dead-lettered.
+    asyncio.run(_refuse_missing_keys(settings, key_ring))
 
     async def run() -> None:
         database = create_database(settings)
@@ -186,7 +193,6 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
         try:
             await Worker(
                 database.sessionmaker, key_ring, mailer_from_settings(settings), settings
@@ -473,7 +479,8 @@ def _operator_error(message: str) -> NoReturn:
 
 @records_app.command("new-key")
 def records_new_key(key_id: Annotated[str, typer.Argument(help="e.g. 2026-11")]) -> None:
-    """Print a new ENCRYPTION_KEYS entry; put it first, keep the old ones, then rotate-key."""
+    """Print a new ENCRYPTION_KEYS entry: put it first, keep the old ones, restart the servers
+    and workers, then rotate-key; only then drop the old ones."""
     from clinicflow.core.crypto import generate_key_entry
 
     typer.echo(generate_key_entry(key_id))
@@ -481,34 +488,30 @@ def records_new_key(key_id: Annotated[str, typer.Argument(help="e.g. 2026-11")])
 
 @records_app.command("rotate-key")
 def records_rotate_key() -> None:
-    """Re-encrypt every record version sealed by an older key with the first (active) key."""
+    """Re-seal everything sealed at rest with an older key (record versions, webhook secrets,
+    n8n API keys, queued messages) with the first (active) key, after which old keys can go."""
     from clinicflow.core.crypto import KeyRing
     from clinicflow.core.database import create_database
-    from clinicflow.core.tenancy import tenant_context
-    from clinicflow.records.service import rotate_keys
-    from clinicflow.tenants.repository import TenantRepository
+    from clinicflow.keyrotation import describe_missing, missing_keys, reseal_all
 
     settings = get_settings()
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
 
-    async def run() -> int:
+    async def run() -> dict[str, int]:
         database = create_database(settings)
-        total = 0
         try:
-            async with database.sessionmaker() as session:
-                tenants = await TenantRepository(session).all_ids()
-            for tenant_id in tenants:  # one transaction per practice, inside its RLS scope
-                async with (
-                    database.sessionmaker() as session,
-                    session.begin(),
-                    tenant_context(session, tenant_id),
-                ):
-                    total += await rotate_keys(session, keys)
+            # What a key no longer listed sealed cannot be opened, so cannot be re-sealed.
+            if missing := await missing_keys(database, keys):
+                raise EncryptionConfigError(
+                    f"cannot re-seal, keys are missing from the list: "
+                    f"{describe_missing(missing)}; add them back after the first key"
+                )
+            return await reseal_all(database, keys)
         finally:
             await database.dispose()
-        return total
 
-    rotated = asyncio.run(run())
-    console.print(
-        f"[green]{rotated} record versions re-encrypted with key {keys.active_key_id!r}.[/green]"
-    )
+    counts = asyncio.run(run())
+    console.print(f"[green]Re-sealed with key {keys.active_key_id!r}:[/green]")
+    for label, count in counts.items():
+        console.print(f"  {count} {label}")
+    console.print("Nothing sealed at rest needs an older key now; the old keys can go.")

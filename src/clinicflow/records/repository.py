@@ -42,17 +42,3 @@ class RecordRepository:
             RecordVersion.record_id == record_id, RecordVersion.version == number
         )
         return (await self.session.execute(statement)).scalar_one_or_none()
-
-    async def sealed_with_other_keys(self, active_key_id: str, limit: int) -> list[RecordVersion]:
-        statement = (
-            select(RecordVersion)
-            .where(RecordVersion.key_id != active_key_id)
-            .order_by(RecordVersion.id)
-            .limit(limit)
-        )
-        return list((await self.session.execute(statement)).scalars())
-
-    async def key_ids(self) -> set[str]:
-        """The key ids this practice's record versions are sealed with."""
-        statement = select(RecordVersion.key_id).distinct()
-        return set((await self.session.execute(statement)).scalars())

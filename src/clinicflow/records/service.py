@@ -9,10 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.core.crypto import Ciphertext, KeyRing, MissingKeyError, associated_data
-from clinicflow.core.database import Database
 from clinicflow.core.errors import NotFound, ServiceUnavailable
 from clinicflow.core.models import utcnow
-from clinicflow.core.tenancy import tenant_context
 from clinicflow.patients.repository import PatientRepository
 from clinicflow.records.models import MedicalRecord, RecordVersion
 from clinicflow.records.repository import RecordRepository
@@ -23,7 +21,6 @@ from clinicflow.records.schemas import (
     RecordWithVersions,
     VersionRead,
 )
-from clinicflow.tenants.repository import TenantRepository
 
 
 def _aad(version: RecordVersion) -> bytes:
@@ -141,30 +138,3 @@ class RecordService:
             self.session, action, actor=actor, subject_type="medical_record", subject_id=record.id,
             details={"patient_id": str(record.patient_id), **(extra or {})},
         )  # fmt: skip
-
-
-async def rotate_keys(session: AsyncSession, keys: KeyRing, batch: int = 500) -> int:
-    """Re-seal every version of the session's tenant that an older key sealed."""
-    rotated = 0
-    repository = RecordRepository(session)
-    while versions := await repository.sealed_with_other_keys(keys.active_key_id, batch):
-        for version in versions:
-            sealed = keys.rotate(Ciphertext(version.key_id, version.ciphertext), aad=_aad(version))
-            version.key_id, version.ciphertext = sealed.key_id, sealed.blob
-        await session.flush()
-        rotated += len(versions)
-    return rotated
-
-
-async def missing_keys(database: Database, keys: KeyRing) -> dict[str, int]:
-    """Key ids that sealed record versions but are not in the key ring, with how many practices
-    use each. Read practice by practice, inside each one's RLS scope."""
-    missing: dict[str, int] = {}
-    async with database.sessionmaker() as session:
-        tenant_ids = await TenantRepository(session).all_ids()
-        for tenant_id in tenant_ids:
-            async with tenant_context(session, tenant_id):
-                for key_id in await RecordRepository(session).key_ids():
-                    if not keys.has_key(key_id):
-                        missing[key_id] = missing.get(key_id, 0) + 1
-    return missing
