@@ -249,3 +249,14 @@ async def test_serve_worker_and_rotate_key_refuse_while_something_needs_a_missin
     [line] = await asyncio.to_thread(run_cli, pg_database, tmp_path, NEW, "records", "rotate-key")
     assert "cannot re-seal" in line
     assert old in line
+
+
+async def test_an_n8n_key_no_key_opens_is_a_503_naming_it_not_a_500(
+    db: FastAPI, settings: Settings, inbox: Inbox
+) -> None:
+    owner = await make_member(db, role="owner")
+    await seal_n8n_key(db, owner)
+    async with app_with(settings, NEW, inbox) as app:
+        metrics = await call(app, "GET", "/metrics/me", owner)
+    assert metrics.status_code == 503, metrics.text
+    assert metrics.json()["missing_key_id"] == old_key_id(settings)

@@ -14,6 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from clinicflow.core.crypto import MissingKeyError
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 _HTTP_TITLES = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
@@ -314,6 +316,20 @@ def _connection_failed(exc: DBAPIError) -> bool:
     return exc.statement is None or exc.connection_invalidated or state.startswith(("08", "57P"))
 
 
+async def _handle_missing_key(request: Request, exc: Exception) -> Response:
+    """Data sealed with a key this server lacks (a server started with the old list, or one
+    dropped too early), wherever a service opens it without naming the key itself (the n8n
+    API key): a configuration problem the operator fixes, not a bug."""
+    assert isinstance(exc, MissingKeyError)
+    logger.error("encryption_key_missing", missing_key_id=exc.key_id)
+    return problem_response(
+        503, "Service unavailable",
+        f"Data needed here is sealed with encryption key {exc.key_id!r}, which this server does "
+        "not have: the operator must add it to ENCRYPTION_KEYS and restart.",
+        slug="service-unavailable", request=request, extra={"missing_key_id": exc.key_id},
+    )  # fmt: skip
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
@@ -335,6 +351,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # A refused connect arrives from the driver as the OS's ConnectionError, not wrapped.
     app.add_exception_handler(ConnectionError, _handle_database_unreachable)
     app.add_exception_handler(DBAPIError, _handle_database_unreachable)
+    app.add_exception_handler(MissingKeyError, _handle_missing_key)
     app.add_exception_handler(Exception, _handle_unexpected)
 
 
