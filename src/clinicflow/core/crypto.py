@@ -1,9 +1,11 @@
 """Encryption at rest: AES-256-GCM with a rotatable key ring (ENCRYPTION_KEYS).
 
 ENCRYPTION_KEYS is "key_id:base64url(32 bytes)[,older_id:older_key...]": the first key encrypts,
-every key decrypts, so rotation is "add a new first key, run `clinicflow records rotate-key`, then
-drop the old one". Associated data binds a ciphertext to its row, so a blob copied to another
-row or practice does not decrypt.
+every key decrypts, so rotation is "add a new first key (and restart with it), run `clinicflow
+records rotate-key`, then drop the old one". Every value sealed with the ring is listed in
+`clinicflow.keyrotation.SEALED`, which rotate-key re-seals and the start-up check covers: a new
+sealed column goes there too. Associated data binds a ciphertext to its row, so a blob copied
+to another row or practice does not decrypt.
 """
 
 from __future__ import annotations
