@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -133,12 +133,19 @@ async def missing_keys(database: Database, keys: KeyRing) -> dict[str, dict[str,
     practice, inside each one's RLS scope, then the platform's queue."""
     missing: dict[str, dict[str, Stranded]] = {}
 
-    async def count(session: AsyncSession, sealed: Sealed) -> None:
-        statement = (
-            select(sealed.key_id, func.count()).where(*sealed.where()).group_by(sealed.key_id)
+    async def count(session: AsyncSession, kinds: list[Sealed]) -> None:
+        """One round trip for all `kinds`: (kind, key id, rows) per key id in use."""
+        statement = union_all(
+            *(
+                select(literal(index), sealed.key_id, func.count())
+                .where(*sealed.where())
+                .group_by(sealed.key_id)
+                for index, sealed in enumerate(kinds)
+            )
         )
-        for key_id, rows in (await session.execute(statement)).all():
+        for index, key_id, rows in (await session.execute(statement)).all():
             if not keys.has_key(key_id):
+                sealed = kinds[index]
                 found = missing.setdefault(key_id, {}).setdefault(sealed.label, Stranded())
                 found.rows += rows
                 found.practices += 1 if sealed.per_practice else 0
@@ -146,22 +153,21 @@ async def missing_keys(database: Database, keys: KeyRing) -> dict[str, dict[str,
     async with database.sessionmaker() as session:
         for tenant_id in await TenantRepository(session).all_ids():
             async with tenant_context(session, tenant_id):
-                for sealed in (sealed for sealed in SEALED if sealed.per_practice):
-                    await count(session, sealed)
-        for sealed in (sealed for sealed in SEALED if not sealed.per_practice):
-            await count(session, sealed)
+                await count(session, [sealed for sealed in SEALED if sealed.per_practice])
+        await count(session, [sealed for sealed in SEALED if not sealed.per_practice])
     return missing
 
 
 def describe_missing(missing: dict[str, dict[str, Stranded]]) -> str:
     """One line: "'dev' seals 4 record versions (1 practice), 2 queued messages"."""
     parts = []
+    order = {sealed.label: index for index, sealed in enumerate(SEALED)}
     for key_id, kinds in sorted(missing.items()):
         what = ", ".join(
             f"{found.rows} {label}"
             + (f" ({found.practices} practice{'s' * (found.practices != 1)})"
                if found.practices else "")
-            for label, found in kinds.items()
+            for label, found in sorted(kinds.items(), key=lambda item: order[item[0]])
         )  # fmt: skip
         parts.append(f"{key_id!r} seals {what}")
     return "; ".join(parts)
