@@ -57,6 +57,9 @@ class FakeN8n:
     def __init__(self) -> None:
         self.mode = "ok"
         self.requests = 0
+        # What to answer instead of the regular pages, when set (a wrongly shaped answer).
+        self.workflows_body: Any = None
+        self.executions_body: Any = None
         self.app = Starlette(
             routes=[
                 Route("/api/v1/workflows", self.workflows),
@@ -78,6 +81,8 @@ class FakeN8n:
 
     async def workflows(self, request: Request) -> Response:
         refused = await self._refused(request)
+        if refused is None and self.workflows_body is not None:
+            return JSONResponse(self.workflows_body)
         return refused or JSONResponse(
             {"data": [{"id": "w1", "name": "Lead intake", "active": True},
                       {"id": "w2", "name": "Reminders", "active": True}],
@@ -88,6 +93,8 @@ class FakeN8n:
         refused = await self._refused(request)
         if refused:
             return refused
+        if self.executions_body is not None:
+            return JSONResponse(self.executions_body)
         start = int(request.query_params.get("cursor") or 0)
         page = EXECUTIONS[start : start + 3]
         more = start + 3 < len(EXECUTIONS)
@@ -96,6 +103,12 @@ class FakeN8n:
 
 @pytest.fixture
 async def n8n() -> AsyncIterator[tuple[FakeN8n, str]]:
+    async with serve_fake_n8n() as served:
+        yield served
+
+
+@asynccontextmanager
+async def serve_fake_n8n() -> AsyncIterator[tuple[FakeN8n, str]]:
     fake = FakeN8n()
     port = free_port()
     server = uvicorn.Server(
@@ -260,3 +273,113 @@ async def test_a_key_that_cannot_be_an_http_header_is_refused_not_a_500(
         )
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["field"] == "api_key"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [({"data": ["a", "b"], "nextCursor": None}, "data.0: Input should be a valid dictionary"),
+     ({"data": [{"name": "x"}]}, "data.0.id: Field required"),
+     ({"data": [{"id": "w1"}], "nextCursor": ["1"]}, "nextCursor"),
+     ({"data": [{"id": None, "name": 7}, {"id": {}}]}, "and 2 more problems")],
+)  # fmt: skip
+async def test_workflows_of_the_wrong_shape_are_a_502_naming_the_field_and_nothing_is_saved(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], body: Any, words: str
+) -> None:
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    fake.workflows_body = body
+    async with metrics_client(settings) as client:
+        answer = await _connect(client, owner, base_url)
+        stored = await client.get("/api/v1/integrations/n8n", headers=owner.headers)
+    assert answer.status_code == 502, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "/api/v1/workflows with a malformed page" in answer.json()["detail"]
+    assert words in answer.json()["detail"]
+    assert stored.json()["configured"] is False
+
+
+def _with(run: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**run, **changes}
+
+
+@pytest.mark.parametrize(
+    ("executions", "words"),
+    [([_with(EXECUTIONS[0], stoppedAt="garbage")], "data.0.stoppedAt: Input should be a valid"),
+     ([EXECUTIONS[0], _with(EXECUTIONS[1], startedAt=12.5e99)], "data.1.startedAt"),
+     ([_with(EXECUTIONS[0], workflowId=None)], "data.0.workflowId"),
+     ([_with(EXECUTIONS[0], startedAt="0001-01-01T00:00:00+05:00")], "out of range"),
+     ("not a list", "without the public API's 'data' list")],
+)  # fmt: skip
+async def test_executions_of_the_wrong_shape_are_a_502_naming_the_field(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], executions: Any, words: str
+) -> None:
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        fake.executions_body = {"data": executions, "nextCursor": None}
+        answer = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+        per_workflow = await client.get(
+            "/api/v1/metrics/me/workflows?refresh=true", headers=owner.headers
+        )
+    assert (answer.status_code, per_workflow.status_code) == (502, 502), answer.text
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert words in answer.json()["detail"]
+    assert "/api/v1/executions" in answer.json()["detail"]
+
+
+async def test_times_without_an_offset_are_read_as_utc(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    """n8n stores and serves UTC; a naive time (an old version, a rewriting proxy) is UTC too."""
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    naive = [
+        _with(run, startedAt=run["startedAt"].removesuffix("Z"),
+              stoppedAt=run["stoppedAt"] and run["stoppedAt"].removesuffix("Z"))
+        for run in EXECUTIONS
+    ]  # fmt: skip
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        aware = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+        fake.executions_body = {"data": naive, "nextCursor": None}
+        answer = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["totals"] == aware.json()["totals"]
+    assert answer.json()["totals"]["executions"] == 6
+    assert answer.json()["totals"]["last_run_at"] == EXECUTIONS[0]["startedAt"]
+
+
+async def test_executions_not_started_yet_are_not_counted(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    queued = _with(EXECUTIONS[0], startedAt=None, stoppedAt=None, status="new")
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        fake.executions_body = {"data": [queued, *EXECUTIONS], "nextCursor": None}
+        answer = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["totals"]["executions"] == 6
+
+
+async def test_one_practice_answering_garbage_is_listed_as_unavailable_for_the_platform_admin(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    _, base_url = n8n
+    owner = await make_member(db, role="owner")
+    broken = await make_member(db, role="owner")
+    admin = await make_platform_admin(db)
+    async with serve_fake_n8n() as (other, other_url), metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        assert (await _connect(client, broken, other_url)).status_code == 200
+        other.executions_body = {"data": [_with(EXECUTIONS[0], stoppedAt="garbage")]}
+        every = await client.get("/api/v1/metrics/tenants?refresh=true", headers=admin.headers)
+        other.executions_body, other.mode = None, "hang"
+        slow = await client.get("/api/v1/metrics/tenants?refresh=true", headers=admin.headers)
+    assert every.status_code == 200, every.text
+    assert [item["tenant_id"] for item in every.json()["items"]] == [str(owner.tenant_id)]
+    assert "data.0.stoppedAt" in every.json()["unavailable"][str(broken.tenant_id)]
+    assert slow.status_code == 200, slow.text
+    assert "did not answer" in slow.json()["unavailable"][str(broken.tenant_id)]

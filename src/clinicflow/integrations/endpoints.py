@@ -16,7 +16,7 @@ from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.core.types import Instant
-from clinicflow.integrations.n8n_client import N8nTimeout, N8nUnavailable
+from clinicflow.integrations.n8n_client import N8nError, N8nTimeout, N8nUnavailable
 from clinicflow.integrations.schemas import (
     N8nConnect,
     N8nConnectionRead,
@@ -153,7 +153,7 @@ async def tenants_metrics(
                 continue
             try:
                 totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
-            except (N8nUnavailable, N8nTimeout) as error:
+            except N8nError as error:  # whatever went wrong with this practice's n8n
                 result.unavailable[str(tenant_id)] = error.detail
                 continue
         result.items.append(

@@ -4,15 +4,24 @@
 executions come newest first, so paging stops at the first one older than the period. Every way
 n8n can fail (down, slow, refusing the key, answering garbage) becomes a 502 or 504 problem that
 names the cause; a practice's broken n8n is never our 500.
+
+Each page is validated (pydantic, below) before anything is computed from it: an answer that is
+JSON but not the public API's shape (a `data` of strings, a workflow without an id, a time that
+is not ISO 8601) is a 502 naming the page and the field. Only what the figures use is checked;
+other fields n8n adds are ignored. A time without an offset is read as UTC, which is what n8n
+stores and serves (its API writes `Z`); a naive time comes from an older version or a proxy
+rewriting the JSON, never from another zone. An execution that has not started (`startedAt`
+null: queued) is not counted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, ClassVar
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Generic, TypeVar
 
 import httpx
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from clinicflow.core.errors import ClinicFlowError
 
@@ -20,13 +29,19 @@ PAGE_SIZE = 250  # n8n's largest page
 MAX_PAGES = 40  # 10,000 executions a period at most: a huge history cannot hang a request
 
 
-class N8nUnavailable(ClinicFlowError):
+class N8nError(ClinicFlowError):
+    """Anything that kept a practice's n8n from answering usefully."""
+
     status_code: ClassVar[int] = 502
     title: ClassVar[str] = "n8n unavailable"
     slug: ClassVar[str] = "n8n-unavailable"
 
 
-class N8nTimeout(ClinicFlowError):
+class N8nUnavailable(N8nError):
+    pass
+
+
+class N8nTimeout(N8nError):
     status_code: ClassVar[int] = 504
     title: ClassVar[str] = "n8n did not answer in time"
     slug: ClassVar[str] = "n8n-timeout"
@@ -47,6 +62,51 @@ class Execution:
     stopped_at: datetime | None
 
 
+def _utc(value: datetime) -> datetime:
+    """n8n's times in UTC; one without an offset is UTC already (module docstring)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as error:  # 0001-01-01T00:00:00+05:00
+        raise ValueError("the date is out of range") from error
+
+
+def _identifier(value: object) -> object:
+    # n8n before 1.0 numbered its workflows; later versions use strings. Nothing else is an id.
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+N8nTime = Annotated[datetime, AfterValidator(_utc)]
+N8nId = Annotated[str, BeforeValidator(_identifier)]
+
+
+class _Item(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=False, frozen=True)
+
+
+class WorkflowItem(_Item):
+    id: N8nId
+    name: str | None = None
+    active: bool | None = None
+
+
+class ExecutionItem(_Item):  # n8n's own field names
+    workflowId: N8nId
+    status: str | None = None
+    finished: bool | None = None
+    startedAt: N8nTime | None = None
+    stoppedAt: N8nTime | None = None
+
+
+ItemT = TypeVar("ItemT", WorkflowItem, ExecutionItem)
+
+
+class Page(_Item, Generic[ItemT]):
+    data: list[ItemT]
+    nextCursor: str | None = None
+
+
 def api_root(base_url: str) -> str:
     """The instance root as saved (`https://n8n.acme.com`); a trailing /api/v1 is accepted."""
     root = base_url.strip().rstrip("/")
@@ -60,39 +120,34 @@ class N8nClient:
         self.timeout = timeout
 
     async def workflows(self) -> list[Workflow]:
-        pages = await self._pages("/api/v1/workflows", {}, stop_before=None)
-        return [
-            Workflow(str(item["id"]), str(item.get("name") or item["id"]), bool(item.get("active")))
-            for item in pages
-        ]
+        items = await self._pages("/api/v1/workflows", Page[WorkflowItem], stop_before=None)
+        return [Workflow(item.id, item.name or item.id, bool(item.active)) for item in items]
 
     async def executions(self, since: datetime) -> list[Execution]:
-        items = await self._pages("/api/v1/executions", {}, stop_before=since)
-        return [execution for item in items if (execution := _execution(item)) is not None]
+        items = await self._pages("/api/v1/executions", Page[ExecutionItem], stop_before=since)
+        return [
+            Execution(item.workflowId, _status(item), item.startedAt, item.stoppedAt)
+            for item in items
+            if item.startedAt is not None
+        ]
 
     async def _pages(
-        self, path: str, params: dict[str, str], stop_before: datetime | None
-    ) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
+        self, path: str, page_type: type[Page[ItemT]], stop_before: datetime | None
+    ) -> list[ItemT]:
+        found: list[ItemT] = []
         cursor: str | None = None
         async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as http:
             for _ in range(MAX_PAGES):
-                query = {
-                    **params,
-                    "limit": str(PAGE_SIZE),
-                    **({"cursor": cursor} if cursor else {}),
-                }
-                page = await self._get(http, path, query)
-                found.extend(page["data"])
-                cursor = page.get("nextCursor")
-                oldest = _started(page["data"][-1]) if page["data"] else None
+                query = {"limit": str(PAGE_SIZE), **({"cursor": cursor} if cursor else {})}
+                page = _parse(path, page_type, await self._get(http, path, query))
+                found.extend(page.data)
+                cursor = page.nextCursor
+                oldest = _started(page.data[-1]) if page.data else None
                 if not cursor or (stop_before and oldest and oldest < stop_before):
                     break
         return found
 
-    async def _get(
-        self, http: httpx.AsyncClient, path: str, query: dict[str, str]
-    ) -> dict[str, Any]:
+    async def _get(self, http: httpx.AsyncClient, path: str, query: dict[str, str]) -> object:
         try:
             response = await http.get(self.root + path, params=query)
         except httpx.TimeoutException as error:
@@ -110,28 +165,32 @@ class N8nClient:
         if response.status_code >= 400:
             raise N8nUnavailable(f"n8n answered {response.status_code} to {path}.")
         try:
-            body = response.json()
-        except ValueError as error:
+            return response.json()
+        except (ValueError, RecursionError) as error:  # RecursionError: absurdly nested JSON
             raise N8nUnavailable(f"n8n answered {path} with something that is not JSON.") from error
-        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-            raise N8nUnavailable(f"n8n answered {path} without the public API's 'data' list.")
-        return body
 
 
-def _started(item: dict[str, Any]) -> datetime | None:
+def _parse(path: str, page_type: type[Page[ItemT]], body: object) -> Page[ItemT]:
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise N8nUnavailable(f"n8n answered {path} without the public API's 'data' list.")
     try:
-        return datetime.fromisoformat(str(item["startedAt"]).replace("Z", "+00:00"))
-    except (KeyError, ValueError):
-        return None
+        return page_type.model_validate(body)
+    except ValidationError as error:
+        first = error.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise N8nUnavailable(
+            f"n8n answered {path} with a malformed page: {where}: {first['msg']}"
+            f"{_more(error.error_count())}."
+        ) from error
 
 
-def _execution(item: dict[str, Any]) -> Execution | None:
-    started = _started(item)
-    if started is None or "workflowId" not in item:
-        return None
-    stopped_text = item.get("stoppedAt")
-    stopped = (
-        datetime.fromisoformat(str(stopped_text).replace("Z", "+00:00")) if stopped_text else None
-    )
-    status = str(item.get("status") or ("success" if item.get("finished") else "unknown"))
-    return Execution(str(item["workflowId"]), status, started, stopped)
+def _more(count: int) -> str:
+    return f" (and {count - 1} more problems)" if count > 1 else ""
+
+
+def _started(item: WorkflowItem | ExecutionItem) -> datetime | None:
+    return item.startedAt if isinstance(item, ExecutionItem) else None
+
+
+def _status(item: ExecutionItem) -> str:
+    return item.status or ("success" if item.finished else "unknown")
