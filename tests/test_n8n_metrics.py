@@ -383,3 +383,36 @@ async def test_one_practice_answering_garbage_is_listed_as_unavailable_for_the_p
     assert "data.0.stoppedAt" in every.json()["unavailable"][str(broken.tenant_id)]
     assert slow.status_code == 200, slow.text
     assert "did not answer" in slow.json()["unavailable"][str(broken.tenant_id)]
+
+
+@pytest.mark.parametrize("cache", ["memory", "redis"])
+async def test_figures_of_a_replaced_or_removed_connection_never_answer_for_the_new_one(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], cache: str
+) -> None:
+    _, first_url = n8n
+    owner = await make_member(db, role="owner")
+    shared: dict[str, object] = {"redis_url": services.redis_url()} if cache == "redis" else {}
+    # A long lifetime: only the change of connection may stop the old figures from answering.
+    shared["n8n_cache_seconds"] = 86400
+    async with (
+        serve_fake_n8n() as (second, second_url),
+        metrics_client(settings, **shared) as client,
+    ):
+        second.executions_body = {"data": EXECUTIONS[:2], "nextCursor": None}
+        assert (await _connect(client, owner, first_url)).status_code == 200
+        first = await client.get("/api/v1/metrics/me", headers=owner.headers)
+        assert (await _connect(client, owner, second_url)).status_code == 200
+        replaced = await client.get("/api/v1/metrics/me", headers=owner.headers)
+        replaced_per_workflow = await client.get(
+            "/api/v1/metrics/me/workflows", headers=owner.headers
+        )
+        assert (await client.delete("/api/v1/integrations/n8n", headers=owner.headers)).is_success
+        removed = await client.get("/api/v1/metrics/me", headers=owner.headers)
+        assert (await _connect(client, owner, first_url)).status_code == 200
+        reconnected = await client.get("/api/v1/metrics/me", headers=owner.headers)
+    assert (first.json()["totals"]["executions"], first.json()["cached"]) == (6, False)
+    assert (replaced.json()["totals"]["executions"], replaced.json()["cached"]) == (2, False)
+    assert replaced_per_workflow.json()["cached"] is True  # the new connection's own entry
+    assert sum(item["executions"] for item in replaced_per_workflow.json()["items"]) == 2
+    assert removed.status_code == 404
+    assert (reconnected.json()["totals"]["executions"], reconnected.json()["cached"]) == (6, False)

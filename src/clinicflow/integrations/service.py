@@ -36,6 +36,15 @@ def _aad(connection: N8nConnection) -> bytes:
     return associated_data("n8n_connections", connection.tenant_id, connection.id)
 
 
+def _cache_key(connection: N8nConnection, period: Period) -> str:
+    """Figures are cached per connection, not per practice: a saved connection gets a new
+    `updated_at` (and one made after a DELETE a new id), so figures of the instance it replaced
+    can never answer for it. Clearing entries instead would not do: the cache may be each
+    worker's own memory, and another worker's entries would outlive the change."""
+    version = f"{connection.id}:{connection.updated_at.isoformat()}"
+    return f"n8n:{connection.tenant_id}:{version}:{period.cache_label}"
+
+
 class N8nService:
     """Works in the session's practice (core/tenancy); the platform admin switches practice."""
 
@@ -93,7 +102,7 @@ class N8nService:
         if connection is None:
             raise NotFound("No n8n connection is configured for this practice.")
         start, end = period.start, period.end
-        key = f"n8n:{connection.tenant_id}:{period.cache_label}"
+        key = _cache_key(connection, period)
         if not refresh and (cached := await self.cache.get(key)) is not None:
             stored = json.loads(cached)
             return (
