@@ -416,3 +416,34 @@ async def test_figures_of_a_replaced_or_removed_connection_never_answer_for_the_
     assert sum(item["executions"] for item in replaced_per_workflow.json()["items"]) == 2
     assert removed.status_code == 404
     assert (reconnected.json()["totals"]["executions"], reconnected.json()["cached"]) == (6, False)
+
+
+async def test_private_addresses_are_refused_in_production_when_saved_and_when_read(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    """SSRF: the webhooks' rule. (Development and test allow them, so the fake n8n works.)"""
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    port = base_url.rsplit(":", 1)[1]
+    production = {"environment": "production"}
+    async with metrics_client(settings, **production) as client:
+        for url in (base_url, f"http://localhost:{port}", f"http://[::1]:{port}",
+                    f"http://0x7f000001:{port}", "http://10.0.0.8", "http://169.254.169.254",
+                    "http://[::ffff:169.254.169.254]"):  # fmt: skip
+            refused = await _connect(client, owner, url)
+            assert refused.status_code == 422, (url, refused.text)
+            assert refused.json()["errors"][0]["field"] == "base_url"
+            assert "private or internal" in refused.json()["detail"]
+        stored = await client.get("/api/v1/integrations/n8n", headers=owner.headers)
+    assert stored.json()["configured"] is False
+    assert fake.requests == 0
+
+    # Saved while allowed, then read by a production server: n8n is not called.
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+    asked = fake.requests
+    async with metrics_client(settings, **production) as client:
+        answer = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+    assert answer.status_code == 502, answer.text
+    assert "private or internal" in answer.json()["detail"]
+    assert fake.requests == asked

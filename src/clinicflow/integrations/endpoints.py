@@ -64,7 +64,8 @@ def _period(start: datetime | None, end: datetime | None) -> Period:
 async def connect_n8n(body: N8nConnect, principal: Manager, service: Service) -> N8nConnectionRead:
     """Owner only. Saves the n8n instance root and API key after checking them against n8n's
     public API now (502 naming the problem when n8n cannot be reached or refuses the key, 504
-    when it is too slow; nothing is saved then). The
+    when it is too slow; nothing is saved then). In production a base URL resolving to a
+    private, loopback, link-local or metadata address is refused (422), as for webhooks. The
     key is stored encrypted and never returned. Replaces an earlier connection. 423 when read-
     only. Audited as integration.n8n_connected."""
     connection = await service.connect(body, principal.actor)

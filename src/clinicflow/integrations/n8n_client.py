@@ -24,6 +24,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from clinicflow.core.errors import ClinicFlowError
+from clinicflow.webhooks.delivery import require_safe_url
 
 PAGE_SIZE = 250  # n8n's largest page
 MAX_PAGES = 40  # 10,000 executions a period at most: a huge history cannot hang a request
@@ -114,10 +115,13 @@ def api_root(base_url: str) -> str:
 
 
 class N8nClient:
-    def __init__(self, base_url: str, api_key: str, *, timeout: float) -> None:
+    def __init__(self, base_url: str, api_key: str, *, timeout: float, allow_private: bool) -> None:
+        """`allow_private`: whether n8n may be on a private, loopback or link-local address
+        (development and tests); production refuses them, as it does for webhooks."""
         self.root = api_root(base_url)
         self.headers = {"X-N8N-API-KEY": api_key, "Accept": "application/json"}
         self.timeout = timeout
+        self.allow_private = allow_private
 
     async def workflows(self) -> list[Workflow]:
         items = await self._pages("/api/v1/workflows", Page[WorkflowItem], stop_before=None)
@@ -136,6 +140,7 @@ class N8nClient:
     ) -> list[ItemT]:
         found: list[ItemT] = []
         cursor: str | None = None
+        await self._require_safe_address()
         async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as http:
             for _ in range(MAX_PAGES):
                 query = {"limit": str(PAGE_SIZE), **({"cursor": cursor} if cursor else {})}
@@ -146,6 +151,13 @@ class N8nClient:
                 if not cursor or (stop_before and oldest and oldest < stop_before):
                     break
         return found
+
+    async def _require_safe_address(self) -> None:
+        """Checked before every use, not only when saved: DNS can change in between."""
+        try:
+            await require_safe_url(self.root, allow_private=self.allow_private)
+        except ValueError as error:  # UnsafeWebhookURL; UnicodeError from an IDNA host
+            raise N8nUnavailable(f"n8n at {self.root} is not called: {error}") from error
 
     async def _get(self, http: httpx.AsyncClient, path: str, query: dict[str, str]) -> object:
         try:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.core.crypto import Ciphertext, KeyRing, associated_data
-from clinicflow.core.errors import NotFound
+from clinicflow.core.errors import NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import current_tenant
@@ -21,6 +21,7 @@ from clinicflow.integrations.models import N8nConnection
 from clinicflow.integrations.n8n_client import N8nClient, api_root
 from clinicflow.integrations.repository import N8nConnectionRepository
 from clinicflow.integrations.schemas import N8nConnect, WorkflowMetrics
+from clinicflow.webhooks.delivery import require_safe_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,10 @@ class N8nService:
         """Checked against n8n before it is saved: a wrong URL or key is a 502 (504 when
         slow) naming the problem now, not a broken dashboard later; nothing is saved."""
         base_url = api_root(str(body.base_url))
+        try:
+            await require_safe_url(base_url, allow_private=self._allow_private)
+        except ValueError as error:  # UnsafeWebhookURL; UnicodeError from an IDNA host
+            raise ValidationFailed.for_field("base_url", str(error)) from error
         await self._client(base_url, body.api_key).workflows()
         connection = await self.connections.get() or N8nConnection(
             tenant_id=current_tenant(self.session)
@@ -126,5 +131,14 @@ class N8nService:
         sealed = Ciphertext(connection.api_key_key_id, connection.api_key)
         return self.keys.decrypt(sealed, aad=_aad(connection))
 
+    @property
+    def _allow_private(self) -> bool:
+        """The webhooks' rule (SSRF): development and tests run n8n on localhost; production
+        never calls a private, loopback, link-local or metadata address."""
+        return self.settings.environment != "production"
+
     def _client(self, base_url: str, api_key: str) -> N8nClient:
-        return N8nClient(base_url, api_key, timeout=self.settings.n8n_timeout_seconds)
+        return N8nClient(
+            base_url, api_key, timeout=self.settings.n8n_timeout_seconds,
+            allow_private=self._allow_private,
+        )  # fmt: skip
