@@ -447,3 +447,29 @@ async def test_private_addresses_are_refused_in_production_when_saved_and_when_r
     assert answer.status_code == 502, answer.text
     assert "private or internal" in answer.json()["detail"]
     assert fake.requests == asked
+
+
+@pytest.mark.parametrize("userinfo", ["admin:s3cretpw@", "admin@", ":s3cretpw@"])
+async def test_a_base_url_with_credentials_is_refused_and_nothing_keeps_them(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], admin_engine: AsyncEngine,
+    userinfo: str,
+) -> None:  # fmt: skip
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    with_credentials = base_url.replace("://", f"://{userinfo}")
+    async with metrics_client(settings) as client:
+        refused = await _connect(client, owner, with_credentials)
+        stored = await client.get("/api/v1/integrations/n8n", headers=owner.headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "base_url"
+    assert "s3cretpw" not in refused.text
+    assert stored.json()["configured"] is False
+    assert fake.requests == 0
+    async with admin_engine.connect() as connection:
+        audited = (
+            await connection.execute(
+                text("SELECT count(*) FROM audit_events WHERE tenant_id = :t AND action LIKE :a"),
+                {"t": owner.tenant_id, "a": "integration.%"},
+            )
+        ).scalar_one()
+    assert audited == 0

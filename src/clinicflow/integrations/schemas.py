@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictBool, field_validator
 
 
 class N8nConnect(BaseModel):
@@ -13,7 +13,7 @@ class N8nConnect(BaseModel):
 
     base_url: HttpUrl = Field(
         description="The n8n instance root, e.g. https://n8n.acme.com (a trailing /api/v1 is "
-        "accepted).",
+        "accepted). No user name or password in it: n8n's API takes the API key.",
         examples=["https://n8n.acme.com"],
     )
     api_key: str = Field(
@@ -24,6 +24,19 @@ class N8nConnect(BaseModel):
         description="An n8n API key (n8n > Settings > n8n API); stored encrypted, never returned.",
         examples=["n8n_api_0123456789abcdef"],
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, url: HttpUrl) -> HttpUrl:
+        # The base URL is shown by GET /integrations/n8n and written into the audit trail, so a
+        # password in it would be kept in clear, and forever; n8n's API authenticates with the
+        # X-N8N-API-KEY header, which is stored encrypted.
+        if url.username or url.password:
+            raise ValueError(
+                "must not contain a user name or password (user:password@); n8n's API "
+                "authenticates with api_key"
+            )
+        return url
 
 
 class N8nConnectionRead(BaseModel):
