@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from clinicflow.core.settings import Settings
@@ -75,6 +75,8 @@ class FakeN8n:
             return JSONResponse({"message": "boom"}, status_code=500)
         if self.mode == "garbage":
             return PlainTextResponse("<html>proxy error</html>")
+        if self.mode == "redirect":
+            return RedirectResponse("/signin?redirect=%2Fapi", status_code=302)
         if self.mode == "hang":
             await asyncio.sleep(5)
         return None
@@ -201,7 +203,9 @@ async def test_the_cache_is_shared_through_redis(
 @pytest.mark.parametrize(
     ("mode", "status", "words"),
     [("401", 502, "refused the API key"), ("500", 502, "answered 500"),
-     ("garbage", 502, "not JSON"), ("hang", 504, "did not answer")],
+     ("garbage", 502, "not JSON"), ("hang", 504, "did not answer"),
+     ("redirect", 502, "with a redirect (302) to http://127.0.0.1:{port}/signin?redirect=%2Fapi; "
+                       "use the instance's root URL")],
 )  # fmt: skip
 async def test_a_broken_n8n_is_a_problem_that_names_the_cause(
     db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], mode: str, status: int, words: str
@@ -213,6 +217,7 @@ async def test_a_broken_n8n_is_a_problem_that_names_the_cause(
         fake.mode = mode
         answer = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
         refused = await _connect(client, owner, base_url)
+    words = words.format(port=base_url.rsplit(":", 1)[1])
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/problem+json"
     assert words in answer.json()["detail"]

@@ -172,6 +172,8 @@ class N8nClient:
             raise N8nUnavailable(
                 f"n8n at {self.root} is unreachable ({type(error).__name__})."
             ) from error
+        if response.is_redirect or 300 <= response.status_code < 400:
+            raise N8nUnavailable(_redirect(path, response))
         if response.status_code in (401, 403):
             raise N8nUnavailable("n8n refused the API key (401/403): check it in n8n's settings.")
         if response.status_code >= 400:
@@ -180,6 +182,24 @@ class N8nClient:
             return response.json()
         except (ValueError, RecursionError) as error:  # RecursionError: absurdly nested JSON
             raise N8nUnavailable(f"n8n answered {path} with something that is not JSON.") from error
+
+
+def _redirect(path: str, response: httpx.Response) -> str:
+    """A redirect is not followed (an n8n answering at another address is a wrong base URL,
+    and following it would bypass the address check); it is named, with where it points."""
+    location = response.headers.get("location")
+    if not location:
+        return f"n8n answered {path} with a redirect ({response.status_code}) and no Location."
+    try:
+        target = str(response.url.join(location))
+    except (httpx.InvalidURL, ValueError):
+        target = location
+    if len(target) > 200:
+        target = target[:200] + "..."
+    return (
+        f"n8n answered {path} with a redirect ({response.status_code}) to {target}; use the "
+        "instance's root URL (as n8n's editor is served, scheme included)."
+    )
 
 
 def _parse(path: str, page_type: type[Page[ItemT]], body: object) -> Page[ItemT]:
