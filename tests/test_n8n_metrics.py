@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from clinicflow.core.settings import Settings
+from clinicflow.integrations import n8n_client
 from clinicflow.main import create_app
 from tests import services
 from tests.factories import Member, make_member, make_platform_admin
@@ -478,3 +479,34 @@ async def test_a_base_url_with_credentials_is_refused_and_nothing_keeps_them(
             )
         ).scalar_one()
     assert audited == 0
+
+
+async def test_an_answer_cut_at_the_page_cap_says_so(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake answers pages of 3 (hours ago: 1 2 3 | 4 5 6 | 960); the cap is made 2 pages."""
+    _, base_url = n8n
+    owner = await make_member(db, role="owner")
+    admin = await make_platform_admin(db)
+    monkeypatch.setattr(n8n_client, "MAX_PAGES", 2)
+    reached = (NOW - timedelta(hours=3, minutes=30)).isoformat().replace("+00:00", "Z")
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        cut = await client.get("/api/v1/metrics/me", headers=owner.headers)
+        cut_again = await client.get("/api/v1/metrics/me/workflows", headers=owner.headers)
+        every = await client.get("/api/v1/metrics/tenants", headers=admin.headers)
+        whole = await client.get(
+            "/api/v1/metrics/me/workflows", params={"from": reached}, headers=owner.headers
+        )
+        monkeypatch.setattr(n8n_client, "MAX_PAGES", 40)
+        uncapped = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+    assert cut.status_code == 200, cut.text
+    assert (cut.json()["truncated"], cut.json()["executions_read"]) == (True, 6)
+    assert cut.json()["totals"]["executions"] == 6
+    assert (cut_again.json()["cached"], cut_again.json()["truncated"]) == (True, True)
+    assert cut_again.json()["executions_read"] == 6
+    [item] = every.json()["items"]
+    assert (item["truncated"], item["executions_read"]) == (True, 6)
+    # The period's start was reached within the cap: complete.
+    assert (whole.json()["truncated"], whole.json()["executions_read"]) == (False, 6)
+    assert (uncapped.json()["truncated"], uncapped.json()["executions_read"]) == (False, 7)

@@ -24,7 +24,7 @@ from clinicflow.integrations.schemas import (
     TenantMetricsList,
     WorkflowMetricsList,
 )
-from clinicflow.integrations.service import N8nService, Period
+from clinicflow.integrations.service import Figures, N8nService, Period
 from clinicflow.tenants.repository import TenantRepository
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["automation metrics"])
@@ -54,6 +54,21 @@ def _period(start: datetime | None, end: datetime | None) -> Period:
     # response's `period` says which was used.
     start = min(max(start, end - MAX_PERIOD), end)
     return Period(start, end, label or f"{start.isoformat()}/{end.isoformat()}")
+
+
+def _practice_metrics(tenant_id: uuid.UUID, period: Period, figures: Figures) -> PracticeMetrics:
+    return PracticeMetrics(
+        tenant_id=tenant_id, start=period.start, end=period.end, totals=figures.totals,
+        cached=figures.cached, truncated=figures.truncated,
+        executions_read=figures.executions_read,
+    )  # fmt: skip
+
+
+def _workflow_metrics(tenant_id: uuid.UUID, figures: Figures) -> WorkflowMetricsList:
+    return WorkflowMetricsList(
+        tenant_id=tenant_id, items=figures.workflows, cached=figures.cached,
+        truncated=figures.truncated, executions_read=figures.executions_read,
+    )  # fmt: skip
 
 
 @router.put(
@@ -109,14 +124,12 @@ async def my_metrics(
     """Owner, assistant or viewer, or an API key with `metrics:read`. Totals over the period
     (`from`/`to`, default the last 30 days, at most 366): executions, successes, errors,
     rates, average and p95 duration, last run, read from the practice's n8n and cached
-    (`refresh=true` skips the cache). 404 when n8n is not connected; 502/504 when n8n is
-    unreachable or slow."""
+    (`refresh=true` skips the cache). At most the period's newest 10,000 executions are read:
+    `truncated` says when there were more, `executions_read` how many were read. 404 when n8n
+    is not connected; 502/504 when n8n is unreachable or slow."""
     period = _period(start, end)
-    totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
-    return PracticeMetrics(
-        tenant_id=principal.require_tenant(), start=period.start, end=period.end, totals=totals,
-        cached=cached,
-    )  # fmt: skip
+    figures = await service.workflow_metrics(period, refresh=refresh)
+    return _practice_metrics(principal.require_tenant(), period, figures)
 
 
 @router.get(
@@ -134,8 +147,8 @@ async def my_workflow_metrics(
     """Owner, assistant or viewer, or an API key with `metrics:read`. The same figures as
     /metrics/me, one item per n8n workflow, over the period (`from`/`to`, default the last 30
     days). 404 when n8n is not connected; 502/504 when n8n is unreachable or slow."""
-    _, items, cached = await service.workflow_metrics(_period(start, end), refresh=refresh)
-    return WorkflowMetricsList(tenant_id=principal.require_tenant(), items=items, cached=cached)
+    figures = await service.workflow_metrics(_period(start, end), refresh=refresh)
+    return _workflow_metrics(principal.require_tenant(), figures)
 
 
 @router.get("/metrics/tenants", summary="Get every practice's automation metrics")
@@ -153,14 +166,11 @@ async def tenants_metrics(
             if await service.connection() is None:
                 continue
             try:
-                totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
+                figures = await service.workflow_metrics(period, refresh=refresh)
             except N8nError as error:  # whatever went wrong with this practice's n8n
                 result.unavailable[str(tenant_id)] = error.detail
                 continue
-        result.items.append(
-            PracticeMetrics(tenant_id=tenant_id, start=period.start, end=period.end, totals=totals,
-                            cached=cached)
-        )  # fmt: skip
+        result.items.append(_practice_metrics(tenant_id, period, figures))
     return result
 
 
@@ -184,10 +194,8 @@ async def tenant_metrics(
     unreachable or slow."""
     period = _period(start, end)
     async with tenant_context(session, await _practice(session, tenant_id)):
-        totals, _, cached = await service.workflow_metrics(period, refresh=refresh)
-    return PracticeMetrics(
-        tenant_id=tenant_id, start=period.start, end=period.end, totals=totals, cached=cached
-    )
+        figures = await service.workflow_metrics(period, refresh=refresh)
+    return _practice_metrics(tenant_id, period, figures)
 
 
 @router.get(
@@ -202,5 +210,5 @@ async def tenant_workflow_metrics(
     """Platform admin only. A practice's figures per n8n workflow over the period. 404 for an
     unknown practice or one without n8n; 502/504 when its n8n is unreachable or slow."""
     async with tenant_context(session, await _practice(session, tenant_id)):
-        _, items, cached = await service.workflow_metrics(_period(start, end), refresh=refresh)
-    return WorkflowMetricsList(tenant_id=tenant_id, items=items, cached=cached)
+        figures = await service.workflow_metrics(_period(start, end), refresh=refresh)
+    return _workflow_metrics(tenant_id, figures)

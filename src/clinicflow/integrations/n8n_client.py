@@ -27,7 +27,9 @@ from clinicflow.core.errors import ClinicFlowError
 from clinicflow.webhooks.delivery import require_safe_url
 
 PAGE_SIZE = 250  # n8n's largest page
-MAX_PAGES = 40  # 10,000 executions a period at most: a huge history cannot hang a request
+# 10,000 executions (or workflows) a read at most: a huge history cannot hang a request. When
+# the period holds more, the answer says so (`History.complete`, the metrics' `truncated`).
+MAX_PAGES = 40
 
 
 class N8nError(ClinicFlowError):
@@ -61,6 +63,18 @@ class Execution:
     status: str
     started_at: datetime
     stopped_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What one read of the executions gave: the started executions, how many records n8n
+    returned (queued ones and those before the period included), and whether the read reached
+    the period's start (False: MAX_PAGES ran out first, the older part of the period is
+    missing)."""
+
+    executions: list[Execution]
+    read: int
+    complete: bool
 
 
 def _utc(value: datetime) -> datetime:
@@ -124,20 +138,27 @@ class N8nClient:
         self.allow_private = allow_private
 
     async def workflows(self) -> list[Workflow]:
-        items = await self._pages("/api/v1/workflows", Page[WorkflowItem], stop_before=None)
+        """The first MAX_PAGES pages: a workflow past them still has its executions counted,
+        under its id for a name."""
+        items, _ = await self._pages("/api/v1/workflows", Page[WorkflowItem], stop_before=None)
         return [Workflow(item.id, item.name or item.id, bool(item.active)) for item in items]
 
-    async def executions(self, since: datetime) -> list[Execution]:
-        items = await self._pages("/api/v1/executions", Page[ExecutionItem], stop_before=since)
-        return [
+    async def executions(self, since: datetime) -> History:
+        items, complete = await self._pages(
+            "/api/v1/executions", Page[ExecutionItem], stop_before=since
+        )
+        started = [
             Execution(item.workflowId, _status(item), item.startedAt, item.stoppedAt)
             for item in items
             if item.startedAt is not None
         ]
+        return History(started, len(items), complete)
 
     async def _pages(
         self, path: str, page_type: type[Page[ItemT]], stop_before: datetime | None
-    ) -> list[ItemT]:
+    ) -> tuple[list[ItemT], bool]:
+        """The items of up to MAX_PAGES pages, and whether that was all of them (or, with
+        `stop_before`, all of them since then)."""
         found: list[ItemT] = []
         cursor: str | None = None
         await self._require_safe_address()
@@ -149,8 +170,8 @@ class N8nClient:
                 cursor = page.nextCursor
                 oldest = _started(page.data[-1]) if page.data else None
                 if not cursor or (stop_before and oldest and oldest < stop_before):
-                    break
-        return found
+                    return found, True
+        return found, False
 
     async def _require_safe_address(self) -> None:
         """Checked before every use, not only when saved: DNS can change in between."""

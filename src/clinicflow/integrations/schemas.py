@@ -65,12 +65,25 @@ class WorkflowMetrics(BaseModel):
     last_run_at: datetime | None = Field(description="When the latest execution started.")
 
 
+_TRUNCATED = (
+    "True when the period holds more executions than one reading of n8n takes (the newest "
+    "10,000): the figures then cover only those newest executions, so counts are too low and "
+    "rates describe the latest part of the period. A shorter period gives complete figures."
+)
+_EXECUTIONS_READ = (
+    "How many executions were read from n8n for these figures (at most 10,000; executions "
+    "after the period or not started yet included)."
+)
+
+
 class PracticeMetrics(BaseModel):
     tenant_id: uuid.UUID = Field(description="The practice.")
     start: datetime = Field(alias="from", description="Period start.")
     end: datetime = Field(alias="to", description="Period end.")
     totals: WorkflowMetrics = Field(description="The figures over all the practice's workflows.")
     cached: StrictBool = Field(description="Served from the cache (refresh=true fetches anew)")
+    truncated: StrictBool = Field(description=_TRUNCATED)
+    executions_read: int = Field(ge=0, description=_EXECUTIONS_READ)
 
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
@@ -79,6 +92,8 @@ class WorkflowMetricsList(BaseModel):
     tenant_id: uuid.UUID = Field(description="The practice.")
     items: list[WorkflowMetrics] = Field(description="One item per workflow.")
     cached: StrictBool = Field(description="Served from the cache (refresh=true fetches anew).")
+    truncated: StrictBool = Field(description=_TRUNCATED)
+    executions_read: int = Field(ge=0, description=_EXECUTIONS_READ)
 
 
 class TenantMetricsList(BaseModel):

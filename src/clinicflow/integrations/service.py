@@ -33,6 +33,17 @@ class Period:
     cache_label: str
 
 
+@dataclass(frozen=True, slots=True)
+class Figures:
+    totals: WorkflowMetrics
+    workflows: list[WorkflowMetrics]
+    # More executions in the period than one read takes (n8n_client.MAX_PAGES): the figures
+    # cover only the newest `executions_read`.
+    truncated: bool
+    executions_read: int
+    cached: bool  # served from the cache
+
+
 def _aad(connection: N8nConnection) -> bytes:
     return associated_data("n8n_connections", connection.tenant_id, connection.id)
 
@@ -98,11 +109,9 @@ class N8nService:
             subject_id=connection.id,
         )  # fmt: skip
 
-    async def workflow_metrics(
-        self, period: Period, *, refresh: bool
-    ) -> tuple[WorkflowMetrics, list[WorkflowMetrics], bool]:
+    async def workflow_metrics(self, period: Period, *, refresh: bool) -> Figures:
         """The practice's totals and each workflow's figures over the period, from the cache
-        unless `refresh`; the last value says whether the cache answered."""
+        unless `refresh`."""
         connection = await self.connections.get()
         if connection is None:
             raise NotFound("No n8n connection is configured for this practice.")
@@ -110,22 +119,30 @@ class N8nService:
         key = _cache_key(connection, period)
         if not refresh and (cached := await self.cache.get(key)) is not None:
             stored = json.loads(cached)
-            return (
+            return Figures(
                 WorkflowMetrics.model_validate(stored["totals"]),
                 [WorkflowMetrics.model_validate(item) for item in stored["workflows"]],
-                True,
+                truncated=stored["truncated"],
+                executions_read=stored["executions_read"],
+                cached=True,
             )
         client = self._client(connection.base_url, self._api_key(connection))
         workflows = await client.workflows()
-        executions = await client.executions(since=start)
+        history = await client.executions(since=start)
+        executions = history.executions
         totals = metrics.figures(executions, start, end, "*", "All workflows")
         figures = metrics.per_workflow(workflows, executions, start, end)
         stored = {
             "totals": totals.model_dump(mode="json"),
             "workflows": [item.model_dump(mode="json") for item in figures],
+            "truncated": not history.complete,
+            "executions_read": history.read,
         }
         await self.cache.put(key, json.dumps(stored))
-        return totals, figures, False
+        return Figures(
+            totals, figures, truncated=not history.complete, executions_read=history.read,
+            cached=False,
+        )  # fmt: skip
 
     def _api_key(self, connection: N8nConnection) -> str:
         sealed = Ciphertext(connection.api_key_key_id, connection.api_key)
