@@ -1,146 +1,30 @@
 """Automation metrics from a practice's n8n, against a fake n8n that speaks the public API's
-shape, served over real HTTP by the test."""
+shape, served over real HTTP by the test (tests/fake_n8n.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
 
 from clinicflow.core.settings import Settings
 from clinicflow.integrations import n8n_client
-from clinicflow.main import create_app
 from tests import services
-from tests.factories import Member, make_member, make_platform_admin
-from tests.served import free_port
-
-API_KEY = "n8n-api-key-of-the-practice"
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def _run(workflow: str, status: str, hours_ago: int, ms: int | None) -> dict[str, Any]:
-    started = NOW - timedelta(hours=hours_ago)
-    stopped = started + timedelta(milliseconds=ms) if ms is not None else None
-    return {
-        "id": f"{workflow}-{hours_ago}", "finished": status == "success", "mode": "webhook",
-        "startedAt": started.isoformat().replace("+00:00", "Z"),
-        "stoppedAt": stopped.isoformat().replace("+00:00", "Z") if stopped else None,
-        "workflowId": workflow, "status": status,
-    }  # fmt: skip
-
-
-# Newest first, as n8n answers; two pages of three, and one run before the period.
-EXECUTIONS = [
-    _run("w1", "success", 1, 1000),
-    _run("w2", "waiting", 2, None),
-    _run("w1", "error", 3, 2000),
-    _run("w2", "success", 4, 500),
-    _run("w1", "success", 5, 3000),
-    _run("w2", "canceled", 6, 100),
-    _run("w1", "success", 24 * 40, 50),  # 40 days ago: outside the default 30-day period
-]
-
-
-class FakeN8n:
-    def __init__(self) -> None:
-        self.mode = "ok"
-        self.requests = 0
-        # What to answer instead of the regular pages, when set (a wrongly shaped answer).
-        self.workflows_body: Any = None
-        self.executions_body: Any = None
-        self.app = Starlette(
-            routes=[
-                Route("/api/v1/workflows", self.workflows),
-                Route("/api/v1/executions", self.executions),
-            ]
-        )
-
-    async def _refused(self, request: Request) -> Response | None:
-        self.requests += 1
-        if request.headers.get("x-n8n-api-key") != API_KEY or self.mode == "401":
-            return JSONResponse({"message": "unauthorized"}, status_code=401)
-        if self.mode == "500":
-            return JSONResponse({"message": "boom"}, status_code=500)
-        if self.mode == "garbage":
-            return PlainTextResponse("<html>proxy error</html>")
-        if self.mode == "redirect":
-            return RedirectResponse("/signin?redirect=%2Fapi", status_code=302)
-        if self.mode == "hang":
-            await asyncio.sleep(5)
-        return None
-
-    async def workflows(self, request: Request) -> Response:
-        refused = await self._refused(request)
-        if refused is None and self.workflows_body is not None:
-            return JSONResponse(self.workflows_body)
-        return refused or JSONResponse(
-            {"data": [{"id": "w1", "name": "Lead intake", "active": True},
-                      {"id": "w2", "name": "Reminders", "active": True}],
-             "nextCursor": None}
-        )  # fmt: skip
-
-    async def executions(self, request: Request) -> Response:
-        refused = await self._refused(request)
-        if refused:
-            return refused
-        if self.executions_body is not None:
-            return JSONResponse(self.executions_body)
-        start = int(request.query_params.get("cursor") or 0)
-        page = EXECUTIONS[start : start + 3]
-        more = start + 3 < len(EXECUTIONS)
-        return JSONResponse({"data": page, "nextCursor": str(start + 3) if more else None})
+from tests.factories import make_member, make_platform_admin
+from tests.fake_n8n import API_KEY, EXECUTIONS, NOW, FakeN8n, metrics_client, serve_fake_n8n
+from tests.fake_n8n import connect as _connect
 
 
 @pytest.fixture
 async def n8n() -> AsyncIterator[tuple[FakeN8n, str]]:
     async with serve_fake_n8n() as served:
         yield served
-
-
-@asynccontextmanager
-async def serve_fake_n8n() -> AsyncIterator[tuple[FakeN8n, str]]:
-    fake = FakeN8n()
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="error")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110  (uvicorn offers a flag, not an event)
-        await asyncio.sleep(0.02)
-    yield fake, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-
-
-@asynccontextmanager
-async def metrics_client(
-    settings: Settings, **overrides: object
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings.model_copy(update={"n8n_timeout_seconds": 1.0, **overrides}))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            yield client
-
-
-async def _connect(client: httpx.AsyncClient, owner: Member, base_url: str) -> httpx.Response:
-    return await client.put(
-        "/api/v1/integrations/n8n", json={"base_url": base_url + "/api/v1", "api_key": API_KEY},
-        headers=owner.headers,
-    )  # fmt: skip
 
 
 def _expected(workflow_id: str, name: str, **figures: Any) -> dict[str, Any]:
@@ -510,3 +394,42 @@ async def test_an_answer_cut_at_the_page_cap_says_so(
     # The period's start was reached within the cap: complete.
     assert (whole.json()["truncated"], whole.json()["executions_read"]) == (False, 6)
     assert (uncapped.json()["truncated"], uncapped.json()["executions_read"]) == (False, 7)
+
+
+async def test_a_slow_n8n_holds_no_database_connection(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    """While n8n takes its time, the request that asked it holds no pooled connection: with a
+    pool of one, another practice's request is served meanwhile (else 503 after 1 s)."""
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    other = await make_member(db, role="owner")
+    admin = await make_platform_admin(db)
+    one = {"database_pool_size": 1, "database_pool_timeout_seconds": 1, "n8n_timeout_seconds": 30}
+    # Each caller verified by the database, as after the principal cache's few seconds.
+    async with metrics_client(settings, **one, auth_cache_seconds=0) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        slow_calls = {
+            "PUT /integrations/n8n": lambda: _connect(client, owner, base_url),
+            "GET /metrics/me": lambda: client.get(
+                "/api/v1/metrics/me?refresh=true", headers=owner.headers
+            ),
+            "GET /metrics/tenants": lambda: client.get(
+                "/api/v1/metrics/tenants?refresh=true", headers=admin.headers
+            ),
+        }
+        for name, call in slow_calls.items():
+            fake.gate, fake.waiting = asyncio.Event(), asyncio.Event()
+            slow = asyncio.create_task(call())
+            await asyncio.wait_for(fake.waiting.wait(), timeout=5)
+            meanwhile = await client.post(
+                "/api/v1/patients", json={"full_name": f"During {name}"}, headers=other.headers
+            )
+            fake.gate.set()
+            answered = await slow
+            assert meanwhile.status_code == 201, (name, meanwhile.text)
+            assert answered.status_code == 200, (name, answered.text)
+            if name == "GET /metrics/tenants":
+                assert [item["tenant_id"] for item in answered.json()["items"]] == [
+                    str(owner.tenant_id)
+                ]

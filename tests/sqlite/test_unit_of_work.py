@@ -6,9 +6,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 from fastapi import FastAPI
+from sqlalchemy import select
 from starlette.types import Message
 
+from clinicflow.core.database import claim_write_lock, released
+from clinicflow.tenants.service import create_tenant
 from tests.factories import make_member, post_raw
 
 
@@ -38,3 +42,26 @@ async def test_a_body_still_arriving_does_not_hold_the_write_lock(
     assert other.status_code == 201
     assert len(answered) == 1
     assert 400 <= answered[0] < 500  # not JSON: refused, after the other one
+
+
+async def test_released_lets_other_writers_in_and_refuses_once_something_was_written(
+    db: FastAPI,
+) -> None:
+    """core.database.released: a writer's session gives SQLite's write lock back while it
+    waits on something outside, claims it again after, and refuses once it has written."""
+    sessions = db.state.database.sessionmaker
+    async with sessions() as session:
+        await claim_write_lock(session)
+        await session.execute(select(1))
+        async with released(session):
+            assert not session.in_transaction()
+            async with sessions() as other:  # a held lock would keep this waiting 5 s, then fail
+                await asyncio.wait_for(claim_write_lock(other), timeout=3)
+                await create_tenant(other, name="Written meanwhile")
+                await other.commit()
+        assert session.in_transaction()  # the write lock, claimed again
+        await create_tenant(session, name="Written after")
+        with pytest.raises(RuntimeError, match="after a write"):
+            async with released(session):
+                pass
+        await session.rollback()

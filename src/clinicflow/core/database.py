@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from starlette.background import BackgroundTask
 
 from clinicflow.core.errors import ClinicFlowError
@@ -164,8 +165,58 @@ async def claim_write_lock(session: AsyncSession) -> None:
     """Begin the session's transaction holding the database's write lock where that is how
     writers are serialised (SQLite); PostgreSQL relies on row locks and constraints instead.
     Call it before the session's first statement: the lock is taken as the transaction begins."""
+    session.info[_WRITES_KEY] = True  # `released` claims it again for the next transaction
     if session.get_bind().dialect.name == "sqlite":
         await session.connection(execution_options={SQLITE_WRITE_LOCK: True})
+
+
+# Set by `claim_write_lock`: the session's transactions are a writer's.
+_WRITES_KEY = "claims_write_lock"
+# Set when the open transaction has written through the ORM (flush, ORM UPDATE/DELETE/INSERT).
+_WROTE_KEY = "transaction_wrote"
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, flush_context: object) -> None:
+    session.info[_WROTE_KEY] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_orm_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE_KEY] = True
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_writes(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the root transaction: its writes are settled either way
+        session.info.pop(_WROTE_KEY, None)
+
+
+@asynccontextmanager
+async def released(session: AsyncSession) -> AsyncIterator[None]:
+    """Wait on something outside the database (another service over HTTP) holding no
+    transaction: the one open so far is ended, which gives back its pooled connection
+    (PostgreSQL) and SQLite's write lock, both of which other requests wait for; a slow
+    partner then delays only the request that called it. Afterwards the session begins a new
+    transaction as its first began: a writer's claims the write lock again (here, before
+    the body goes on), and `after_begin` sets the tenant again (core/tenancy).
+
+    Only between reads. The transaction so far must not have written anything (refused with
+    RuntimeError: ending it would either lose the writes or commit them apart), so the request
+    still commits once, all it writes, at its end. What was read before may have changed by
+    the time the session goes on, like anything a request reads before another commits (the
+    caller was authorised as of the request's start, as on PostgreSQL's READ COMMITTED): read
+    again what a write depends on. ORM objects loaded before are expired (the transaction
+    rolled back): keep plain values across, not objects.
+    """
+    if session.new or session.dirty or session.deleted or session.info.get(_WROTE_KEY):
+        raise RuntimeError("released() after a write: the transaction holds changes")
+    if session.in_transaction():
+        await session.rollback()  # nothing to keep: a read transaction just ends
+    yield
+    if session.info.get(_WRITES_KEY) and not session.in_transaction():
+        await claim_write_lock(session)
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.core.types import Instant
-from clinicflow.integrations.n8n_client import N8nError, N8nTimeout, N8nUnavailable
+from clinicflow.integrations.n8n_client import N8nTimeout, N8nUnavailable
 from clinicflow.integrations.schemas import (
     N8nConnect,
     N8nConnectionRead,
@@ -160,18 +160,14 @@ async def tenants_metrics(
     (`from`/`to`, default the last 30 days). Practices whose n8n could not be read are listed
     in `unavailable` with the reason instead of failing the whole answer."""
     period = _period(start, end)
-    result = TenantMetricsList(items=[])
-    for tenant_id in await TenantRepository(session).all_ids():
-        async with tenant_context(session, tenant_id):
-            if await service.connection() is None:
-                continue
-            try:
-                figures = await service.workflow_metrics(period, refresh=refresh)
-            except N8nError as error:  # whatever went wrong with this practice's n8n
-                result.unavailable[str(tenant_id)] = error.detail
-                continue
-        result.items.append(_practice_metrics(tenant_id, period, figures))
-    return result
+    tenant_ids = await TenantRepository(session).all_ids()
+    readable, unavailable = await service.every_practice_metrics(
+        tenant_ids, period, refresh=refresh
+    )
+    return TenantMetricsList(
+        items=[_practice_metrics(tenant_id, period, figures) for tenant_id, figures in readable],
+        unavailable=unavailable,
+    )
 
 
 async def _practice(session: SessionDep, tenant_id: uuid.UUID) -> uuid.UUID:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,14 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.core.crypto import Ciphertext, KeyRing, associated_data
+from clinicflow.core.database import released
 from clinicflow.core.errors import NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
 from clinicflow.core.settings import Settings
-from clinicflow.core.tenancy import current_tenant
+from clinicflow.core.tenancy import current_tenant, tenant_context
 from clinicflow.integrations import metrics
 from clinicflow.integrations.cache import MetricsCache
 from clinicflow.integrations.models import N8nConnection
-from clinicflow.integrations.n8n_client import N8nClient, api_root
+from clinicflow.integrations.n8n_client import N8nClient, N8nError, api_root
 from clinicflow.integrations.repository import N8nConnectionRepository
 from clinicflow.integrations.schemas import N8nConnect, WorkflowMetrics
 from clinicflow.webhooks.delivery import require_safe_url
@@ -48,13 +50,22 @@ def _aad(connection: N8nConnection) -> bytes:
     return associated_data("n8n_connections", connection.tenant_id, connection.id)
 
 
-def _cache_key(connection: N8nConnection, period: Period) -> str:
-    """Figures are cached per connection, not per practice: a saved connection gets a new
-    `updated_at` (and one made after a DELETE a new id), so figures of the instance it replaced
-    can never answer for it. Clearing entries instead would not do: the cache may be each
-    worker's own memory, and another worker's entries would outlive the change."""
-    version = f"{connection.id}:{connection.updated_at.isoformat()}"
-    return f"n8n:{connection.tenant_id}:{version}:{period.cache_label}"
+@dataclass(frozen=True, slots=True)
+class N8nTarget:
+    """What reading a practice's n8n needs, as plain values: read from its connection in the
+    request's transaction, used after that has been released (core/database.released)."""
+
+    tenant_id: uuid.UUID
+    base_url: str
+    api_key: str = field(repr=False)
+    # Figures are cached per connection, not per practice: a saved connection gets a new
+    # `updated_at` (and one made after a DELETE a new id), so figures of the instance it
+    # replaced can never answer for it. Clearing entries instead would not do: the cache may
+    # be each worker's own memory, and another worker's entries would outlive the change.
+    version: str
+
+    def cache_key(self, period: Period) -> str:
+        return f"n8n:{self.tenant_id}:{self.version}:{period.cache_label}"
 
 
 class N8nService:
@@ -73,11 +84,15 @@ class N8nService:
         """Checked against n8n before it is saved: a wrong URL or key is a 502 (504 when
         slow) naming the problem now, not a broken dashboard later; nothing is saved."""
         base_url = api_root(str(body.base_url))
-        try:
-            await require_safe_url(base_url, allow_private=self._allow_private)
-        except ValueError as error:  # UnsafeWebhookURL; UnicodeError from an IDNA host
-            raise ValidationFailed.for_field("base_url", str(error)) from error
-        await self._client(base_url, body.api_key).workflows()
+        # n8n (and DNS) may take seconds: not while holding a database connection or SQLite's
+        # write lock, which every other practice's writes wait for. The connection is read
+        # after, in the transaction that writes it.
+        async with released(self.session):
+            try:
+                await require_safe_url(base_url, allow_private=self._allow_private)
+            except ValueError as error:  # UnsafeWebhookURL; UnicodeError from an IDNA host
+                raise ValidationFailed.for_field("base_url", str(error)) from error
+            await self._client(base_url, body.api_key).workflows()
         connection = await self.connections.get() or N8nConnection(
             tenant_id=current_tenant(self.session)
         )
@@ -111,12 +126,50 @@ class N8nService:
 
     async def workflow_metrics(self, period: Period, *, refresh: bool) -> Figures:
         """The practice's totals and each workflow's figures over the period, from the cache
-        unless `refresh`."""
+        unless `refresh`. n8n is asked with the request's transaction released: a slow n8n
+        holds no database connection or lock."""
+        target = await self.target()
+        if target is None:
+            raise NotFound("No n8n connection is configured for this practice.")
+        async with released(self.session):
+            return await self.figures(target, period, refresh=refresh)
+
+    async def every_practice_metrics(
+        self, tenant_ids: list[uuid.UUID], period: Period, *, refresh: bool
+    ) -> tuple[list[tuple[uuid.UUID, Figures]], dict[str, str]]:
+        """The platform's view: each practice with n8n connected, and apart, those whose n8n
+        could not be read, with why (one broken practice does not fail the others). Every
+        connection is read first, then n8n is asked with the transaction released."""
+        targets: list[N8nTarget] = []
+        for tenant_id in tenant_ids:
+            async with tenant_context(self.session, tenant_id):
+                if (target := await self.target()) is not None:
+                    targets.append(target)
+        readable: list[tuple[uuid.UUID, Figures]] = []
+        unavailable: dict[str, str] = {}
+        async with released(self.session):
+            for target in targets:
+                try:
+                    readable.append(
+                        (target.tenant_id, await self.figures(target, period, refresh=refresh))
+                    )
+                except N8nError as error:  # whatever went wrong with this practice's n8n
+                    unavailable[str(target.tenant_id)] = error.detail
+        return readable, unavailable
+
+    async def target(self) -> N8nTarget | None:
         connection = await self.connections.get()
         if connection is None:
-            raise NotFound("No n8n connection is configured for this practice.")
+            return None
+        return N8nTarget(
+            connection.tenant_id, connection.base_url, self._api_key(connection),
+            version=f"{connection.id}:{connection.updated_at.isoformat()}",
+        )  # fmt: skip
+
+    async def figures(self, target: N8nTarget, period: Period, *, refresh: bool) -> Figures:
+        """From the cache unless `refresh`, else from n8n; touches no database."""
         start, end = period.start, period.end
-        key = _cache_key(connection, period)
+        key = target.cache_key(period)
         if not refresh and (cached := await self.cache.get(key)) is not None:
             stored = json.loads(cached)
             return Figures(
@@ -126,7 +179,7 @@ class N8nService:
                 executions_read=stored["executions_read"],
                 cached=True,
             )
-        client = self._client(connection.base_url, self._api_key(connection))
+        client = self._client(target.base_url, target.api_key)
         workflows = await client.workflows()
         history = await client.executions(since=start)
         executions = history.executions
