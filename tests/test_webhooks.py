@@ -311,6 +311,13 @@ async def test_private_addresses_are_refused_in_production_at_save_and_at_delive
                 )  # fmt: skip
                 assert refused.status_code == 422, url
                 assert "private or internal" in refused.text
+            unresolvable = f"https://{'a' * 64}.example.com/hook"  # a label past DNS's 63
+            refused = await client.post(
+                WEBHOOKS, json={"url": unresolvable, "events": ["patient.created"]},
+                headers=owner.headers,
+            )  # fmt: skip
+            assert refused.status_code == 422, refused.text
+            assert "does not resolve" in refused.text
 
     # Saved while allowed (development), then delivered by a production worker: refused.
     transport = httpx.ASGITransport(app=fast_app)

@@ -45,7 +45,8 @@ async def require_safe_url(url: str, *, allow_private: bool) -> None:
             parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
             type=socket.SOCK_STREAM,
         )  # fmt: skip
-    except OSError as error:
+    except (OSError, UnicodeError, ValueError) as error:  # unresolvable, a label over 63
+        # characters (the IDNA codec's UnicodeError), a port that is not a number
         raise UnsafeWebhookURL(f"The host {parts.hostname!r} does not resolve.") from error
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
