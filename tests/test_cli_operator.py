@@ -6,9 +6,11 @@ import os
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
-from tests.served import CLINICFLOW
+from tests.conftest import PgTestDatabase
+from tests.served import CLINICFLOW, serve
 
 STRONG_SECRET = "LzJpG-O1c7QdR-G3KO1uPS35zPo0AcBV5RhEwdvew-QAT-h_"
 GOOD_KEYS = "k1:gQnVfnalDb2vfkT2vaZLp-xZD-3h_icGlSbP_TZ0-Us"
@@ -135,3 +137,25 @@ def test_audit_verify_says_where_it_looked_for_the_default_heads_file(tmp_path: 
     assert log_only.returncode == 0, log_only.stderr
     assert "AUDIT_HEAD_FILE is empty" in log_only.stdout
     assert log_only.stderr == ""
+
+
+def test_serve_with_nothing_set_migrates_its_embedded_database(tmp_path: Path) -> None:
+    """SPEC §5: `clinicflow serve` with none of the settings runs on the embedded default."""
+    with serve(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path, workers=1) as served:
+        ready = httpx.get(f"{served.base_url}/health/ready", timeout=5)
+        listed = httpx.get(f"{served.base_url}/api/v1/patients", timeout=5)
+    assert ready.status_code == 200, ready.text
+    assert listed.status_code == 401  # the tables are there; the caller is not signed in
+
+
+def test_production_refuses_to_serve_as_a_role_rls_does_not_bind(
+    tmp_path: Path, pg_database: PgTestDatabase
+) -> None:
+    production = {
+        "ENVIRONMENT": "production", "SECRET_KEY": STRONG_SECRET, "ENCRYPTION_KEYS": GOOD_KEYS,
+        "AUDIT_HMAC_KEY": STRONG_AUDIT,
+    }  # fmt: skip
+    for url, why in ((pg_database.admin_url, "is a superuser"), (pg_database.owner_url, "owns")):
+        result = run(tmp_path, "serve", DATABASE_URL=url, **production)
+        assert_one_clear_line(result, why)
+        assert "row-level security would not apply" in result.stderr

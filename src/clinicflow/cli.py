@@ -86,6 +86,10 @@ def _one_line(error: BaseException) -> str:
     return _first_line(error)  # a file or folder: the OS's own words name it
 
 
+RLS_ROLE = (
+    "row-level security would not apply; connect as the app role `clinicflow db upgrade` "
+    "grants (APP_DB_ROLE)"
+)
 _NOT_MIGRATED = re.compile(r"no such table|relation \"[a-z_]+\" does not exist")
 
 
@@ -112,20 +116,34 @@ def serve(
     # Checked here, once, so that a bad setting is one line instead of a traceback per worker.
     settings = get_settings()
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
-    asyncio.run(_refuse_missing_keys(settings, keys))
+    if not settings.is_postgres:
+        # The embedded default is the server's own file: `clinicflow serve` with nothing set
+        # runs (SPEC §5). PostgreSQL is migrated by its owner role, `clinicflow db upgrade`.
+        migrate.upgrade(settings)
+    asyncio.run(_preflight(settings, keys))
     workers = workers or settings.api_workers
     with _shared_metrics(workers):
         _run_uvicorn(settings, host, port, workers, reload)
 
 
-async def _refuse_missing_keys(settings: Settings, keys: KeyRing) -> None:
-    """Anything sealed with a key the server lacks would fail when opened (a record read
-    answers 503, a webhook delivery is dead, a queued e-mail is dead): refuse to start."""
+async def _preflight(settings: Settings, keys: KeyRing) -> None:
+    """Refuse to start where requests would fail or be unsafe: a PostgreSQL role row-level
+    security does not bind (production; a warning elsewhere), or data sealed with a key the
+    server lacks (a record read answers 503, a webhook delivery is dead, a queued e-mail is
+    dead)."""
     from clinicflow.core.database import create_database
+    from clinicflow.core.rls import privileges_past_rls
     from clinicflow.keyrotation import describe_missing, missing_keys
 
     database = create_database(settings)
     try:
+        if settings.is_postgres:
+            async with database.engine.connect() as connection:
+                unsafe = await connection.run_sync(privileges_past_rls)
+            if unsafe and settings.environment == "production":
+                raise AppRoleError(f"DATABASE_URL connects as a role that {unsafe}: {RLS_ROLE}")
+            if unsafe:
+                errors.print(f"[yellow]clinicflow: warning: the role {unsafe}: {RLS_ROLE}[/]")
         missing = await missing_keys(database, keys)
     finally:
         await database.dispose()
@@ -185,7 +203,7 @@ def worker() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
     key_ring = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     # Like serve: a queued message sealed with a key this worker lacks would be dead-lettered.
-    asyncio.run(_refuse_missing_keys(settings, key_ring))
+    asyncio.run(_preflight(settings, key_ring))
 
     async def run() -> None:
         database = create_database(settings)

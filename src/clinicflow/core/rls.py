@@ -86,6 +86,25 @@ def ensure_app_role(connection: Connection, role: str, password: str | None) -> 
         connection.execute(text(statement))
 
 
+def privileges_past_rls(connection: Connection) -> str | None:
+    """What lets the connected role past row-level security, in words, or None: a superuser,
+    BYPASSRLS, or owning the tables (FORCE binds an owner too, but an owner may turn it off)."""
+    row = connection.execute(
+        text(
+            "SELECT rolsuper, rolbypassrls, EXISTS (SELECT 1 FROM pg_tables WHERE "
+            "schemaname = 'public' AND tableowner = current_user) AS owns "
+            "FROM pg_roles WHERE rolname = current_user"
+        )
+    ).one()
+    if row.rolsuper:
+        return "is a superuser"
+    if row.rolbypassrls:
+        return "has BYPASSRLS"
+    if row.owns:
+        return "owns the tables"
+    return None
+
+
 def _revoke_writes(connection: Connection, tables: tuple[str, ...], role: str) -> list[str]:
     """Only for the tables that exist (the database may be migrated to an older revision)."""
     present = set(
