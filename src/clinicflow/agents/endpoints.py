@@ -89,7 +89,7 @@ class McpEndpoint:
             return _unauthorized("Send the practice's API key in X-API-Key or as a Bearer token.")
         try:
             try:
-                async with _transaction(request) as session:
+                async with _transaction(request, writes=False) as session:
                     principal = key_principal(await authenticate_key(session, key))
             except NotAuthenticated as error:
                 await charge_refused(request)  # a made-up key spends the IP's budget
@@ -105,13 +105,16 @@ class McpEndpoint:
 
 
 @asynccontextmanager
-async def _transaction(request: Request) -> AsyncIterator[AsyncSession]:
+async def _transaction(request: Request, *, writes: bool) -> AsyncIterator[AsyncSession]:
     """The request session's rules (commit once, roll back on error); the work it leaves for
-    after the commit (e-mails, webhooks) runs once it has committed."""
+    after the commit (e-mails, webhooks) runs once it has committed. A write (a tool that
+    books, moves, cancels or registers) takes SQLite's write lock up front, as a REST write
+    does, so its checks see every committed booking; a read (the key check, `tools/list`, a
+    read-only tool) does not, so it neither waits behind writers nor holds them up. On
+    PostgreSQL both are an ordinary transaction."""
     database: Database = request.app.state.database
     pending: list[AfterCommit] = []
-    # A tool call may book: on SQLite it takes the write lock up front, as a REST write does.
-    async with unit_of_work(database, pending.append, writes=True) as session:
+    async with unit_of_work(database, pending.append, writes=writes) as session:
         yield session
     for work in pending:
         await work()
@@ -181,7 +184,7 @@ async def _run(
 ) -> types.CallToolResult:
     """One tool call, one transaction in the key's tenant."""
     args = tool.input_model.model_validate(arguments)
-    async with _transaction(request) as session:
+    async with _transaction(request, writes=tool.writes) as session:
         await set_session_tenant(session, principal.require_tenant())
         tenant = await TenantRepository(session).get(principal.require_tenant())
         zone = ZoneInfo(tenant.timezone if tenant else "UTC")
@@ -194,7 +197,7 @@ def build_server() -> Server[Any, Request]:
 
     async def list_tools() -> list[types.Tool]:
         request, principal = _caller(server)
-        async with _transaction(request) as session:
+        async with _transaction(request, writes=False) as session:
             await set_session_tenant(session, principal.require_tenant())
             tenant = await TenantRepository(session).get(principal.require_tenant())
         timezone = tenant.timezone if tenant else "UTC"
