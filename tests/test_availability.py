@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from clinicflow.appointments.availability import free_slots, searched_window
+from clinicflow.appointments.availability import free_slots, searched_window, within_hours
 from tests.factories import make_member
 
 NEW_YORK, SAO_PAULO = ZoneInfo("America/New_York"), ZoneInfo("America/Sao_Paulo")
@@ -82,6 +82,39 @@ def test_every_local_half_hour_of_a_year_is_offered_once_at_its_instant(name: st
             expected.append(instant)
         wall += step
     assert offered == sorted(set(expected))
+
+
+@pytest.mark.parametrize("name", ["America/New_York", "America/Sao_Paulo"])
+def test_within_hours_holds_every_offered_slot_and_nothing_just_outside(name: str) -> None:
+    """The rule an agent's booking is held to reads working hours as free slots do: each slot
+    offered over a year (daylight-saving changes included) is within hours; a span starting
+    before opening, ending after closing or on a closed day is not."""
+    zone, length = ZoneInfo(name), timedelta(minutes=50)
+    hours: dict[int, list[tuple[time, time | None]]] = {
+        0: [(time(9), time(12)), (time(14), time(18))], 2: [(time(20), None)]
+    }  # fmt: skip
+    start = utc(2026, 1, 1)
+    offered = 0
+    while start < utc(2027, 1, 1):
+        window = (start, start + timedelta(days=60))
+        for span in free_slots(zone=zone, hours=hours, busy=[], window=window, duration=length):
+            assert within_hours(zone=zone, hours=hours, span=span), span
+            offered += 1
+        start = window[1]
+    assert offered > 52 * 10
+    monday = datetime(2026, 3, 9, 9, tzinfo=zone)
+    inside = [(monday, monday + length), (monday.replace(hour=17, minute=10), monday + 9 * HOUR)]
+    outside = [
+        (monday - timedelta(minutes=1), monday + length),  # before opening
+        (monday.replace(hour=11, minute=30), monday.replace(hour=12, minute=20)),  # past noon
+        (monday.replace(hour=11, minute=30), monday.replace(hour=14, minute=20)),  # the break
+        (monday + timedelta(days=1), monday + timedelta(days=1) + length),  # Tuesday: closed
+    ]
+    wednesday_night = datetime(2026, 3, 11, 23, 10, tzinfo=zone)
+    inside.append((wednesday_night, wednesday_night + length))  # 24:00 is midnight
+    outside.append((wednesday_night, wednesday_night + length + timedelta(minutes=1)))
+    assert [within_hours(zone=zone, hours=hours, span=span) for span in inside] == [True] * 3
+    assert [within_hours(zone=zone, hours=hours, span=span) for span in outside] == [False] * 5
 
 
 def test_busy_time_blocks_only_the_slots_it_touches() -> None:

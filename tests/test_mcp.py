@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,9 @@ ALL_SCOPES = [
     "patients:read", "patients:write", "appointments:read", "appointments:write",
     "availability:read", "metrics:read", "practice:read",
 ]  # fmt: skip
-MONDAY = "2026-12-07"  # a Monday; default working hours are Mon-Fri 09:00-18:00
+# A Monday at least a week ahead (agents book only times still to come); default working hours
+# are Mon-Fri 09:00-18:00.
+MONDAY = (date.today() + timedelta(days=7 + (7 - date.today().weekday()) % 7)).isoformat()
 ZONE = "America/Sao_Paulo"
 
 
@@ -461,3 +464,60 @@ def test_no_tool_needs_a_clinical_record_or_finance_permission() -> None:
     clinical = {P.RECORDS_READ, P.RECORDS_WRITE, P.FINANCE_READ, P.FINANCE_WRITE}
     assert {tool.name for tool in TOOLS} == ALL_TOOLS
     assert not any(tool.permission in clinical for tool in TOOLS)
+
+
+async def test_an_agent_books_and_moves_only_into_working_hours_still_to_come(
+    server: str, client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await practice(db)
+    patient = await rest_patient(client, owner, "Lia")
+    key = await make_api_key(db, owner.tenant_id, ALL_SCOPES)
+    sunday = (date.fromisoformat(MONDAY) - timedelta(days=1)).isoformat()
+    refused_starts = [
+        "2020-01-06T10:00:00-03:00",  # a Monday at 10:00, years ago
+        f"{sunday}T03:00:00-03:00",  # closed on Sundays
+        f"{MONDAY}T08:30:00-03:00",  # before opening
+        f"{MONDAY}T17:30:00-03:00",  # an hour from 17:30 ends after closing
+    ]
+    async with agent(server, key) as session:
+        refused = [
+            await session.call_tool(
+                "book_appointment",
+                {"patient_id": patient, "start": start, "duration_minutes": 60},
+            )
+            for start in refused_starts
+        ]
+        last = await call(
+            session, "book_appointment", patient_id=patient, start=f"{MONDAY}T17:00:00-03:00",
+            duration_minutes=60,
+        )  # fmt: skip
+        moves = [
+            await session.call_tool(
+                "reschedule_appointment", {"appointment_id": last["id"], "start": start}
+            )
+            for start in refused_starts[:2]
+        ]
+        past = await call(
+            session, "get_availability", **{"from": "2020-01-06T00:00:00-03:00",
+            "to": "2020-01-06T23:59:00-03:00"},
+        )  # fmt: skip
+    texts = [text_of(result) for result in refused + moves]
+    assert all(result.isError for result in refused + moves), texts
+    assert ["in the past" in text for text in texts] == [True, False, False, False, True, False]
+    assert all("working hours" in text for text in texts[1:4] + texts[5:])
+    assert all("get_availability" in text for text in texts)
+    assert f"Sunday {sunday}T03:00:00-03:00" in texts[1]
+    assert "(Sunday: closed; time zone America/Sao_Paulo)" in texts[1]
+    assert "(Monday: 09:00-18:00;" in texts[3]
+    assert past["slots"] == []  # what an agent is offered, it may book
+    shown = await client.get(f"/api/v1/appointments/{last['id']}", headers=owner.headers)
+    assert shown.json()["start"] == f"{MONDAY}T20:00:00Z"  # not moved
+    assert await count(db, owner.tenant_id, Appointment) == 1
+
+    # Staff on REST still record a past visit and give a special slot outside hours.
+    for start in refused_starts[:2]:
+        response = await client.post(
+            "/api/v1/appointments", json={"patient_id": patient, "start": start},
+            headers=owner.headers,
+        )  # fmt: skip
+        assert response.status_code == 201, response.text

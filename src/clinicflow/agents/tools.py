@@ -99,7 +99,9 @@ def _patients(call: Call) -> PatientService:
 
 
 def _appointments(call: Call) -> AppointmentService:
-    return AppointmentService(call.session, call.principal, call.outbox)
+    """An agent books and moves only into free time to come (past and out-of-hours
+    appointments are for staff, on REST)."""
+    return AppointmentService(call.session, call.principal, call.outbox, bookable_only=True)
 
 
 async def find_patient(call: Call, args: FindPatientInput) -> PatientMatches:
@@ -115,8 +117,9 @@ async def create_patient(call: Call, args: CreatePatientInput) -> PatientOut:
 async def get_availability(call: Call, args: AvailabilityInput) -> AvailabilityOut:
     minutes = args.duration_minutes or await _appointments(call).default_minutes()
     zone, professional, slots = await availability(
-        call.session, call.principal, (args.start, args.end), minutes, args.professional_id
-    )
+        call.session, call.principal, (args.start, args.end), minutes, args.professional_id,
+        bookable_only=True,
+    )  # fmt: skip
     return AvailabilityOut(
         timezone=zone,
         professional_id=professional,
@@ -194,7 +197,8 @@ TOOLS: tuple[AgentTool, ...] = (
     AgentTool(
         "get_availability",
         "Free appointment slots",
-        "List free slots (working hours minus booked appointments) between 'from' and 'to' "
+        "List free slots still to come (working hours minus booked appointments) between "
+        "'from' and 'to' "
         "for an appointment of duration_minutes (default: the practice's usual length). Use it "
         "before book_appointment and offer the person a few of the slots. "
         + _TIMES,
@@ -203,16 +207,18 @@ TOOLS: tuple[AgentTool, ...] = (
     AgentTool(
         "book_appointment",
         "Book an appointment",
-        "Book an appointment for patient_id starting at 'start' (take it from get_availability). "
-        "If the time is taken, the error names the clashing appointment and the two nearest "
-        "free slots: offer those instead. " + _TIMES,
+        "Book an appointment for patient_id starting at 'start' (take it from get_availability: "
+        "only a time still to come inside the practice's working hours can be booked). If the "
+        "time is taken, the error names the clashing appointment and the two nearest free "
+        "slots: offer those instead. " + _TIMES,
         Permission.APPOINTMENTS_WRITE, True, BookInput, AppointmentOut, book_appointment,
     ),
     AgentTool(
         "reschedule_appointment",
         "Move an appointment",
         "Move a scheduled or confirmed appointment to a new start, keeping its length. Find the "
-        "appointment_id with list_agenda (patient_id) first. A clash is refused like a booking, "
+        "appointment_id with list_agenda (patient_id) first. Like a booking, the new time must "
+        "be still to come and inside working hours (get_availability), and a clash is refused "
         "with the two nearest free slots. " + _TIMES,
         Permission.APPOINTMENTS_WRITE, True, RescheduleInput, AppointmentOut,
         reschedule_appointment,

@@ -59,11 +59,7 @@ def _candidates(
     while day <= end.astimezone(zone).date():
         offset = _steady_offset(zone, day)
         for opens, closes in hours.get(day.weekday(), []):
-            closing = (
-                _instant(zone, day + timedelta(days=1), time())
-                if closes is None
-                else _instant(zone, day, closes)
-            )
+            closing = _closing(zone, day, closes)
             wall = datetime.combine(day, opens)
             while True:
                 if offset is not None and wall.date() == day:
@@ -78,6 +74,26 @@ def _candidates(
                 if wall.date() > day and closes is not None:
                     break
         day += timedelta(days=1)
+
+
+def within_hours(
+    *, zone: ZoneInfo, hours: dict[int, list[tuple[time, time | None]]], span: Interval
+) -> bool:
+    """Whether `span` lies inside one of the working-hours intervals of its local day, read as
+    free slots read them: opening at the wall-clock time, closing at the wall-clock time (None:
+    the next midnight), in the practice's zone."""
+    start, end = span
+    day = start.astimezone(zone).date()
+    return any(
+        _instant(zone, day, opens) <= start and end <= _closing(zone, day, closes)
+        for opens, closes in hours.get(day.weekday(), [])
+    )
+
+
+def _closing(zone: ZoneInfo, day: date, closes: time | None) -> datetime:
+    if closes is None:
+        return _instant(zone, day + timedelta(days=1), time())
+    return _instant(zone, day, closes)
 
 
 def _instant(zone: ZoneInfo, day: date, clock: time) -> datetime:

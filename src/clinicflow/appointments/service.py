@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.appointments.availability import free_slots, searched_window
+from clinicflow.appointments.availability import free_slots, searched_window, within_hours
 from clinicflow.appointments.models import (
     TRANSITIONS,
     Appointment,
@@ -46,6 +46,9 @@ Scope = Literal["one", "following", "all"]
 MOVABLE = (Status.SCHEDULED, Status.CONFIRMED)
 # Where a refused booking looks for alternatives to offer.
 NEARBY_BEFORE, NEARBY_AFTER = timedelta(hours=12), timedelta(days=14)
+PICK_A_FREE_SLOT = (
+    "Offer the person a free slot from get_availability (GET /api/v1/availability) instead."
+)
 
 
 _invalid = ValidationFailed.for_field
@@ -53,12 +56,24 @@ _invalid = ValidationFailed.for_field
 
 class AppointmentService:
     def __init__(
-        self, session: AsyncSession, principal: Principal, outbox: Outbox | None = None
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        outbox: Outbox | None = None,
+        *,
+        bookable_only: bool = False,
     ) -> None:
-        """`outbox` carries reminders and webhook events; only readers may leave it out."""
+        """`outbox` carries reminders and webhook events; only readers may leave it out.
+
+        `bookable_only` (set for AI agents, /mcp): every booking and move must start in the
+        future and lie inside the practice's working hours, in its time zone, as a free slot
+        does (422 on `start` otherwise), and availability offers only slots still to come.
+        Staff on REST leave it off: recording a past visit or giving an owner's special slot
+        outside hours are deliberate there."""
         self.session = session
         self.principal = principal
         self.outbox = outbox
+        self.bookable_only = bookable_only
         self.tenant_id = principal.require_tenant()
         self.appointments = AppointmentRepository(session)
 
@@ -71,6 +86,7 @@ class AppointmentService:
         minutes = data.duration_minutes or await self.default_minutes()
         end = data.end.astimezone(UTC) if data.end else start + timedelta(minutes=minutes)
         self._check_overlap_allowed(data.allow_overlap)
+        await self._check_bookable(start, end)
         appointment = Appointment(
             patient_id=data.patient_id, professional_id=professional, start_at=start,
             end_at=end, location=data.location, notes=data.notes,
@@ -119,6 +135,7 @@ class AppointmentService:
         series_id = new_id()
         booked = []
         for start in starts:
+            await self._check_bookable(start, start + length)
             clash = await self.appointments.first_overlap(professional, start, start + length)
             if clash is not None:
                 raise _overlap(clash.id, clash.start_at, clash.end_at, occurrence=start)
@@ -181,6 +198,7 @@ class AppointmentService:
                     check_span(new_start, new_end)
                 except ValueError as error:
                     raise _invalid("end", str(error)) from error
+                await self._check_bookable(new_start, new_end)
                 spans[member.id] = (new_start, new_end)
             await self._ensure_free_together(anchor.professional_id, spans)
         # Rows are written one at a time and PostgreSQL checks the exclusion constraint per
@@ -264,6 +282,7 @@ class AppointmentService:
                 check_span(new_start, new_end)
             except ValueError as error:
                 raise _invalid("end", str(error)) from error
+            await self._check_bookable(new_start, new_end)
             move = {"start_at": new_start, "end_at": new_end, "allow_overlap": allow_overlap}
         for field, value in sent.items():
             setattr(appointment, field, value)
@@ -311,6 +330,29 @@ class AppointmentService:
     async def history(self, appointment_id: uuid.UUID) -> list[AppointmentStatusChange]:
         await self.get(appointment_id)
         return await self.appointments.history(appointment_id)
+
+    async def _check_bookable(self, start: datetime, end: datetime) -> None:
+        """With `bookable_only`: the time starts in the future and lies inside the practice's
+        working hours (the free-slot reading of them, `availability.within_hours`)."""
+        if not self.bookable_only:
+            return
+        calendar = await self.calendar()
+        zone = ZoneInfo(calendar.timezone)
+        local = start.astimezone(zone)
+        if start < utcnow():
+            raise _invalid("start", f"{local.isoformat()} is in the past. {PICK_A_FREE_SLOT}")
+        hours = weekly_hours(calendar.settings.get("working_hours"))
+        if not within_hours(zone=zone, hours=hours, span=(start, end)):
+            opening = ", ".join(
+                f"{opens:%H:%M}-{'24:00' if closes is None else f'{closes:%H:%M}'}"
+                for opens, closes in hours.get(local.weekday(), [])
+            )
+            raise _invalid(
+                "start",
+                f"{local:%A} {local.isoformat()} to {end.astimezone(zone):%H:%M} is outside "
+                f"the practice's working hours ({local:%A}: {opening or 'closed'}; time zone "
+                f"{zone.key}). {PICK_A_FREE_SLOT}",
+            )
 
     def _check_overlap_allowed(self, allow_overlap: bool) -> None:
         if allow_overlap and self.principal.role != Role.OWNER:
@@ -492,12 +534,18 @@ async def availability(
     window: tuple[datetime, datetime],
     minutes: int,
     professional_id: uuid.UUID | None,
+    *,
+    bookable_only: bool = False,
 ) -> tuple[str, uuid.UUID, list[tuple[datetime, datetime]]]:
-    """Free slots of one professional: working hours minus active appointments."""
-    service = AppointmentService(session, principal)
+    """Free slots of one professional: working hours minus active appointments. With
+    `bookable_only` (AI agents), only the slots still to come: those an agent may book."""
+    service = AppointmentService(session, principal, bookable_only=bookable_only)
     professional = await service.professional_for(professional_id)
     calendar = await service.calendar()
+    start, end = searched_window(*window)
+    if service.bookable_only:
+        start = max(start, utcnow())
     slots = await service.free_slots(
-        professional, searched_window(*window), timedelta(minutes=minutes), calendar=calendar
+        professional, (start, end), timedelta(minutes=minutes), calendar=calendar
     )
     return calendar.timezone, professional, slots
