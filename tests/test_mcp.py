@@ -208,6 +208,10 @@ async def test_a_full_conversation_shows_in_rest_with_history_and_the_key_in_the
     assert [item["id"] for item in upcoming["items"]] == [booked["id"]]
     assert upcoming["items"][0]["patient_name"] == "João da Silva"
     assert cancelled["status"] == "cancelled"
+    # The key holds patients:read, so every result names the patient.
+    assert [result["patient_name"] for result in (booked, moved, cancelled)] == [
+        "João da Silva"
+    ] * 3
 
     shown = await client.get(f"/api/v1/appointments/{booked['id']}", headers=owner.headers)
     assert shown.json()["status"] == "cancelled"
@@ -253,6 +257,10 @@ async def test_a_clash_names_the_appointment_and_two_free_slots_and_races_book_o
     assert clash.isError
     detail = json.loads(text_of(clash).split("\n", 1)[1])
     assert detail["conflicting_appointment_id"] == first["id"]
+    # In the practice's offset, like the slots and every result (REST's 409 stays in UTC).
+    assert (detail["start"], detail["end"]) == (
+        f"{MONDAY}T10:00:00-03:00", f"{MONDAY}T11:00:00-03:00"
+    )  # fmt: skip
     assert [slot["start"] for slot in detail["nearby_free_slots"]] == [
         f"{MONDAY}T09:00:00-03:00", f"{MONDAY}T11:00:00-03:00"
     ]  # fmt: skip
@@ -266,11 +274,41 @@ async def test_a_clash_names_the_appointment_and_two_free_slots_and_races_book_o
                  "duration_minutes": 60},
             )  # fmt: skip
 
+    # A key without patients:read books, moves and cancels without learning the name.
+    blind = await make_api_key(db, owner.tenant_id, ["appointments:write"])
+    async with agent(server, blind) as session:
+        unnamed = [
+            await call(
+                session, "book_appointment", patient_id=patient,
+                start=f"{MONDAY}T12:00:00-03:00", duration_minutes=60,
+            )
+        ]  # fmt: skip
+        unnamed.append(
+            await call(
+                session, "reschedule_appointment", appointment_id=unnamed[0]["id"],
+                start=f"{MONDAY}T13:00:00-03:00",
+            )
+        )  # fmt: skip
+        moved_onto = await session.call_tool(
+            "reschedule_appointment",
+            {"appointment_id": unnamed[0]["id"], "start": f"{MONDAY}T10:30:00-03:00"},
+        )
+        unnamed.append(await call(session, "cancel_appointment", appointment_id=unnamed[0]["id"]))
+    assert [result["patient_name"] for result in unnamed] == [None] * 3
+    moved_detail = json.loads(text_of(moved_onto).split("\n", 1)[1])
+    assert (moved_detail["start"], moved_detail["end"]) == (detail["start"], detail["end"])
+    rest_clash = await client.post(
+        "/api/v1/appointments", json={"patient_id": patient, "start": f"{MONDAY}T10:30:00-03:00"},
+        headers=owner.headers,
+    )  # fmt: skip
+    assert rest_clash.status_code == 409
+    assert rest_clash.json()["start"] == f"{MONDAY}T13:00:00+00:00"  # REST answers in UTC
+
     results = await asyncio.gather(*(attempt(minute) for minute in range(0, 40, 4)))
     assert sum(not result.isError for result in results) == 1
     errors = [text_of(r) for r in results if r.isError]
     assert all("already has an appointment" in e for e in errors), errors
-    assert await count(db, owner.tenant_id, Appointment) == 2
+    assert await count(db, owner.tenant_id, Appointment) == 3  # the cancelled one stays
 
 
 async def test_a_key_of_one_practice_never_sees_or_touches_another_practices_patients(

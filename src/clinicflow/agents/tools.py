@@ -39,6 +39,7 @@ from clinicflow.appointments.schemas import AppointmentCreate, AppointmentUpdate
 from clinicflow.appointments.service import AppointmentService, availability
 from clinicflow.auth.deps import Principal
 from clinicflow.auth.permissions import Permission
+from clinicflow.core.errors import Conflict
 from clinicflow.core.models import utcnow
 from clinicflow.notifications.outbox import Outbox
 from clinicflow.patients.repository import PatientFilters
@@ -94,6 +95,31 @@ def _appointment(call: Call, row: AppointmentView, names: dict[uuid.UUID, str]) 
     )
 
 
+async def _names(call: Call, rows: list[AppointmentView]) -> dict[uuid.UUID, str]:
+    """The patients' names, for a key that may read patients (the results' schema promises
+    them with patients:read); none otherwise."""
+    if Permission.PATIENTS_READ not in call.principal.permissions:
+        return {}
+    return await _patients(call).names({row.patient_id for row in rows})
+
+
+async def _named(call: Call, row: AppointmentView) -> AppointmentOut:
+    return _appointment(call, row, await _names(call, [row]))
+
+
+# The times a clash names besides its free slots (which free_slots gives in the practice's
+# zone already): the service states them in UTC, as REST answers appointments.
+_CLASH_TIMES = ("start", "end", "occurrence_start")
+
+
+def _in_practice_time(call: Call, clash: Conflict) -> None:
+    """A clash as the agent gets it: its times in the practice's offset, like every result."""
+    for field in _CLASH_TIMES:
+        value = clash.extra.get(field)
+        if isinstance(value, str):
+            clash.extra[field] = call.local(datetime.fromisoformat(value)).isoformat()
+
+
 def _patients(call: Call) -> PatientService:
     return PatientService(call.session, call.principal.require_tenant(), call.outbox)
 
@@ -131,21 +157,30 @@ async def get_availability(call: Call, args: AvailabilityInput) -> AvailabilityO
 
 async def book_appointment(call: Call, args: BookInput) -> AppointmentOut:
     data = AppointmentCreate.model_validate(args.model_dump(exclude_none=True))
-    return _appointment(call, await _appointments(call).create(data), {})
+    try:
+        booked = await _appointments(call).create(data)
+    except Conflict as clash:
+        _in_practice_time(call, clash)
+        raise
+    return await _named(call, booked)
 
 
 async def reschedule_appointment(call: Call, args: RescheduleInput) -> AppointmentOut:
-    moved = await _appointments(call).update_scoped(
-        args.appointment_id, AppointmentUpdate(start=args.start), "one"
-    )
-    return _appointment(call, moved, {})
+    try:
+        moved = await _appointments(call).update_scoped(
+            args.appointment_id, AppointmentUpdate(start=args.start), "one"
+        )
+    except Conflict as clash:
+        _in_practice_time(call, clash)
+        raise
+    return await _named(call, moved)
 
 
 async def cancel_appointment(call: Call, args: CancelInput) -> AppointmentOut:
     cancelled = await _appointments(call).change_status(
         args.appointment_id, Status.CANCELLED, args.reason
     )
-    return _appointment(call, cancelled, {})
+    return await _named(call, cancelled)
 
 
 async def list_agenda(call: Call, args: AgendaInput) -> AgendaOut:
@@ -160,9 +195,7 @@ async def list_agenda(call: Call, args: AgendaInput) -> AgendaOut:
         end = start + timedelta(days=1)
     filters = AppointmentFilters(start.astimezone(UTC), end, args.patient_id, None, None)
     rows, more = await _appointments(call).page(filters, MAX_AGENDA, None)
-    names: dict[uuid.UUID, str] = {}
-    if Permission.PATIENTS_READ in call.principal.permissions:
-        names = await _patients(call).names({row.patient_id for row in rows})
+    names = await _names(call, rows)
     return AgendaOut(
         timezone=str(call.zone),
         items=[_appointment(call, row, names) for row in rows],
