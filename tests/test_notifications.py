@@ -102,6 +102,7 @@ async def test_bad_requests_queue_nothing(
         ({"channel": "email", "patient_id": theirs, "subject": "", "text": "t"}, 422),
         ({"channel": "sms", "patient_id": theirs, "subject": "s", "text": "t"}, 422),
         ({"channel": "webhook", "event_type": "patient.exploded"}, 422),
+        ({"channel": "webhook", "event_type": "appointment.cancelled"}, 422),
     ):
         response = await client.post(NOTIFICATIONS, json=body, headers=owner.headers)
         assert response.status_code == status, (body, response.text)

@@ -273,6 +273,9 @@ async def test_bad_subscriptions_are_refused_with_a_clear_problem(
         {"url": "https://example.com/x", "events": ["patient.deleted"]},
         {"url": "https://example.com/x", "events": []},
         {"url": "https://example.com/x", "events": ["patient.created"], "secret": "short"},
+        {"url": "https://example.com/x", "events": ["custom."]},
+        {"url": "https://example.com/x", "events": ["custom.Follow_Up"]},
+        {"url": "https://example.com/x", "events": ["webhook.ping"]},
     ):
         response = await client.post(WEBHOOKS, json=body, headers=owner.headers)
         assert response.status_code == 422, body
@@ -366,3 +369,59 @@ async def test_an_event_is_queued_only_for_the_live_subscriptions_listening_to_i
             for hook in (patients_only, removed)
         ]
     assert counts == [1, 0]
+
+
+async def test_manual_events_are_custom_and_never_pass_for_the_systems_own(
+    client: httpx.AsyncClient, fast_app: FastAPI, receiver: Receiver
+) -> None:
+    """An assistant's manual event cannot be an appointment.cancelled a receiver would act on;
+    a custom one reaches the webhooks subscribed to its name or to custom.*, signed."""
+    owner = await make_member(fast_app, role="owner")
+    assistant = await make_member(fast_app, role="assistant", tenant_id=owner.tenant_id)
+    every_custom = await subscribe(client, owner, receiver.url, [*ALL_EVENTS, "custom.*"])
+    follow_ups = await subscribe(client, owner, f"{receiver.url}?f", ["custom.follow_up"])
+    system_only = await subscribe(client, owner, f"{receiver.url}?s", ALL_EVENTS)
+
+    async def send(event_type: str) -> httpx.Response:
+        return await client.post(
+            "/api/v1/notifications",
+            json={"channel": "webhook", "event_type": event_type, "data": {"id": "x"}},
+            headers=assistant.headers,
+        )
+
+    for forged in [*ALL_EVENTS, "webhook.ping"]:
+        refused = await send(forged)
+        assert refused.status_code == 422, forged
+        [error] = refused.json()["errors"]
+        assert error["location"][-1] == "event_type"
+        assert f"{forged} is one of ClinicFlow's own events" in error["message"]
+        assert "custom.<name>" in error["message"]
+    for malformed in ("patient.exploded", "custom.", "Custom.follow_up", "custom.*", "custom.a b"):
+        refused = await send(malformed)
+        assert refused.status_code == 422, malformed
+        assert [e["location"][-1] for e in refused.json()["errors"]] == ["event_type"]
+    assert await deliver_outbox(fast_app) == 0  # nothing was queued
+
+    follow_up, birthday = await send("custom.follow_up"), await send("custom.birthday")
+    assert (follow_up.status_code, birthday.status_code) == (202, 202)
+    assert [len(answer.json()["items"]) for answer in (follow_up, birthday)] == [2, 1]
+    await deliver_until(fast_app, lambda: len(receiver.requests) == 3)
+
+    received = {
+        headers["X-ClinicFlow-Event-ID"]: (headers, body) for headers, body in receiver.requests
+    }
+
+    async def delivered(hook: dict[str, str]) -> list[str]:
+        response = await client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=owner.headers)
+        types = []
+        for item in response.json()["items"]:
+            assert item["status"] == "sent"
+            event = verify(hook["secret"], *received[item["id"]])
+            assert event["type"] == item["event_type"]
+            assert event["data"] == {"id": "x"}
+            types.append(str(event["type"]))
+        return sorted(types)
+
+    assert await delivered(every_custom) == ["custom.birthday", "custom.follow_up"]
+    assert await delivered(follow_ups) == ["custom.follow_up"]
+    assert await delivered(system_only) == []

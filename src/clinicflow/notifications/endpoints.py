@@ -43,8 +43,10 @@ async def send_notification(
     outbox: OutboxDep,
 ) -> NotificationsQueued:
     """Owner or assistant. `channel: email` queues an e-mail to the patient (404 for an unknown
-    patient, 409 when the patient has no e-mail); `channel: webhook` queues the event to every
-    subscribed webhook. Delivery is durable and retried with backoff. 423 when read-only.
+    patient, 409 when the patient has no e-mail); `channel: webhook` queues a manual event,
+    named `custom.<name>`, to every webhook subscribed to that name or to `custom.*` (422 for
+    one of ClinicFlow's own event types, which only ClinicFlow sends). Delivery is durable and
+    retried with backoff. 423 when read-only.
     Answers 202 with the queued notifications."""
     service = NotificationService(session, outbox, principal.require_tenant())
     if isinstance(body, PatientEmailCreate):

@@ -6,9 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from clinicflow.webhooks.schemas import EventType
+from clinicflow.webhooks.events import (
+    CUSTOM_EVENT_PATTERN,
+    CUSTOM_PREFIX,
+    PING_EVENT_TYPE,
+    SYSTEM_EVENT_TYPES,
+    CustomEventType,
+    is_custom,
+)
 
 
 class PatientEmailCreate(BaseModel):
@@ -41,15 +48,37 @@ class WebhookEventCreate(BaseModel):
     channel: Literal["webhook"] = Field(
         description="`webhook`: an event to every webhook subscribed to it.", examples=["webhook"]
     )
-    event_type: EventType = Field(
-        description="The event type; delivered to the webhooks subscribed to it.",
-        examples=["appointment.created"],
+    event_type: CustomEventType = Field(
+        description="A manual event's type: `custom.<name>` (lowercase letters, digits, `_`, "
+        "`-` and `.`; e.g. `custom.birthday_greeting`). ClinicFlow's own events "
+        "(appointment.*, patient.*, webhook.ping) are sent only by ClinicFlow, after the change "
+        "they describe, and are refused here (422), so a receiver can trust them. Delivered to "
+        "the webhooks subscribed to this name or to `custom.*`.",
+        examples=["custom.birthday_greeting"],
     )
     data: dict[str, Any] = Field(
         default_factory=dict,
         description="The event's `data` object, passed on as given.",
         examples=[{"note": "test"}],
     )
+
+    @field_validator("event_type", mode="before")
+    @classmethod
+    def _manual_events_are_custom(cls, value: object) -> object:
+        """Say why, before the pattern's generic message: an assistant sending
+        appointment.cancelled must learn that the name is the system's, not mistyped."""
+        if isinstance(value, str) and not is_custom(value):
+            known = value in SYSTEM_EVENT_TYPES or value == PING_EVENT_TYPE
+            why = (
+                f"{value} is one of ClinicFlow's own events, which only ClinicFlow sends"
+                if known
+                else "Not a manual event's name"
+            )
+            raise ValueError(
+                f"{why}. Manual events are named {CUSTOM_PREFIX}<name> "
+                f"(pattern {CUSTOM_EVENT_PATTERN}), e.g. custom.birthday_greeting."
+            )
+        return value
 
 
 NotificationCreate = Annotated[

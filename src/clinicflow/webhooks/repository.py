@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.core.hotread import HotRead
+from clinicflow.webhooks.events import receives
 from clinicflow.webhooks.models import WebhookSubscription
 
 _SUBSCRIBED = HotRead(
@@ -32,10 +33,13 @@ class WebhookRepository:
         )
 
     async def listening(self, event_type: str) -> list[WebhookSubscription]:
-        """Active subscriptions to `event_type`, oldest first. Asked on every write; most
-        practices have none for most events, which is found without loading any entity."""
+        """Active subscriptions to `event_type` (by name, or `custom.*` for a custom event),
+        oldest first. Asked on every write; most practices have none for most events, which is
+        found without loading any entity."""
         ids = [
-            row.id for row in await _SUBSCRIBED.rows(self.session, {}) if event_type in row.events
+            row.id
+            for row in await _SUBSCRIBED.rows(self.session, {})
+            if receives(row.events, event_type)
         ]
         if not ids:
             return []

@@ -8,14 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-EventType = Literal[
-    "appointment.created",
-    "appointment.updated",
-    "appointment.cancelled",
-    "appointment.status_changed",
-    "patient.created",
-    "patient.updated",
-]
+from clinicflow.webhooks.events import CustomEventType, SystemEventType
+
+# What a subscription may list: a system event, one custom event by name, or every custom one.
+SubscribedEvent = SystemEventType | Literal["custom.*"] | CustomEventType
 
 
 class WebhookCreate(BaseModel):
@@ -28,10 +24,14 @@ class WebhookCreate(BaseModel):
         description="Where signed POST deliveries go, e.g. an n8n Webhook trigger URL.",
         examples=["https://n8n.acme.com/webhook/clinicflow"],
     )
-    events: list[EventType] = Field(
+    events: list[SubscribedEvent] = Field(
         min_length=1,
-        description="The event types to deliver.",
-        examples=[["appointment.created", "appointment.cancelled"]],
+        description="The event types to deliver: ClinicFlow's own events (appointment.created, "
+        "appointment.updated, appointment.cancelled, appointment.status_changed, "
+        "patient.created, patient.updated), sent only by ClinicFlow after the change; and the "
+        "practice's manual events (POST /notifications, channel webhook), always named "
+        "`custom.<name>`: list each by name, or `custom.*` for all of them.",
+        examples=[["appointment.created", "appointment.cancelled", "custom.*"]],
     )
     secret: str | None = Field(
         default=None,

@@ -19,6 +19,7 @@ from clinicflow.notifications.models import Channel, Notification, OutboxStatus
 from clinicflow.notifications.outbox import WEBHOOK, Outbox
 from clinicflow.notifications.repository import NotificationRepository
 from clinicflow.webhooks.delivery import UnsafeWebhookURL, require_safe_url
+from clinicflow.webhooks.events import PING_EVENT_TYPE
 from clinicflow.webhooks.models import WebhookSubscription
 from clinicflow.webhooks.repository import WebhookRepository
 
@@ -108,7 +109,7 @@ class WebhookService:
                 "This webhook's signing secret cannot be opened; create the webhook again."
             ) from error
         queued = self._queue(
-            subscription, secret, "webhook.ping", {"webhook_id": str(subscription.id)}, PING
+            subscription, secret, PING_EVENT_TYPE, {"webhook_id": str(subscription.id)}, PING
         )
         await self.session.flush()
         return queued
