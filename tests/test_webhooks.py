@@ -22,6 +22,7 @@ from clinicflow.main import create_app
 from clinicflow.notifications.models import Notification
 from clinicflow.notifications.outbox import Outbox, Worker
 from clinicflow.webhooks.models import WebhookSubscription
+from clinicflow.webhooks.service import MAX_WEBHOOKS
 from tests.factories import Member, deliver_outbox, make_api_key, make_member
 from tests.mailtools import Receiver, running_receiver
 
@@ -226,6 +227,36 @@ async def test_ping_and_delete(
     assert (await client.get(WEBHOOKS, headers=owner.headers)).json()["items"] == []
     gone = await client.get(f"{WEBHOOKS}/{hook['id']}/deliveries", headers=owner.headers)
     assert gone.status_code == 404
+
+
+async def test_webhooks_are_listed_in_pages_and_capped_per_practice(
+    client: httpx.AsyncClient, fast_app: FastAPI, receiver: Receiver
+) -> None:
+    """SPEC §4: lists take `limit` and `cursor` and carry `next_cursor`. Every event goes to
+    each listening webhook, so a practice keeps at most MAX_WEBHOOKS (409 past it)."""
+    owner = await make_member(fast_app, role="owner")
+    made = [
+        (await subscribe(client, owner, f"{receiver.url}?n={n}", ["patient.created"]))["id"]
+        for n in range(MAX_WEBHOOKS)
+    ]
+    one_more = await client.post(
+        WEBHOOKS, json={"url": receiver.url, "events": ["patient.created"]}, headers=owner.headers
+    )
+    assert one_more.status_code == 409
+    assert str(MAX_WEBHOOKS) in one_more.json()["detail"]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 10, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(WEBHOOKS, params=params, headers=owner.headers)).json()
+        assert len(page["items"]) <= 10
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made  # oldest first, each once
+    other = await make_member(fast_app, role="owner")
+    assert (await client.get(WEBHOOKS, headers=other.headers)).json()["items"] == []
 
 
 async def test_a_secret_no_key_opens_does_not_fail_the_booking_and_its_delivery_is_dead(

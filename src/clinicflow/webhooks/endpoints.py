@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
+from clinicflow.core.errors import Conflict
+from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.notifications.outbox import OutboxDep
 from clinicflow.notifications.repository import NotificationFilters
@@ -23,14 +25,20 @@ router = APIRouter(route_class=UnitOfWorkRoute, prefix="/webhooks", tags=["webho
 Manager = Annotated[Principal, Depends(require(Permission.INTEGRATIONS_MANAGE))]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Subscribe a URL to webhook events")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Subscribe a URL to webhook events",
+    responses=problems(Conflict),
+)
 async def create_webhook(
     body: WebhookCreate, principal: Manager, session: SessionDep, outbox: OutboxDep
 ) -> WebhookCreated:
     """Owner only. Deliveries are signed POSTs (`X-ClinicFlow-Signature: t=...,v1=<HMAC-SHA256>`)
     for the chosen `events`, retried with backoff. The `secret` (generated when omitted) is in
     this answer only. In production the URL must resolve to a public address (422 otherwise).
-    423 when read-only. Answers 201; audited as webhook.created."""
+    409 past 25 webhooks per practice; 423 when read-only. Answers 201; audited as
+    webhook.created."""
     principal.require_tenant()
     subscription, secret = await WebhookService(session, outbox).create(
         body.url, list(body.events), body.secret, principal.actor
@@ -41,12 +49,25 @@ async def create_webhook(
 
 
 @router.get("", summary="List webhook subscriptions")
-async def list_webhooks(principal: Manager, session: SessionDep, outbox: OutboxDep) -> WebhookList:
-    """Owner only. Active subscriptions with URL and events; secrets are never shown again. Not
-    paginated."""
+async def list_webhooks(
+    principal: Manager,
+    session: SessionDep,
+    outbox: OutboxDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> WebhookList:
+    """Owner only. Active subscriptions with URL and events, oldest first; secrets are never
+    shown again. Cursor-paginated (`limit`, `cursor`; follow `next_cursor`)."""
     principal.require_tenant()
-    rows = await WebhookService(session, outbox).list_active()
-    return WebhookList(items=[WebhookRead.model_validate(row) for row in rows])
+    rows, more = await WebhookService(session, outbox).page(
+        page.limit, cursor_fields(page.cursor, datetime.fromisoformat, uuid.UUID)
+    )
+    last = rows[-1] if rows else None
+    return WebhookList(
+        items=[WebhookRead.model_validate(row) for row in rows],
+        next_cursor=encode_cursor([last.created_at.isoformat(), str(last.id)])
+        if more and last
+        else None,
+    )
 
 
 @router.delete(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.core.hotread import HotRead
@@ -50,10 +51,17 @@ class WebhookRepository:
         )
         return list(await self.session.scalars(statement))
 
-    async def list_active(self) -> list[WebhookSubscription]:
-        statement = (
-            select(WebhookSubscription)
-            .where(WebhookSubscription.deleted_at.is_(None))
-            .order_by(WebhookSubscription.created_at, WebhookSubscription.id)
-        )
-        return list(await self.session.scalars(statement))
+    async def page(
+        self, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> list[WebhookSubscription]:
+        """Active subscriptions oldest first, one more than `limit` (whether a next page is)."""
+        statement = select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
+        if after is not None:
+            key = tuple_(WebhookSubscription.created_at, WebhookSubscription.id)
+            statement = statement.where(key > tuple_(*after))
+        statement = statement.order_by(WebhookSubscription.created_at, WebhookSubscription.id)
+        return list(await self.session.scalars(statement.limit(limit + 1)))
+
+    async def count_active(self) -> int:
+        statement = select(func.count()).where(WebhookSubscription.deleted_at.is_(None))
+        return int((await self.session.execute(statement)).scalar_one())

@@ -57,3 +57,6 @@ class WebhookCreated(WebhookRead):
 
 class WebhookList(BaseModel):
     items: list[WebhookRead] = Field(description="The practice's active webhooks.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import service as audit
 from clinicflow.core.crypto import Ciphertext, DecryptionError, MissingKeyError, associated_data
-from clinicflow.core.errors import NotFound, ServiceUnavailable, ValidationFailed
+from clinicflow.core.errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.tenancy import current_tenant
 from clinicflow.notifications.models import Channel, Notification, OutboxStatus
@@ -22,6 +23,8 @@ from clinicflow.webhooks.delivery import UnsafeWebhookURL, require_safe_url
 from clinicflow.webhooks.events import PING_EVENT_TYPE
 from clinicflow.webhooks.models import WebhookSubscription
 from clinicflow.webhooks.repository import WebhookRepository
+
+MAX_WEBHOOKS = 25  # per practice: every event is delivered to each one that listens
 
 EVENT = "webhook_event"
 PING = "webhook_ping"
@@ -41,7 +44,13 @@ class WebhookService:
     async def create(
         self, url: str, events: list[str], secret: str | None, actor: audit.Actor
     ) -> tuple[WebhookSubscription, str]:
-        """The secret is returned once; only its ciphertext is stored."""
+        """The secret is returned once; only its ciphertext is stored. At most MAX_WEBHOOKS
+        per practice: every event is delivered to each one that listens."""
+        if await self.webhooks.count_active() >= MAX_WEBHOOKS:
+            raise Conflict(
+                f"A practice has at most {MAX_WEBHOOKS} webhooks; delete one it no longer uses "
+                "(one URL can listen to many events)."
+            )
         try:
             await require_safe_url(
                 url, allow_private=self.outbox.settings.environment != "production"
@@ -68,8 +77,11 @@ class WebhookService:
         """Development and tests call receivers on localhost; production never may."""
         return self.outbox.settings.environment != "production"
 
-    async def list_active(self) -> list[WebhookSubscription]:
-        return await self.webhooks.list_active()
+    async def page(
+        self, limit: int, after: tuple[datetime, uuid.UUID] | None
+    ) -> tuple[list[WebhookSubscription], bool]:
+        rows = await self.webhooks.page(limit, after)
+        return rows[:limit], len(rows) > limit
 
     async def get(self, webhook_id: uuid.UUID) -> WebhookSubscription:
         subscription = await self.webhooks.get_active(webhook_id)
