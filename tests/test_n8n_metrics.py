@@ -4,21 +4,35 @@ shape, served over real HTTP by the test (tests/fake_n8n.py)."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clinicflow.core.pagination import encode_cursor
 from clinicflow.core.settings import Settings
 from clinicflow.integrations import n8n_client
 from tests import services
-from tests.factories import make_member, make_platform_admin
+from tests.factories import Member, make_member, make_platform_admin, make_tenant
 from tests.fake_n8n import API_KEY, EXECUTIONS, NOW, FakeN8n, metrics_client, serve_fake_n8n
 from tests.fake_n8n import connect as _connect
+
+
+async def _every_practice(
+    client: httpx.AsyncClient, admin: Member, after: uuid.UUID, **params: object
+) -> httpx.Response:
+    """The platform's view from the practices made after `after`: the test database holds
+    every other test's practices too, on the pages before."""
+    cursor = encode_cursor([str(after)])
+    return await client.get(
+        "/api/v1/metrics/tenants", params={"cursor": cursor, **params}, headers=admin.headers
+    )
 
 
 @pytest.fixture
@@ -114,6 +128,7 @@ async def test_practices_see_only_their_own_and_the_platform_admin_sees_figures_
     db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
 ) -> None:
     _, base_url = n8n
+    start = await make_tenant(db)
     owner = await make_member(db, role="owner")
     stranger = await make_member(db, role="owner")
     admin = await make_platform_admin(db)
@@ -121,7 +136,7 @@ async def test_practices_see_only_their_own_and_the_platform_admin_sees_figures_
         assert (await _connect(client, owner, base_url)).status_code == 200
         theirs = await client.get("/api/v1/metrics/me", headers=stranger.headers)
         config = await client.get("/api/v1/integrations/n8n", headers=stranger.headers)
-        every = await client.get("/api/v1/metrics/tenants", headers=admin.headers)
+        every = await _every_practice(client, admin, start)
         one = await client.get(
             f"/api/v1/metrics/tenants/{owner.tenant_id}/workflows", headers=admin.headers
         )
@@ -258,6 +273,7 @@ async def test_one_practice_answering_garbage_is_listed_as_unavailable_for_the_p
     db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
 ) -> None:
     _, base_url = n8n
+    start = await make_tenant(db)
     owner = await make_member(db, role="owner")
     broken = await make_member(db, role="owner")
     admin = await make_platform_admin(db)
@@ -265,12 +281,21 @@ async def test_one_practice_answering_garbage_is_listed_as_unavailable_for_the_p
         assert (await _connect(client, owner, base_url)).status_code == 200
         assert (await _connect(client, broken, other_url)).status_code == 200
         other.executions_body = {"data": [_with(EXECUTIONS[0], stoppedAt="garbage")]}
-        every = await client.get("/api/v1/metrics/tenants?refresh=true", headers=admin.headers)
+        every = await _every_practice(client, admin, start, refresh="true")
+        # A page of one practice: the next one is behind the cursor.
+        first = await _every_practice(client, admin, start, limit=1)
+        second = await client.get(
+            "/api/v1/metrics/tenants",
+            params={"cursor": first.json()["next_cursor"], "limit": 1},
+            headers=admin.headers,
+        )
         other.executions_body, other.mode = None, "hang"
-        slow = await client.get("/api/v1/metrics/tenants?refresh=true", headers=admin.headers)
+        slow = await _every_practice(client, admin, start, refresh="true")
     assert every.status_code == 200, every.text
     assert [item["tenant_id"] for item in every.json()["items"]] == [str(owner.tenant_id)]
     assert "data.0.stoppedAt" in every.json()["unavailable"][str(broken.tenant_id)]
+    assert [item["tenant_id"] for item in first.json()["items"]] == [str(owner.tenant_id)]
+    assert set(second.json()["unavailable"]) == {str(broken.tenant_id)}
     assert slow.status_code == 200, slow.text
     assert "did not answer" in slow.json()["unavailable"][str(broken.tenant_id)]
 
@@ -370,6 +395,7 @@ async def test_an_answer_cut_at_the_page_cap_says_so(
 ) -> None:
     """The fake answers pages of 3 (hours ago: 1 2 3 | 4 5 6 | 960); the cap is made 2 pages."""
     _, base_url = n8n
+    start = await make_tenant(db)
     owner = await make_member(db, role="owner")
     admin = await make_platform_admin(db)
     monkeypatch.setattr(n8n_client, "MAX_PAGES", 2)
@@ -378,7 +404,7 @@ async def test_an_answer_cut_at_the_page_cap_says_so(
         assert (await _connect(client, owner, base_url)).status_code == 200
         cut = await client.get("/api/v1/metrics/me", headers=owner.headers)
         cut_again = await client.get("/api/v1/metrics/me/workflows", headers=owner.headers)
-        every = await client.get("/api/v1/metrics/tenants", headers=admin.headers)
+        every = await _every_practice(client, admin, start)
         whole = await client.get(
             "/api/v1/metrics/me/workflows", params={"from": reached}, headers=owner.headers
         )
@@ -402,6 +428,7 @@ async def test_a_slow_n8n_holds_no_database_connection(
     """While n8n takes its time, the request that asked it holds no pooled connection: with a
     pool of one, another practice's request is served meanwhile (else 503 after 1 s)."""
     fake, base_url = n8n
+    start = await make_tenant(db)
     owner = await make_member(db, role="owner")
     other = await make_member(db, role="owner")
     admin = await make_platform_admin(db)
@@ -414,9 +441,7 @@ async def test_a_slow_n8n_holds_no_database_connection(
             "GET /metrics/me": lambda: client.get(
                 "/api/v1/metrics/me?refresh=true", headers=owner.headers
             ),
-            "GET /metrics/tenants": lambda: client.get(
-                "/api/v1/metrics/tenants?refresh=true", headers=admin.headers
-            ),
+            "GET /metrics/tenants": lambda: _every_practice(client, admin, start, refresh="true"),
         }
         for name, call in slow_calls.items():
             fake.gate, fake.waiting = asyncio.Event(), asyncio.Event()

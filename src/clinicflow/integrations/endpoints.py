@@ -14,6 +14,7 @@ from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
+from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.core.types import Instant
 from clinicflow.integrations.n8n_client import N8nTimeout, N8nUnavailable
@@ -153,20 +154,28 @@ async def my_workflow_metrics(
 
 @router.get("/metrics/tenants", summary="Get every practice's automation metrics")
 async def tenants_metrics(
-    admin: Platform, service: Service, session: SessionDep, start: From = None, end: To = None,
+    admin: Platform, service: Service, session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)], start: From = None, end: To = None,
     refresh: Refresh = False,
 ) -> TenantMetricsList:  # fmt: skip
     """Platform admin only. Totals per practice that has n8n connected, over the period
-    (`from`/`to`, default the last 30 days). Practices whose n8n could not be read are listed
-    in `unavailable` with the reason instead of failing the whole answer."""
+    (`from`/`to`, default the last 30 days), a page of practices at a time: `limit` practices
+    are looked at (those without n8n are skipped, so a page may hold fewer items); follow
+    `next_cursor`. Practices whose n8n could not be read are listed in `unavailable` with the
+    reason instead of failing the whole answer."""
     period = _period(start, end)
-    tenant_ids = await TenantRepository(session).all_ids()
+    after = cursor_fields(page.cursor, uuid.UUID)
+    tenant_ids = await TenantRepository(session).live_ids_page(
+        page.limit, after[0] if after else None
+    )
+    more, tenant_ids = len(tenant_ids) > page.limit, tenant_ids[: page.limit]
     readable, unavailable = await service.every_practice_metrics(
         tenant_ids, period, refresh=refresh
     )
     return TenantMetricsList(
         items=[_practice_metrics(tenant_id, period, figures) for tenant_id, figures in readable],
         unavailable=unavailable,
+        next_cursor=encode_cursor([str(tenant_ids[-1])]) if more else None,
     )
 
 

@@ -103,3 +103,6 @@ class TenantMetricsList(BaseModel):
     unavailable: dict[str, str] = Field(
         default_factory=dict, description="Practices whose n8n could not be read, and why"
     )
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next practices; null at the end."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from clinicflow.integrations.n8n_client import N8nClient, N8nError, api_root
 from clinicflow.integrations.repository import N8nConnectionRepository
 from clinicflow.integrations.schemas import N8nConnect, WorkflowMetrics
 from clinicflow.webhooks.delivery import require_safe_url
+
+# The platform's view asks this many practices' n8n at a time (each may take its timeout).
+PRACTICES_ASKED_AT_ONCE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +149,20 @@ class N8nService:
             async with tenant_context(self.session, tenant_id):
                 if (target := await self.target()) is not None:
                     targets.append(target)
-        readable: list[tuple[uuid.UUID, Figures]] = []
         unavailable: dict[str, str] = {}
-        async with released(self.session):
-            for target in targets:
+        asking = asyncio.Semaphore(PRACTICES_ASKED_AT_ONCE)
+
+        async def ask(target: N8nTarget) -> tuple[uuid.UUID, Figures] | None:
+            async with asking:
                 try:
-                    readable.append(
-                        (target.tenant_id, await self.figures(target, period, refresh=refresh))
-                    )
+                    return target.tenant_id, await self.figures(target, period, refresh=refresh)
                 except N8nError as error:  # whatever went wrong with this practice's n8n
                     unavailable[str(target.tenant_id)] = error.detail
-        return readable, unavailable
+                    return None
+
+        async with released(self.session):
+            answers = await asyncio.gather(*(ask(target) for target in targets))
+        return [answer for answer in answers if answer is not None], unavailable
 
     async def target(self) -> N8nTarget | None:
         connection = await self.connections.get()

@@ -55,6 +55,14 @@ class TenantRepository:
         """Every practice, deleted ones too (maintenance walks them one RLS scope at a time)."""
         return list((await self.session.execute(select(Tenant.id).order_by(Tenant.id))).scalars())
 
+    async def live_ids_page(self, limit: int, after: uuid.UUID | None) -> list[uuid.UUID]:
+        """Practices not deleted, in id order, one more than `limit` (whether a next page is)."""
+        statement = select(Tenant.id).where(Tenant.deleted_at.is_(None))
+        if after is not None:
+            statement = statement.where(Tenant.id > after)
+        statement = statement.order_by(Tenant.id).limit(limit + 1)
+        return list((await self.session.execute(statement)).scalars())
+
     async def get_by_name(self, name: str) -> Tenant | None:
         statement = select(Tenant).where(Tenant.name == name, Tenant.deleted_at.is_(None))
         return (await self.session.execute(statement)).scalars().first()
