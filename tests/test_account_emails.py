@@ -305,6 +305,53 @@ async def test_the_platform_admin_invites_the_owner_of_an_ownerless_practice_onl
     assert foreign.status_code == 403
 
 
+async def test_a_second_owner_link_from_the_operator_dies_once_the_practice_has_an_owner(
+    smtp_client: httpx.AsyncClient, db: FastAPI, inbox: Inbox
+) -> None:
+    """Both links were allowed when made (no owner yet); once the real owner joined and
+    registered a patient, the operator's other link opens nothing (403, no membership)."""
+    admin = await make_platform_admin(db)
+    created = await smtp_client.post(
+        "/api/v1/tenants",
+        json={"name": "Clínica Nova", "owner_email": "real.nova@example.com",
+              "owner_full_name": "Dr Nova"},
+        headers=admin.headers,
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    tenant_id = created.json()["id"]
+    planted = await smtp_client.post(
+        "/api/v1/invitations",
+        json={"email": "plant.nova@example.com", "role": "owner", "tenant_id": tenant_id},
+        headers=admin.headers,
+    )
+    assert planted.status_code == 201  # no owner yet: allowed when made
+    await _wait_for_mail(inbox, "real.nova@example.com")
+    await _wait_for_mail(inbox, "plant.nova@example.com")
+    joined = await smtp_client.post(
+        "/api/v1/invitations/accept",
+        json={"token": inbox.link_token("real.nova@example.com"), "password": "k9#vQ2pX-nova",
+              "full_name": "Dr Nova"},
+    )  # fmt: skip
+    assert joined.status_code == 200, joined.text
+    login = await smtp_client.post(
+        "/api/v1/auth/login",
+        json={"username": "real.nova@example.com", "password": "k9#vQ2pX-nova"},
+    )
+    owner = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    patient = await smtp_client.post(
+        "/api/v1/patients", json={"full_name": "Private Person"}, headers=owner
+    )
+    assert patient.status_code == 201, patient.text
+    opened = await smtp_client.post(
+        "/api/v1/invitations/accept",
+        json={"token": inbox.link_token("plant.nova@example.com"), "password": "k9#vQ2pX-plant",
+              "full_name": "Plant"},
+    )  # fmt: skip
+    assert opened.status_code == 403, opened.text
+    members = await smtp_client.get("/api/v1/tenant/members", headers=owner)
+    assert [m["email"] for m in members.json()["items"]] == ["real.nova@example.com"]
+
+
 async def test_the_platform_admin_has_no_path_to_a_practices_clinical_data(
     smtp_client: httpx.AsyncClient, db: FastAPI, inbox: Inbox
 ) -> None:

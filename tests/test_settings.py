@@ -149,6 +149,8 @@ def test_web_concurrency_decides_on_postgresql_and_empty_means_unset(
 
 
 def test_the_first_admin_address_must_be_an_address() -> None:
-    """The admin FIRST_ADMIN_EMAIL creates at start-up passes the check POST /users makes."""
+    """The admin FIRST_ADMIN_EMAIL creates at start-up passes the check POST /users makes;
+    left empty (compose passes `FIRST_ADMIN_EMAIL=` when unset) it is simply not set."""
     with pytest.raises(ValidationError, match="first_admin_email"):
         make(first_admin_email="bademail")
+    assert make(first_admin_email="").first_admin_email is None

@@ -136,7 +136,7 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("audit_head_file", mode="before")
+    @field_validator("audit_head_file", "first_admin_email", mode="before")
     @classmethod
     def _empty_means_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -79,7 +79,8 @@ class InvitationService:
         """The platform admin never reaches clinical data (SPEC §2), not even through a member
         they invite: they may only invite the first owner of a practice that has no owner and
         holds no patient or financial entry (one they just created). Anyone else is the
-        owners' to invite. An orphaned practice that holds data is recovered outside the API."""
+        owners' to invite. An orphaned practice that holds data is recovered outside the API.
+        Checked again when the invitation is accepted (`_refuse_operator_opening`)."""
         if not principal.is_platform_admin:
             return
         if role != Role.OWNER:
@@ -88,16 +89,20 @@ class InvitationService:
                 "owner's to invite."
             )
         async with tenant_context(self.session, tenant.id):
-            if await MembershipRepository(self.session).owners_with_users():
-                raise PermissionDenied("This practice has an owner, who invites its members.")
-            if (
-                await PatientRepository(self.session).any_stored()
-                or await EntryRepository(self.session).any_stored()
-            ):
-                raise PermissionDenied(
-                    "This practice holds clinical data: a platform admin cannot give anyone "
-                    "access to it."
-                )
+            await self._refuse_operator_opening()
+
+    async def _refuse_operator_opening(self) -> None:
+        """In the current practice: 403 once it has an owner or holds clinical data."""
+        if await MembershipRepository(self.session).owners_with_users():
+            raise PermissionDenied("This practice has an owner, who invites its members.")
+        if (
+            await PatientRepository(self.session).any_stored()
+            or await EntryRepository(self.session).any_stored()
+        ):
+            raise PermissionDenied(
+                "This practice holds clinical data: a platform admin cannot give anyone "
+                "access to it."
+            )
 
     async def invite(self, tenant: Tenant, email: str, role: Role, actor: Actor) -> Invitation:
         # An owner's request was refused by its credential already; the platform admin's
@@ -168,6 +173,12 @@ class InvitationService:
                 raise NotFound(_INVALID)
             # A valid link into a read-only practice: 423, and the rollback keeps it pending.
             ensure_writable(tenant)
+            if await self._from_the_operator(invitation):
+                # What was true when the platform admin invited may not be now: a second
+                # owner link accepted after the first owner joined (and registered patients)
+                # would open the practice to whoever the operator chose. Owners take turns.
+                await TenantRepository(self.session).lock(tenant.id)
+                await self._refuse_operator_opening()
             user = await self._account_for(invitation, password, full_name, caller)
             invitation.accepted_user_id = user.id
             await add_member(self.session, tenant, user, invitation.role)
@@ -177,6 +188,12 @@ class InvitationService:
                 details={"role": invitation.role.value},
             )  # fmt: skip
         return Accepted(user, invitation)
+
+    async def _from_the_operator(self, invitation: Invitation) -> bool:
+        if invitation.invited_by is None:
+            return False
+        inviter = await UserRepository(self.session).get(invitation.invited_by)
+        return inviter is not None and inviter.is_platform_admin
 
     async def _account_for(
         self,
