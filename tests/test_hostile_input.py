@@ -280,3 +280,23 @@ async def test_control_characters_are_refused_before_any_route_runs(
         headers=owner.headers,
     )  # fmt: skip
     assert notes.status_code == 201  # tabs and line breaks stay allowed in text
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/merge-patch+json", "application/vnd.api+json; charset=utf-8", "APPLICATION/JSON"],
+)
+async def test_control_characters_are_refused_in_every_body_parsed_as_json(
+    client: httpx.AsyncClient, db: FastAPI, content_type: str
+) -> None:
+    """FastAPI reads any application/*+json body as JSON: the gate reads the same bodies."""
+    owner = await make_member(db, role="owner")
+    response = await client.post(
+        "/api/v1/patients",
+        content=b'{"full_name": "Ctl\\u0000\\u001b[31mX"}',
+        headers={**owner.headers, "Content-Type": content_type},
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "full_name"
+    listed = await client.get("/api/v1/patients", headers=owner.headers)
+    assert listed.json()["items"] == []

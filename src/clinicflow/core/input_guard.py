@@ -42,7 +42,7 @@ class RejectControlCharacters:
             await _refuse(scope, send, *found)
             return
         content_type = _header(scope, b"content-type")
-        if not content_type.startswith(("application/json", "application/x-www-form-urlencoded")):
+        if not _inspected(content_type):
             await self.app(scope, receive, send)
             return
         body, messages = await _read_body(receive)
@@ -66,6 +66,15 @@ def _in_path_or_query(scope: Scope) -> tuple[str, list[str]] | None:
         if _CONTROL.search(name) or _CONTROL.search(value):
             return name, ["query", name]
     return None
+
+
+def _inspected(content_type: str) -> bool:
+    """Every body a route parses: JSON (FastAPI takes any application/*+json as JSON too) and
+    forms."""
+    media_type = content_type.split(";", 1)[0].strip()
+    return media_type in ("application/json", "application/x-www-form-urlencoded") or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 def _in_body(body: bytes, content_type: str) -> tuple[str, list[str]] | None:
