@@ -139,6 +139,12 @@ def test_audit_verify_says_where_it_looked_for_the_default_heads_file(tmp_path: 
     assert log_only.stderr == ""
 
 
+def test_seed_on_a_fresh_embedded_database_migrates_it_first(tmp_path: Path) -> None:
+    seeded = run(tmp_path, "seed")
+    assert seeded.returncode == 0, seeded.stderr
+    assert "ana@aurora.example" in seeded.stdout
+
+
 def test_serve_with_nothing_set_migrates_its_embedded_database(tmp_path: Path) -> None:
     """SPEC §5: `clinicflow serve` with none of the settings runs on the embedded default."""
     with serve(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path, workers=1) as served:

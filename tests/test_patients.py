@@ -122,6 +122,8 @@ async def test_custom_fields_are_validated_against_the_practice_definitions(
         "custom_fields.shoe_size": {"insurance": "none", "shoe_size": 42},
         "custom_fields.insurance": {"insurance": "amil"},
         "custom_fields.sessions_per_month": {"insurance": "none", "sessions_per_month": "four"},
+        # An integer past any float: exports (XLSX) and JSON readers cannot hold it.
+        " custom_fields.sessions_per_month": {"insurance": "none", "sessions_per_month": 10**309},
         "custom_fields.first_visit": {"insurance": "none", "first_visit": "05/01/2026"},
         "custom_fields.first_visit ": {"insurance": "none", "first_visit": "20260105"},
         " custom_fields.first_visit": {"insurance": "none", "first_visit": 20260105},

@@ -116,14 +116,19 @@ def serve(
     # Checked here, once, so that a bad setting is one line instead of a traceback per worker.
     settings = get_settings()
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
-    if not settings.is_postgres:
-        # The embedded default is the server's own file: `clinicflow serve` with nothing set
-        # runs (SPEC §5). PostgreSQL is migrated by its owner role, `clinicflow db upgrade`.
-        migrate.upgrade(settings)
+    _migrate_embedded(settings)
     asyncio.run(_preflight(settings, keys))
     workers = workers or settings.api_workers
     with _shared_metrics(workers):
         _run_uvicorn(settings, host, port, workers, reload)
+
+
+def _migrate_embedded(settings: Settings) -> None:
+    """The embedded default is the server's own file: `clinicflow serve` (and `seed`) with
+    nothing set run (SPEC §5). PostgreSQL is migrated by its owner role, `clinicflow db
+    upgrade`."""
+    if not settings.is_postgres:
+        migrate.upgrade(settings)
 
 
 async def _preflight(settings: Settings, keys: KeyRing) -> None:
@@ -330,6 +335,7 @@ def seed(
             "[/red]"
         )
         raise typer.Exit(2)
+    _migrate_embedded(settings)
     if tenants is not None:
         _seed_bulk(settings, tenants, patients_per_tenant, appointments_per_patient, professionals)
         return

@@ -74,7 +74,7 @@ def _check(definition: CustomFieldDefinition, value: object) -> tuple[object, st
         return value, (f"must be at most {MAX_TEXT} characters" if len(value) > MAX_TEXT else None)
     if kind == "number":
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return value, None if ok else "must be a number"
+        return value, None if ok and _fits_a_double(value) else "must be a number"
     if kind == "boolean":
         return value, None if isinstance(value, bool) else "must be true or false"
     if kind == "date":
@@ -87,6 +87,16 @@ def _check(definition: CustomFieldDefinition, value: object) -> tuple[object, st
         return value, "must be a date (YYYY-MM-DD)"
     choices = definition.choices or []
     return value, None if value in choices else f"must be one of {choices}"
+
+
+def _fits_a_double(value: object) -> bool:
+    """What spreadsheets, JSON readers and exports can hold: 10**400 is an integer to Python
+    but overflows every float (the XLSX export stopped in the middle)."""
+    try:
+        float(value)  # type: ignore[arg-type]
+    except OverflowError:
+        return False
+    return True
 
 
 def clean(definitions: list[CustomFieldDefinition], values: dict[str, Any]) -> dict[str, Any]:
