@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 from icalendar import Calendar
 
-from tests.factories import make_member, make_tenant
+from tests.factories import make_member, make_platform_admin, make_tenant
 from tests.test_exports import post
 
 TOKEN = "/api/v1/calendar/token"
@@ -88,3 +88,25 @@ async def test_rotated_and_revoked_tokens_get_404_and_feeds_stay_in_their_practi
     for junk in ("cfc_nonsense-token", "x" * 40):
         response = await client.get("/api/v1/calendar.ics", params={"token": junk})
         assert response.status_code == 404
+
+
+async def test_a_feed_ends_with_its_members_membership_and_account(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """A removed member, or a deactivated account, can no longer revoke the feed: it stops
+    answering by itself (404, as a revoked one)."""
+    owner = await make_member(db, role="owner")
+    partner = await make_member(db, role="owner", tenant_id=owner.tenant_id)
+    admin = await make_platform_admin(db)
+    removed_url = (await client.post(TOKEN, headers=partner.headers)).json()["url"]
+    kept_url = (await client.post(TOKEN, headers=owner.headers)).json()["url"]
+    assert (await client.get(removed_url)).status_code == 200
+    removal = await client.delete(
+        f"/api/v1/tenant/members/{partner.user_id}", headers=owner.headers
+    )
+    assert removal.status_code == 204
+    assert (await client.get(removed_url)).status_code == 404
+    assert (await client.get(kept_url)).status_code == 200
+    deactivated = await client.delete(f"/api/v1/users/{owner.user_id}", headers=admin.headers)
+    assert deactivated.status_code == 204
+    assert (await client.get(kept_url)).status_code == 404

@@ -23,7 +23,8 @@ from clinicflow.core.errors import NotFound
 from clinicflow.core.models import utcnow
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.tenants.models import Tenant
-from clinicflow.tenants.repository import TenantRepository
+from clinicflow.tenants.repository import MembershipRepository, TenantRepository
+from clinicflow.users.repository import UserRepository
 
 TOKEN_PREFIX = "cfc_"  # noqa: S105  (a token prefix, not a secret)
 SHOW_NAMES_SETTING = "calendar_show_patient_names"
@@ -62,11 +63,19 @@ class CalendarService:
         tenant = await self._tenant_of(token)
         async with tenant_context(self.session, tenant.id):
             found = await self.tokens.by_hash(hash_refresh_token(token))
-            if found is None:
+            # The feed is its member's: it ends with the membership and with the account
+            # (neither can revoke it once it is gone).
+            if found is None or not await self._still_serves(found.user_id):
                 raise NotFound(_NOT_FOUND)
             now = utcnow()
             rows = await self.tokens.agenda(found.user_id, now - PAST, now + AHEAD)
         return _calendar(tenant, rows, show_names=bool(tenant.settings.get(SHOW_NAMES_SETTING)))
+
+    async def _still_serves(self, user_id: uuid.UUID) -> bool:
+        if not await MembershipRepository(self.session).is_member(user_id):
+            return False
+        user = await UserRepository(self.session).get(user_id)
+        return user is not None and user.is_active
 
     async def _tenant_of(self, token: str) -> Tenant:
         payload = opaque_token_payload(token, TOKEN_PREFIX, 16)
