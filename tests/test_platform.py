@@ -32,6 +32,14 @@ async def test_create_a_practice_and_invite_its_owner(
     assert [(i["email"], i["role"]) for i in pending.json()["items"]] == [
         ("dr.sol@example.com", "owner")
     ]
+    # The operator's grant is on the platform's own trail, not only the practice's.
+    trail = await client.get(
+        "/api/v1/audit-events", params={"action": "invitation.created"}, headers=admin.headers
+    )
+    granted = [
+        e["details"] for e in trail.json()["items"] if e["details"]["tenant_id"] == tenant_id
+    ]
+    assert granted == [{"email": "dr.sol@example.com", "role": "owner", "tenant_id": tenant_id}]
     for zone in ("Nowhere/Land", "America", "a" * 300, "localtime"):  # 2nd, 3rd were 500s
         bad_zone = await client.post(
             TENANTS, json={"name": "X", "owner_email": "x@example.com", "owner_full_name": "X",

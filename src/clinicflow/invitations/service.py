@@ -129,6 +129,14 @@ class InvitationService:
                 subject_id=invitation.id, details={"email": email, "role": role.value},
             )  # fmt: skip
         inviter = await UserRepository(self.session).get(actor.user_id) if actor.user_id else None
+        if inviter is not None and inviter.is_platform_admin:
+            # The operator granting access to a practice: on the platform's own chain too.
+            details = {"email": email, "role": role.value, "tenant_id": str(tenant.id)}
+            async with tenant_context(self.session, None):
+                await audit.record(
+                    self.session, "invitation.created", actor=actor, subject_type="invitation",
+                    subject_id=invitation.id, details=details,
+                )  # fmt: skip
         message = invitation_email(
             to=email, tenant_name=tenant.name, role=role.value,
             inviter_name=inviter.full_name if inviter else "ClinicFlow",
