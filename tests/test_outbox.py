@@ -22,7 +22,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from clinicflow.notifications.mailer import EmailMessageSpec
 from clinicflow.notifications.models import OutboxMessage, OutboxStatus
-from clinicflow.notifications.outbox import Outbox
+from clinicflow.notifications.outbox import Outbox, Worker
 from tests.conftest import PgTestDatabase
 from tests.factories import deliver_outbox
 from tests.mailtools import Inbox, running_inbox, start_worker, stop
@@ -131,30 +131,72 @@ async def test_a_message_that_always_fails_ends_dead_and_visible(
     assert inbox.messages == []
 
 
-async def test_a_message_no_key_can_open_is_dead_at_once_and_the_others_are_sent(
+def worker_with(app: FastAPI, keys: str) -> Worker:
+    """A `clinicflow worker` of its own, started with ENCRYPTION_KEYS=`keys`."""
+    state = app.state
+    return Worker(
+        state.database.sessionmaker, KeyRing.from_setting(keys), state.mailer, state.settings
+    )
+
+
+async def test_a_tampered_message_is_dead_at_once_and_the_others_are_sent(
     smtp_app: FastAPI, inbox: Inbox
 ) -> None:
-    """Sealed with a key this worker lacks (dropped before `records rotate-key` re-sealed it),
-    or tampered with: no retry can open it, so it is dead with the reason, and the batch it
-    was claimed with is delivered instead of the claim loop failing on every poll."""
-    settings = smtp_app.state.settings
-    ring = f"{generate_key_entry('gone')},{settings.encryption_keys.get_secret_value()}"
-    elsewhere = Outbox(KeyRing.from_setting(ring), settings)
+    """Tampered with (or corrupt): no retry can open it, so it is dead with the reason, and the
+    batch it was claimed with is delivered instead of the claim loop failing on every poll."""
     async with smtp_app.state.database.sessionmaker() as session, session.begin():
-        lost = elsewhere.queue_email(session, spec("sealed with a dropped key"))
         tampered = smtp_app.state.outbox.queue_email(session, spec("tampered"))
         tampered.payload = tampered.payload[:-1] + bytes([tampered.payload[-1] ^ 1])
     await queue(smtp_app, "readable")
 
-    assert await deliver_outbox(smtp_app) == 3
+    assert await deliver_outbox(smtp_app) == 2
     assert inbox.subjects() == ["readable"]
     outcome = {row.id: row for row in await rows(smtp_app)}
-    assert (outcome[lost.id].status, outcome[lost.id].attempts) == ("dead", 1)
-    assert "'gone'" in (outcome[lost.id].last_error or "")
-    assert "MissingKeyError" in (outcome[lost.id].last_error or "")
-    assert outcome[tampered.id].status == "dead"
+    assert (outcome[tampered.id].status, outcome[tampered.id].attempts) == ("dead", 1)
     assert "DecryptionError" in (outcome[tampered.id].last_error or "")
     assert await deliver_outbox(smtp_app) == 0  # nothing is left to claim again
+
+
+async def test_a_message_sealed_with_a_key_this_worker_lacks_waits_for_a_worker_that_has_it(
+    smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    """A rolling key rotation: servers restarted with the new key list first seal with the new
+    key while a worker still runs with the old list. Its attempt fails like a refused delivery
+    (backoff, `last_error` naming the key; the batch's others are sent) and a worker that has
+    the key delivers it; a key no worker gets makes it dead after OUTBOX_MAX_ATTEMPTS only."""
+    settings = smtp_app.state.settings
+    current = settings.encryption_keys.get_secret_value()
+    rotated = f"{generate_key_entry('k-new')},{current}"
+    new_server = Outbox(KeyRing.from_setting(rotated), settings)
+    lost_server = Outbox(
+        KeyRing.from_setting(f"{generate_key_entry('k-lost')},{current}"), settings
+    )
+    async with smtp_app.state.database.sessionmaker() as session, session.begin():
+        reset = new_server.queue_email(session, spec("sealed with the new key"))
+        doomed = lost_server.queue_email(session, spec("sealed with a key no worker gets"))
+    await queue(smtp_app, "readable")
+
+    assert await worker_with(smtp_app, current).run_once() == 3  # a worker on the old list
+    assert inbox.subjects() == ["readable"]
+    outcome = {row.id: row for row in await rows(smtp_app)}
+    for message, key_id in ((reset, "'k-new'"), (doomed, "'k-lost'")):
+        row = outcome[message.id]
+        assert (row.status, row.attempts, row.claim_token) == ("pending", 1, None)
+        assert "MissingKeyError" in (row.last_error or "")
+        assert key_id in (row.last_error or "")
+        assert row.available_at > row.created_at  # backed off, not dead
+
+    restarted = worker_with(smtp_app, rotated)  # the new list
+    for _ in range(200):
+        await restarted.run_once()
+        outcome = {row.id: row for row in await rows(smtp_app)}
+        if {outcome[reset.id].status, outcome[doomed.id].status} == {"sent", "dead"}:
+            break
+        await asyncio.sleep(0.01)
+    assert (outcome[reset.id].status, outcome[reset.id].attempts) == ("sent", 2)
+    assert inbox.subjects() == ["readable", "sealed with the new key"]
+    assert (outcome[doomed.id].status, outcome[doomed.id].attempts) == ("dead", 3)
+    assert "'k-lost'" in (outcome[doomed.id].last_error or "")
 
 
 async def test_the_payload_is_encrypted_at_rest(

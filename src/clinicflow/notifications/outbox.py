@@ -181,11 +181,23 @@ class Worker:
     async def _deliver(self, message: OutboxMessage, token: uuid.UUID) -> None:
         try:
             payload = self._open(message)
-        except (MissingKeyError, DecryptionError, ValueError) as error:
-            # No retry can open it, and a message that fails here must not fail the claimed
-            # batch (its siblings would stay claimed and this one would never die): it is dead
-            # now, with the reason. Its practice's notification is not updated: the practice
-            # id travels inside the payload that could not be opened.
+        except MissingKeyError as error:
+            # Sealed with a key this process lacks: during a rolling rotation a server with
+            # the new list seals what a worker still on the old list claims. Another worker,
+            # or this one restarted with the key, can open it, so it is a failed attempt like
+            # any other (backoff; dead after its last attempt), not a lost message. Its
+            # practice's notification is not updated: the practice id is inside the payload.
+            logger.error(
+                "outbox.key_missing", message_id=str(message.id), missing_key_id=error.key_id
+            )
+            await self._failed(message, token, {}, _missing_key(error))
+            return
+        except (DecryptionError, ValueError) as error:
+            # Tampered with or corrupt: no retry can open it, and a message that fails here
+            # must not fail the claimed batch (its siblings would stay claimed and this one
+            # would never die): it is dead now, with the reason. Its practice's notification
+            # is not updated: the practice id travels inside the payload that could not be
+            # opened.
             reason = _unreadable(error)
             logger.error("outbox.unreadable", message_id=str(message.id), error=reason)
             await self._settle(message, token, {}, OutboxStatus.DEAD, reason)
@@ -273,13 +285,15 @@ class Worker:
             logger.warning("outbox.claim_lost", message_id=str(message.id))
 
 
+def _missing_key(error: MissingKeyError) -> str:
+    return (
+        f"MissingKeyError: the payload is sealed with encryption key {error.key_id!r}, which "
+        "this worker's ENCRYPTION_KEYS does not list (restart workers with the new key list "
+        "before or with the servers; never drop a key before `clinicflow records rotate-key`)"
+    )
+
+
 def _unreadable(error: Exception) -> str:
-    if isinstance(error, MissingKeyError):
-        return (
-            f"MissingKeyError: the payload is sealed with encryption key {error.key_id!r}, which "
-            "ENCRYPTION_KEYS does not list (run `clinicflow records rotate-key` before dropping "
-            "a key); not retried"
-        )
     return f"{type(error).__name__}: the payload cannot be opened ({error}); not retried"
 
 
