@@ -13,8 +13,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clinicflow.auth.account_service import RESET_REQUESTED
 from clinicflow.core.crypto import KeyRing, generate_key_entry
 from clinicflow.core.database import SessionDep
 from clinicflow.core.errors import Conflict
@@ -23,8 +25,10 @@ from clinicflow.main import create_app
 from clinicflow.notifications.mailer import EmailMessageSpec
 from clinicflow.notifications.models import OutboxMessage, OutboxStatus
 from clinicflow.notifications.outbox import Outbox, Worker
+from clinicflow.users.models import User
+from clinicflow.users.repository import UserRepository
 from tests.conftest import PgTestDatabase
-from tests.factories import deliver_outbox
+from tests.factories import deliver_outbox, make_member
 from tests.mailtools import Inbox, running_inbox, start_worker, stop
 
 
@@ -197,6 +201,51 @@ async def test_a_message_sealed_with_a_key_this_worker_lacks_waits_for_a_worker_
     assert inbox.subjects() == ["readable", "sealed with the new key"]
     assert (outcome[doomed.id].status, outcome[doomed.id].attempts) == ("dead", 3)
     assert "'k-lost'" in (outcome[doomed.id].last_error or "")
+
+
+async def test_a_job_failing_in_the_database_is_retried_and_its_batch_is_delivered(
+    smtp_app: FastAPI, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's database error (a serialization failure, a lost connection, SQLite's lock) is
+    a failed attempt like a refused delivery: the message backs off, `last_error` names the
+    driver's error (not the statement's values), the rest of the batch is sent, and the retry
+    runs the job again; it does not escape the batch and leave the job `sending`."""
+    owner = await make_member(smtp_app, role="owner")
+    async with smtp_app.state.database.sessionmaker() as session, session.begin():
+        job = smtp_app.state.outbox.queue_job(session, RESET_REQUESTED, {"email": owner.email})
+    await queue(smtp_app, "sent with the job's batch")
+    looked_up, failures = UserRepository.get_by_email, [1]
+
+    async def fails_once(self: UserRepository, email: str) -> User | None:
+        if failures and failures.pop():
+            raise OperationalError(
+                "SELECT … FROM users", {"email": email},
+                RuntimeError("could not serialize access due to concurrent update"),
+            )  # fmt: skip
+        return await looked_up(self, email)
+
+    monkeypatch.setattr(UserRepository, "get_by_email", fails_once)
+    worker = Worker(
+        smtp_app.state.database.sessionmaker, smtp_app.state.key_ring, smtp_app.state.mailer,
+        smtp_app.state.settings,
+    )  # fmt: skip
+    assert await worker.run_once() == 2
+    assert inbox.subjects() == ["sent with the job's batch"]
+    [row] = [row for row in await rows(smtp_app) if row.id == job.id]
+    assert (row.status, row.attempts, row.claim_token) == ("pending", 1, None)
+    assert row.last_error == (
+        "JobDatabaseError: RuntimeError: could not serialize access due to concurrent update"
+    )
+    assert owner.email not in row.last_error
+
+    for _ in range(200):  # the retry, once its backoff is over: the link, then its e-mail
+        await deliver_outbox(smtp_app)
+        if len(inbox.messages) == 2:
+            break
+        await asyncio.sleep(0.01)
+    [row] = [row for row in await rows(smtp_app) if row.id == job.id]
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert inbox.messages[1]["To"] == owner.email
 
 
 async def test_the_payload_is_encrypted_at_rest(

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from clinicflow.core.crypto import (
@@ -23,6 +24,7 @@ from clinicflow.core.crypto import (
     MissingKeyError,
     associated_data,
 )
+from clinicflow.core.database import claim_write_lock
 from clinicflow.core.models import new_id, utcnow
 from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import current_tenant, tenant_context
@@ -38,6 +40,18 @@ logger = structlog.get_logger("clinicflow.outbox")
 # sends. (A request that must not show, by its time, what it found, e.g. whether an account
 # exists, queues one job whatever the answer and lets the worker look.)
 JobHandler = Callable[[AsyncSession, "Outbox", dict[str, Any]], Awaitable[None]]
+
+
+class JobDatabaseError(Exception):
+    """A job's transaction failed in the database (locked, a serialization failure, the
+    connection lost): nothing it wrote was kept, so it is a failed attempt, retried like a
+    refused delivery. The message names the driver's error only, never the statement or its
+    parameters (which may hold the payload's address or a token's hash)."""
+
+    def __init__(self, error: SQLAlchemyError) -> None:
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        first_line = (str(cause).splitlines() or [""])[0][:200]
+        super().__init__(f"{type(cause).__name__}: {first_line}")
 
 
 def _job_handlers() -> Mapping[str, JobHandler]:
@@ -209,6 +223,7 @@ class Worker:
             await self._send(message.kind, payload)
         except (
             MailDeliveryError, WebhookDeliveryError, UnsafeWebhookURL, OSError, ValueError,
+            JobDatabaseError,
         ) as error:  # fmt: skip
             await self._failed(message, token, payload, f"{type(error).__name__}: {error}")
             return
@@ -238,9 +253,16 @@ class Worker:
             )
         elif (job := _job_handlers().get(kind)) is not None:
             # Its own transaction: what the job writes, and the messages it queues, are
-            # committed together, then delivered like any message.
-            async with self.sessionmaker() as session, session.begin():
-                await job(session, Outbox(self.key_ring, self.settings), payload)
+            # committed together, then delivered like any message. A writer's: it holds
+            # SQLite's write lock from its start, since a job reads before it writes (on SQLite
+            # a read transaction cannot wait for the lock to write, and fails "database is
+            # locked"; core/database.claim_write_lock).
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    await claim_write_lock(session)
+                    await job(session, Outbox(self.key_ring, self.settings), payload)
+            except SQLAlchemyError as error:
+                raise JobDatabaseError(error) from error
         else:
             raise ValueError(f"unknown outbox message kind {kind!r}")
 
