@@ -12,12 +12,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from clinicflow.core.crypto import KeyRing, generate_key_entry
 from clinicflow.core.pagination import encode_cursor
 from clinicflow.core.settings import Settings
+from clinicflow.core.tenancy import tenant_context
 from clinicflow.integrations import n8n_client
+from clinicflow.integrations.models import N8nConnection
+from clinicflow.integrations.service import _aad as n8n_aad
 from tests import services
 from tests.factories import Member, make_member, make_platform_admin, make_tenant
 from tests.fake_n8n import API_KEY, EXECUTIONS, NOW, FakeN8n, metrics_client, serve_fake_n8n
@@ -298,6 +302,46 @@ async def test_one_practice_answering_garbage_is_listed_as_unavailable_for_the_p
     assert set(second.json()["unavailable"]) == {str(broken.tenant_id)}
     assert slow.status_code == 200, slow.text
     assert "did not answer" in slow.json()["unavailable"][str(broken.tenant_id)]
+
+
+async def test_a_practice_whose_n8n_key_cannot_be_opened_is_unavailable_not_a_503_for_all(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    """The platform's view: one practice's n8n API key sealed with a key this server lacks (a
+    server still on the old ENCRYPTION_KEYS), another's altered at rest: both are listed in
+    `unavailable` with the reason, and the practice whose key opens is answered."""
+    _, base_url = n8n
+    start = await make_tenant(db)
+    readable = await make_member(db, role="owner")
+    lost = await make_member(db, role="owner")
+    tampered = await make_member(db, role="owner")
+    admin = await make_platform_admin(db)
+    elsewhere = KeyRing.from_setting(
+        f"{generate_key_entry('k-elsewhere')},{settings.encryption_keys.get_secret_value()}"
+    )
+    async with metrics_client(settings) as client:
+        for owner in (readable, lost, tampered):
+            assert (await _connect(client, owner, base_url)).status_code == 200
+        async with db.state.database.sessionmaker() as session, session.begin():
+            for owner in (lost, tampered):
+                async with tenant_context(session, owner.tenant_id):
+                    connection = await session.scalar(select(N8nConnection))
+                    assert connection is not None
+                    if owner is lost:  # sealed by a server that has a key this one lacks
+                        sealed = elsewhere.encrypt(API_KEY, aad=n8n_aad(connection))
+                        connection.api_key_key_id, connection.api_key = sealed.key_id, sealed.blob
+                    else:
+                        blob = connection.api_key
+                        connection.api_key = blob[:-1] + bytes([blob[-1] ^ 1])
+        every = await _every_practice(client, admin, start, refresh="true")
+    assert every.status_code == 200, every.text
+    assert [item["tenant_id"] for item in every.json()["items"]] == [str(readable.tenant_id)]
+    unavailable = every.json()["unavailable"]
+    assert set(unavailable) == {str(lost.tenant_id), str(tampered.tenant_id)}
+    assert "'k-elsewhere'" in unavailable[str(lost.tenant_id)]
+    assert "ENCRYPTION_KEYS" in unavailable[str(lost.tenant_id)]
+    assert "cannot be decrypted" in unavailable[str(tampered.tenant_id)]
+    assert API_KEY not in every.text
 
 
 @pytest.mark.parametrize("cache", ["memory", "redis"])

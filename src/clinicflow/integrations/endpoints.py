@@ -161,8 +161,9 @@ async def tenants_metrics(
     """Platform admin only. Totals per practice that has n8n connected, over the period
     (`from`/`to`, default the last 30 days), a page of practices at a time: `limit` practices
     are looked at (those without n8n are skipped, so a page may hold fewer items); follow
-    `next_cursor`. Practices whose n8n could not be read are listed in `unavailable` with the
-    reason instead of failing the whole answer."""
+    `next_cursor`. Practices whose n8n could not be read (unreachable, slow, a malformed answer,
+    or an API key this server cannot decrypt) are listed in `unavailable` with the reason
+    instead of failing the whole answer."""
     period = _period(start, end)
     after = cursor_fields(page.cursor, uuid.UUID)
     tenant_ids = await TenantRepository(session).live_ids_page(

@@ -8,11 +8,18 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
-from clinicflow.core.crypto import Ciphertext, KeyRing, associated_data
+from clinicflow.core.crypto import (
+    Ciphertext,
+    DecryptionError,
+    KeyRing,
+    MissingKeyError,
+    associated_data,
+)
 from clinicflow.core.database import released
 from clinicflow.core.errors import NotFound, ValidationFailed
 from clinicflow.core.models import utcnow
@@ -26,6 +33,7 @@ from clinicflow.integrations.repository import N8nConnectionRepository
 from clinicflow.integrations.schemas import N8nConnect, WorkflowMetrics
 from clinicflow.webhooks.delivery import require_safe_url
 
+logger = structlog.get_logger("clinicflow.integrations")
 # The platform's view asks this many practices' n8n at a time (each may take its timeout).
 PRACTICES_ASKED_AT_ONCE = 8
 
@@ -52,6 +60,23 @@ class Figures:
 
 def _aad(connection: N8nConnection) -> bytes:
     return associated_data("n8n_connections", connection.tenant_id, connection.id)
+
+
+def _unopened_key(tenant_id: uuid.UUID, error: MissingKeyError | DecryptionError) -> str:
+    """Why the platform's view skips a practice whose n8n API key this server cannot open."""
+    if isinstance(error, MissingKeyError):
+        logger.error(
+            "encryption_key_missing", missing_key_id=error.key_id, tenant_id=str(tenant_id)
+        )
+        return (
+            f"The practice's n8n API key is sealed with encryption key {error.key_id!r}, which "
+            "this server does not have: the operator must add it to ENCRYPTION_KEYS and restart."
+        )
+    logger.error("n8n_api_key_unreadable", error=str(error), tenant_id=str(tenant_id))
+    return (
+        f"The practice's n8n API key cannot be decrypted ({error}): it was altered or corrupted; "
+        "the practice must connect n8n again."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +170,19 @@ class N8nService:
         could not be read, with why (one broken practice does not fail the others). Every
         connection is read first, then n8n is asked with the transaction released."""
         targets: list[N8nTarget] = []
+        unavailable: dict[str, str] = {}
         for tenant_id in tenant_ids:
             async with tenant_context(self.session, tenant_id):
-                if (target := await self.target()) is not None:
+                try:
+                    target = await self.target()
+                except (MissingKeyError, DecryptionError) as error:
+                    # Its n8n API key cannot be opened here: this practice is unavailable,
+                    # the others are still answered (as /metrics/me, it is the operator's to
+                    # fix, so the reason names the key).
+                    unavailable[str(tenant_id)] = _unopened_key(tenant_id, error)
+                    continue
+                if target is not None:
                     targets.append(target)
-        unavailable: dict[str, str] = {}
         asking = asyncio.Semaphore(PRACTICES_ASKED_AT_ONCE)
 
         async def ask(target: N8nTarget) -> tuple[uuid.UUID, Figures] | None:
