@@ -273,6 +273,33 @@ async def test_executions_not_started_yet_are_not_counted(
     assert answer.json()["totals"]["executions"] == 6
 
 
+async def test_an_execution_that_stopped_before_it_started_has_no_duration(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    """Clocks of n8n's processes that disagree: the run is counted, its duration is unknown
+    (as a run still going), and no average or p95 is ever negative."""
+    fake, base_url = n8n
+    owner = await make_member(db, role="owner")
+    first = EXECUTIONS[0]  # w1, success, 1000 ms
+    # The same wall-clock time at +00:05: five minutes before it started.
+    backwards = _with(first, stoppedAt=first["startedAt"].replace("Z", "+00:05"))
+    assert backwards["stoppedAt"] != first["startedAt"]
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        fake.executions_body = {"data": [backwards, *EXECUTIONS[1:]], "nextCursor": None}
+        totals = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+        workflows = await client.get("/api/v1/metrics/me/workflows", headers=owner.headers)
+    assert totals.status_code == 200, totals.text
+    total = totals.json()["totals"]
+    assert (total["executions"], total["success"], total["error"], total["other"]) == (6, 3, 1, 2)
+    # 2000, 3000 (w1) and 500, 100 (w2): the backwards run is not among the durations.
+    assert (total["average_duration_ms"], total["p95_duration_ms"]) == (1400.0, 3000.0)
+    w1 = {item["workflow_id"]: item for item in workflows.json()["items"]}["w1"]
+    assert (w1["executions"], w1["success"]) == (3, 2)
+    assert (w1["average_duration_ms"], w1["p95_duration_ms"]) == (2500.0, 3000.0)
+    assert w1["last_run_at"] == first["startedAt"]
+
+
 async def test_one_practice_answering_garbage_is_listed_as_unavailable_for_the_platform_admin(
     db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
 ) -> None:

@@ -16,8 +16,9 @@ ERROR = frozenset({"error", "crashed"})
 def figures(
     executions: Iterable[Execution], start: datetime, end: datetime, workflow_id: str, name: str
 ) -> WorkflowMetrics:
-    """Executions started in [start, end): counts, rates, average and p95 duration (finished
-    ones), last run. `other` is whatever is neither success nor error (canceled, waiting...)."""
+    """Executions started in [start, end): counts, rates, average and p95 duration (of those
+    with a stop time; n8n_client drops one earlier than the start, so none is negative), last
+    run. `other` is whatever is neither success nor error (canceled, waiting...)."""
     runs = [e for e in executions if start <= e.started_at < end]
     success = sum(1 for run in runs if run.status in SUCCESS)
     error = sum(1 for run in runs if run.status in ERROR)

@@ -11,7 +11,12 @@ is not ISO 8601) is a 502 naming the page and the field. Only what the figures u
 other fields n8n adds are ignored. A time without an offset is read as UTC, which is what n8n
 stores and serves (its API writes `Z`); a naive time comes from an older version or a proxy
 rewriting the JSON, never from another zone. An execution that has not started (`startedAt`
-null: queued) is not counted.
+null: queued) is not counted. One that stopped before it started (`stoppedAt` earlier than
+`startedAt`: the clocks of n8n's main and worker processes disagree, or a record was edited) is
+counted, with its duration unknown, as a run still going is: its stop time is dropped
+(`Execution.stopped_at` None), so no figure is ever a negative duration. It is not refused as a
+malformed page: the record has the public API's shape, and one bad clock must not take the
+practice's whole dashboard down with a 502.
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ class Execution:
     workflow_id: str
     status: str
     started_at: datetime
+    # None when its duration is unknown: still running, or stopped before it started (module
+    # docstring); never earlier than `started_at`.
     stopped_at: datetime | None
 
 
@@ -148,7 +155,7 @@ class N8nClient:
             "/api/v1/executions", Page[ExecutionItem], stop_before=since
         )
         started = [
-            Execution(item.workflowId, _status(item), item.startedAt, item.stoppedAt)
+            Execution(item.workflowId, _status(item), item.startedAt, _stopped(item))
             for item in items
             if item.startedAt is not None
         ]
@@ -243,6 +250,14 @@ def _more(count: int) -> str:
 
 def _started(item: WorkflowItem | ExecutionItem) -> datetime | None:
     return item.startedAt if isinstance(item, ExecutionItem) else None
+
+
+def _stopped(item: ExecutionItem) -> datetime | None:
+    """Its stop time, or None when that gives no duration (module docstring)."""
+    started, stopped = item.startedAt, item.stoppedAt
+    if started is None or stopped is None or stopped < started:
+        return None
+    return stopped
 
 
 def _status(item: ExecutionItem) -> str:
