@@ -279,6 +279,13 @@ class Settings(BaseSettings):
         return not self.is_postgres
 
     @property
+    def allows_private_targets(self) -> bool:
+        """Whether outgoing calls (webhooks, n8n) may go to loopback, private or link-local
+        addresses: outside production only, so local receivers work in development and tests
+        while production refuses to be aimed at its own network."""
+        return self.environment != "production"
+
+    @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith("postgresql")
 

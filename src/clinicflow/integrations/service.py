@@ -245,7 +245,7 @@ class N8nService:
     def _allow_private(self) -> bool:
         """The webhooks' rule (SSRF): development and tests run n8n on localhost; production
         never calls a private, loopback, link-local or metadata address."""
-        return self.settings.environment != "production"
+        return self.settings.allows_private_targets
 
     def _client(self, base_url: str, api_key: str) -> N8nClient:
         return N8nClient(

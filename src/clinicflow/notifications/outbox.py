@@ -249,7 +249,7 @@ class Worker:
                 payload["secret"],
                 payload["body"],
                 payload["event_id"],
-                allow_private=self.settings.environment != "production",
+                allow_private=self.settings.allows_private_targets,
             )
         elif (job := _job_handlers().get(kind)) is not None:
             # Its own transaction: what the job writes, and the messages it queues, are

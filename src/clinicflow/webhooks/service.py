@@ -52,9 +52,7 @@ class WebhookService:
                 "(one URL can listen to many events)."
             )
         try:
-            await require_safe_url(
-                url, allow_private=self.outbox.settings.environment != "production"
-            )
+            await require_safe_url(url, allow_private=self.outbox.settings.allows_private_targets)
         except UnsafeWebhookURL as error:
             raise ValidationFailed.for_field("url", str(error)) from error
         secret = secret or f"whsec_{secrets.token_urlsafe(32)}"
@@ -75,7 +73,7 @@ class WebhookService:
     @property
     def _allow_private(self) -> bool:
         """Development and tests call receivers on localhost; production never may."""
-        return self.outbox.settings.environment != "production"
+        return self.outbox.settings.allows_private_targets
 
     async def page(
         self, limit: int, after: tuple[datetime, uuid.UUID] | None
