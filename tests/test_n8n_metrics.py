@@ -529,3 +529,29 @@ async def test_a_slow_n8n_holds_no_database_connection(
                 assert [item["tenant_id"] for item in answered.json()["items"]] == [
                     str(owner.tenant_id)
                 ]
+
+
+async def test_an_n8n_key_altered_at_rest_is_a_503_for_its_practice_not_a_500(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    _, base_url = n8n
+    owner = await make_member(db, role="owner")
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        async with (
+            db.state.database.sessionmaker() as session,
+            session.begin(),
+            tenant_context(session, owner.tenant_id),
+        ):
+            connection = await session.scalar(select(N8nConnection))
+            assert connection is not None
+            blob = connection.api_key
+            connection.api_key = blob[:-1] + bytes([blob[-1] ^ 1])
+        answer = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+        again = await _connect(client, owner, base_url)  # connecting again mends it
+        mended = await client.get("/api/v1/metrics/me?refresh=true", headers=owner.headers)
+    assert answer.status_code == 503, answer.text
+    assert "connect it again" in answer.json()["detail"]
+    assert API_KEY not in answer.text
+    assert again.status_code == 200
+    assert mended.status_code == 200

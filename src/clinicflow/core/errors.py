@@ -14,7 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from clinicflow.core.crypto import MissingKeyError
+from clinicflow.core.crypto import DecryptionError, MissingKeyError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -330,6 +330,19 @@ async def _handle_missing_key(request: Request, exc: Exception) -> Response:
     )  # fmt: skip
 
 
+async def _handle_undecryptable(request: Request, exc: Exception) -> Response:
+    """Data sealed at rest that no longer authenticates (altered or corrupted in the database)
+    wherever a service opens it without handling it itself (the n8n API key): not the
+    client's mistake, and nothing a retry fixes, but no 500 either."""
+    logger.error("sealed_data_unreadable", error=str(exc))
+    return problem_response(
+        503, "Service unavailable",
+        "Data needed here cannot be decrypted (it was altered or corrupted where it is stored); "
+        "the operator has been told. If it is the practice's n8n connection, connect it again.",
+        slug="service-unavailable", request=request,
+    )  # fmt: skip
+
+
 async def _handle_unexpected(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
@@ -352,6 +365,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, _handle_database_unreachable)
     app.add_exception_handler(DBAPIError, _handle_database_unreachable)
     app.add_exception_handler(MissingKeyError, _handle_missing_key)
+    app.add_exception_handler(DecryptionError, _handle_undecryptable)
     app.add_exception_handler(Exception, _handle_unexpected)
 
 
