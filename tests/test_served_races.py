@@ -20,6 +20,7 @@ from clinicflow.main import create_app
 from clinicflow.patients.models import Patient
 from clinicflow.tenants.models import Plan, Tenant
 from clinicflow.users.models import User
+from clinicflow.webhooks.service import MAX_WEBHOOKS
 from tests.conftest import make_test_settings
 from tests.factories import Member, make_member
 from tests.served import Served, serve
@@ -144,6 +145,44 @@ async def test_postgres_parallel_patient_creates_never_exceed_the_plan(
         await set_session_tenant(session, owner.tenant_id)
         stored = (await session.execute(select(func.count()).select_from(Patient))).scalar_one()
     assert stored == 3
+
+
+async def test_postgres_concurrent_rotations_of_one_key_issue_one_successor(
+    db: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    """A key is rotated once: two workers asked at once issue one new secret, never two live
+    ones (the row lock), and the others answer 409."""
+    owner = await make_member(db, role="owner")
+    with serve(settings.database_url, tmp_path) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+            key = await client.post(
+                "/api/v1/api-keys", json={"name": "bot", "scopes": ["patients:read"]},
+                headers=owner.headers,
+            )  # fmt: skip
+        assert key.status_code == 201, key.text
+        path = f"/api/v1/api-keys/{key.json()['id']}/rotate"
+        answers = await _fire(served, owner, "POST", path, [{"grace_seconds": 3600}] * CLIENTS)
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+            listed = await client.get("/api/v1/api-keys", headers=owner.headers)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201] + [409] * (CLIENTS - 1), [a.text for a in answers]
+    assert len(listed.json()["items"]) == 2  # the old one in its grace period, and one successor
+
+
+async def test_postgres_concurrent_webhook_creations_stop_at_the_cap(
+    db: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    owner = await make_member(db, role="owner")
+    bodies: list[dict[str, object]] = [
+        {"url": f"https://example.com/hook/{n}", "events": ["patient.created"]}
+        for n in range(MAX_WEBHOOKS + 5)
+    ]
+    with serve(settings.database_url, tmp_path) as served:
+        answers = await _fire(served, owner, "POST", "/api/v1/webhooks", bodies)
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201] * MAX_WEBHOOKS + [409] * 5, [
+        a.text for a in answers if a.status_code >= 500
+    ]
 
 
 async def test_sqlite_workers_book_each_slot_once(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from clinicflow.core.tenancy import current_tenant
 from clinicflow.notifications.models import Channel, Notification, OutboxStatus
 from clinicflow.notifications.outbox import WEBHOOK, Outbox
 from clinicflow.notifications.repository import NotificationRepository
+from clinicflow.tenants.repository import TenantRepository
 from clinicflow.webhooks.delivery import UnsafeWebhookURL, require_safe_url
 from clinicflow.webhooks.events import PING_EVENT_TYPE
 from clinicflow.webhooks.models import WebhookSubscription
@@ -46,18 +47,22 @@ class WebhookService:
     ) -> tuple[WebhookSubscription, str]:
         """The secret is returned once; only its ciphertext is stored. At most MAX_WEBHOOKS
         per practice: every event is delivered to each one that listens."""
+        try:
+            await require_safe_url(url, allow_private=self.outbox.settings.allows_private_targets)
+        except UnsafeWebhookURL as error:
+            raise ValidationFailed.for_field("url", str(error)) from error
+        tenant_id = current_tenant(self.session)
+        assert tenant_id is not None  # the route requires a practice
+        # Count then insert, across processes: the practice's webhook creations take turns.
+        await TenantRepository(self.session).lock(tenant_id)
         if await self.webhooks.count_active() >= MAX_WEBHOOKS:
             raise Conflict(
                 f"A practice has at most {MAX_WEBHOOKS} webhooks; delete one it no longer uses "
                 "(one URL can listen to many events)."
             )
-        try:
-            await require_safe_url(url, allow_private=self.outbox.settings.allows_private_targets)
-        except UnsafeWebhookURL as error:
-            raise ValidationFailed.for_field("url", str(error)) from error
         secret = secret or f"whsec_{secrets.token_urlsafe(32)}"
         subscription = WebhookSubscription(
-            id=new_id(), tenant_id=current_tenant(self.session), url=url,
+            id=new_id(), tenant_id=tenant_id, url=url,
             events=sorted(set(events)), created_by=actor.user_id, secret_key_id="", secret=b"",
         )  # fmt: skip
         sealed = self.outbox.key_ring.encrypt(secret, aad=_aad(subscription))
