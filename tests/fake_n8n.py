@@ -81,6 +81,8 @@ class FakeN8n:
             return RedirectResponse("/signin?redirect=%2Fapi", status_code=302)
         if self.mode == "hang":
             await asyncio.sleep(5)
+        if self.mode == "huge":  # valid JSON, but megabytes of it
+            return JSONResponse({"data": [], "padding": "x" * (9 * 1024 * 1024)})
         return None
 
     async def workflows(self, request: Request) -> Response:

@@ -107,6 +107,7 @@ async def test_the_cache_is_shared_through_redis(
     ("mode", "status", "words"),
     [("401", 502, "refused the API key"), ("500", 502, "answered 500"),
      ("garbage", 502, "not JSON"), ("hang", 504, "did not answer"),
+     ("huge", 502, "with more than 8 MiB"),
      ("redirect", 502, "with a redirect (302) to http://127.0.0.1:{port}/signin?redirect=%2Fapi; "
                        "use the instance's root URL")],
 )  # fmt: skip

@@ -21,6 +21,7 @@ practice's whole dashboard down with a 502.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Generic, TypeVar
@@ -35,6 +36,9 @@ PAGE_SIZE = 250  # n8n's largest page
 # 10,000 executions (or workflows) a read at most: a huge history cannot hang a request. When
 # the period holds more, the answer says so (`History.complete`, the metrics' `truncated`).
 MAX_PAGES = 40
+# A page of 250 executions is a few hundred KB; far past that is not n8n (or not a sane one),
+# and reading it whole would hold its size in the worker's memory.
+MAX_PAGE_BYTES = 8 * 1024 * 1024
 
 
 class N8nError(ClinicFlowError):
@@ -189,7 +193,8 @@ class N8nClient:
 
     async def _get(self, http: httpx.AsyncClient, path: str, query: dict[str, str]) -> object:
         try:
-            response = await http.get(self.root + path, params=query)
+            async with http.stream("GET", self.root + path, params=query) as response:
+                body = await _read_at_most(response, MAX_PAGE_BYTES)
         except httpx.TimeoutException as error:
             raise N8nTimeout(
                 f"n8n at {self.root} did not answer within {self.timeout:g} s."
@@ -206,10 +211,27 @@ class N8nClient:
             raise N8nUnavailable("n8n refused the API key (401/403): check it in n8n's settings.")
         if response.status_code >= 400:
             raise N8nUnavailable(f"n8n answered {response.status_code} to {path}.")
+        if body is None:
+            raise N8nUnavailable(
+                f"n8n answered {path} with more than {MAX_PAGE_BYTES // 1024 // 1024} MiB; "
+                "a page of n8n's API is far smaller, so this is not n8n's API."
+            )
         try:
-            return response.json()
+            return json.loads(body)
         except (ValueError, RecursionError) as error:  # RecursionError: absurdly nested JSON
             raise N8nUnavailable(f"n8n answered {path} with something that is not JSON.") from error
+
+
+async def _read_at_most(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, or None once it passes `limit` bytes (the rest is not read)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _redirect(path: str, response: httpx.Response) -> str:
