@@ -147,53 +147,57 @@ async def test_postgres_parallel_patient_creates_never_exceed_the_plan(
     assert stored == 3
 
 
-async def test_postgres_concurrent_rotations_of_one_key_issue_one_successor(
-    db: FastAPI, settings: Settings, tmp_path: Path
-) -> None:
-    """A key is rotated once: two workers asked at once issue one new secret, never two live
-    ones (the row lock), and the others answer 409."""
-    owner = await make_member(db, role="owner")
-    with serve(settings.database_url, tmp_path) as served:
-        async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
-            key = await client.post(
-                "/api/v1/api-keys", json={"name": "bot", "scopes": ["patients:read"]},
-                headers=owner.headers,
-            )  # fmt: skip
-        assert key.status_code == 201, key.text
-        path = f"/api/v1/api-keys/{key.json()['id']}/rotate"
-        answers = await _fire(served, owner, "POST", path, [{"grace_seconds": 3600}] * CLIENTS)
-        async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
-            listed = await client.get("/api/v1/api-keys", headers=owner.headers)
+async def _rotate_one_key_many_times(served: Served, owner: Member) -> None:
+    """A key is rotated once: workers asked at once issue one new secret, never two live ones
+    (the row lock; SQLite's write lock), and the others answer 409."""
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+        key = await client.post(
+            "/api/v1/api-keys", json={"name": "bot", "scopes": ["patients:read"]},
+            headers=owner.headers,
+        )  # fmt: skip
+    assert key.status_code == 201, key.text
+    path = f"/api/v1/api-keys/{key.json()['id']}/rotate"
+    answers = await _fire(served, owner, "POST", path, [{"grace_seconds": 3600}] * CLIENTS)
+    async with httpx.AsyncClient(base_url=served.base_url, timeout=30) as client:
+        listed = await client.get("/api/v1/api-keys", headers=owner.headers)
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201] + [409] * (CLIENTS - 1), [a.text for a in answers]
     assert len(listed.json()["items"]) == 2  # the old one in its grace period, and one successor
 
 
-async def test_postgres_concurrent_webhook_creations_stop_at_the_cap(
-    db: FastAPI, settings: Settings, tmp_path: Path
-) -> None:
-    owner = await make_member(db, role="owner")
+async def _create_webhooks_past_the_cap(served: Served, owner: Member) -> None:
     bodies: list[dict[str, object]] = [
         {"url": f"https://example.com/hook/{n}", "events": ["patient.created"]}
         for n in range(MAX_WEBHOOKS + 5)
     ]
-    with serve(settings.database_url, tmp_path) as served:
-        answers = await _fire(served, owner, "POST", "/api/v1/webhooks", bodies)
+    answers = await _fire(served, owner, "POST", "/api/v1/webhooks", bodies)
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [201] * MAX_WEBHOOKS + [409] * 5, [
         a.text for a in answers if a.status_code >= 500
     ]
 
 
-async def test_sqlite_workers_book_each_slot_once(tmp_path: Path) -> None:
-    """The embedded default has no exclusion constraint: the write lock taken up front holds
-    the rule."""
+async def test_postgres_concurrent_key_rotations_and_webhook_creations_keep_their_limits(
+    db: FastAPI, settings: Settings, tmp_path: Path
+) -> None:
+    with serve(settings.database_url, tmp_path) as served:
+        await _rotate_one_key_many_times(served, await make_member(db, role="owner"))
+        await _create_webhooks_past_the_cap(served, await make_member(db, role="owner"))
+        assert "Traceback" not in served.log()
+
+
+async def test_sqlite_workers_book_each_slot_once_and_keep_the_limits(tmp_path: Path) -> None:
+    """The embedded default has no exclusion constraint or row locks: the write lock taken up
+    front holds the rules."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'clinicflow.db'}"
     local = make_test_settings(database_url=database_url)
     await asyncio.to_thread(migrate.upgrade, local)  # alembic runs its own event loop
     app = create_app(local)
     async with app.router.lifespan_context(app):
         owner = await make_member(app, role="owner")
+        other = await make_member(app, role="owner")
         with serve(database_url, tmp_path / "served") as served:
             await _book_one_slot_many_times(served, owner, rounds=3)
+            await _rotate_one_key_many_times(served, owner)
+            await _create_webhooks_past_the_cap(served, other)
             assert "Traceback" not in served.log()
