@@ -197,5 +197,5 @@ def _plain_scalar(value: object) -> bool:
 
 
 def _unsafe(code: int) -> bool:
-    """A control character, or a lone surrogate (JSON's "\ud800"), which no text encodes."""
+    """A control character, or a lone surrogate (JSON's `\\ud800`), which no text encodes."""
     return code < 32 or code == 127 or 0xD800 <= code <= 0xDFFF
