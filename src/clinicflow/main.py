@@ -22,6 +22,7 @@ from clinicflow.audit.endpoints import router as audit_router
 from clinicflow.auth.endpoints import router as auth_router
 from clinicflow.bootstrap import calibrate_failed_logins, ensure_first_admin
 from clinicflow.calendar.endpoints import router as calendar_router
+from clinicflow.core import dependencies
 from clinicflow.core.crypto import KeyRing
 from clinicflow.core.database import UnitOfWorkRoute, create_database
 from clinicflow.core.errors import install_error_handlers, render_problems_under
@@ -99,6 +100,7 @@ async def in_process_worker(app: FastAPI, settings: Settings) -> AsyncIterator[N
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
+    dependencies.install()
 
     mcp_endpoint, mcp_running = build_mcp()
 
