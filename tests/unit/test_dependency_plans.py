@@ -19,7 +19,7 @@ from fastapi.dependencies.utils import get_dependant
 from fastapi.dependencies.utils import solve_dependencies as fastapi_solver
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 from starlette.responses import Response
 
 from clinicflow.core import dependencies
@@ -79,6 +79,7 @@ async def endpoint(
     note: Note | None = None,
     tags: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
     codes: Annotated[list[int] | None, Query()] = None,
+    colour: Annotated[str | None, Query(validation_alias=AliasChoices("colour", "color"))] = None,
     active: bool | None = None,
     theme: Annotated[str | None, Cookie()] = None,
     weight: Annotated[int | None, Body()] = None,
@@ -119,6 +120,7 @@ CASES: dict[str, tuple[list[tuple[str, str]], dict[str, str], Any, str]] = {
             ("tags", "a"),
             ("tags", "b"),
             ("codes", "4"),
+            ("color", "red"),
             ("active", "1"),
         ],
         {
@@ -131,7 +133,14 @@ CASES: dict[str, tuple[list[tuple[str, str]], dict[str, str], Any, str]] = {
         str(uuid.uuid4()),
     ),
     "errors everywhere": (
-        [("limit", "0"), ("cursor", "ABC"), ("codes", "x"), ("active", "maybe"), ("from", "yday")],
+        [
+            ("limit", "0"),
+            ("cursor", "ABC"),
+            ("codes", "x"),
+            ("colour", ""),
+            ("active", "maybe"),
+            ("from", "yday"),
+        ],
         {"X-Tenant-Id": "not-a-uuid"},
         {"note": {"text": "", "score": "x"}, "weight": "heavy"},
         "not-a-uuid",

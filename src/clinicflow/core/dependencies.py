@@ -85,7 +85,10 @@ class _Parameter:
     def take(self, received: Mapping[str, Any]) -> tuple[Any, tuple[str, str]]:
         """The raw value (Undefined when absent) and its error location, as FastAPI takes
         them (`request_params_to_args`, `_get_multidict_value`)."""
-        alias = next((name for _, name in self.aliases if name in received), self.aliases[0][1])
+        if len(self.aliases) == 1:  # nearly always: no choice to make
+            alias = self.aliases[0][1]
+        else:
+            alias = next((name for _, name in self.aliases if name in received), self.aliases[0][1])
         value: Any
         if self.sequence and isinstance(received, ImmutableMultiDict | Headers):
             value = received.getlist(alias)
