@@ -19,7 +19,7 @@ from fastapi.dependencies.utils import get_dependant
 from fastapi.dependencies.utils import solve_dependencies as fastapi_solver
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field
 from starlette.responses import Response
 
 from clinicflow.core import dependencies
@@ -236,3 +236,42 @@ async def test_dependency_overrides_still_apply() -> None:
         assert (await client.get("/show")).json() == {"db": "session:/show"}
         app.dependency_overrides[session] = overriding_session
         assert (await client.get("/show")).json() == {"db": "overridden"}
+
+
+CHECKED: list[int] = []
+
+
+def _checked(value: int) -> int:
+    CHECKED.append(value)
+    return value
+
+
+async def checked_page(n: Annotated[int, Query(), AfterValidator(_checked)] = 1) -> int:
+    return n
+
+
+async def wraps_checked_page(p: Annotated[int, Depends(checked_page)]) -> int:
+    return p
+
+
+async def twice_checked(
+    x: Annotated[int, Depends(checked_page)], y: Annotated[int, Depends(wraps_checked_page)]
+) -> None:
+    raise AssertionError("solvers do not call the endpoint")
+
+
+async def test_a_cached_dependency_s_inputs_are_checked_again_as_fastapi_does() -> None:
+    """FastAPI validates a cached dependency's parameters each time it appears (a validator
+    with an effect runs twice; a body changed in between fails the second time)."""
+    dependant = get_dependant(path="/", call=twice_checked)
+    seen = []
+    for solver in (dependencies.solve_dependencies, fastapi_solver):
+        CHECKED.clear()
+        await solver(
+            request=_request([("n", "5")], {}),
+            dependant=dependant,
+            async_exit_stack=AsyncExitStack(),
+            embed_body_fields=False,
+        )
+        seen.append(list(CHECKED))
+    assert seen == [[5, 5], [5, 5]]

@@ -11,8 +11,10 @@ in place a list, agenda or availability page costs ~15% less CPU in the same pro
 `install()` puts `solve_dependencies` below in FastAPI's place. On a tree's first request it
 builds a `_Plan` with FastAPI's own functions (so the cache keys and kinds are FastAPI's),
 then only walks it: solve and call each dependency once per request (cached as FastAPI
-caches), validate each parameter with its own field, the body with FastAPI's
-`request_body_to_args`. Values and errors come out as FastAPI's would, in the same order.
+caches, its inputs checked again wherever it appears, as FastAPI checks them), validate each
+parameter with its own field, the body with FastAPI's `request_body_to_args`. Values and
+errors come out as FastAPI's would, in the same order. A plan lasts as long as the process:
+FastAPI builds a route's tree once and never changes it.
 
 A tree holding anything the plan leaves out is solved by FastAPI's function, unchanged:
 generator or plain-function dependencies, concurrency limits, `use_cache=False`, parameter
@@ -118,13 +120,14 @@ class _Plan:
         values: dict[str, Any] = {}
         errors: list[Any] = []
         for dependency in self.dependencies:
+            # Its own inputs are checked even when its result is cached, as FastAPI does.
+            arguments, failed = await dependency.solve(request, body, embed_body_fields, cache)
+            if failed:  # not called; its siblings still are
+                errors.extend(failed)
+                continue
             if dependency.cache_key in cache:
                 solved = cache[dependency.cache_key]
             else:
-                arguments, failed = await dependency.solve(request, body, embed_body_fields, cache)
-                if failed:  # not called; its siblings still are, as FastAPI does
-                    errors.extend(failed)
-                    continue
                 assert dependency.call is not None
                 solved = await dependency.call(**arguments)
                 cache[dependency.cache_key] = solved
@@ -204,7 +207,7 @@ def _plan(dependant: Dependant, *, root: bool) -> _Plan:
             raise _NotPlanned("dependency run in the thread pool")
     request_names = tuple(
         name
-        for name in (dependant.request_param_name, dependant.http_connection_param_name)
+        for name in (dependant.http_connection_param_name, dependant.request_param_name)
         if name is not None
     )
     return _Plan(
