@@ -282,7 +282,9 @@ async def test_after_a_cost_change_an_unknown_user_fails_as_slowly_as_an_old_has
     current = await _fastest_failure(hasher, await hasher.hash("another-password-9"))
     assert unknown >= hasher.failure_floor
     assert current >= hasher.failure_floor
-    assert unknown >= 0.7 * known_old
+    # Half, not equal: the floor was timed at calibration and the machine's speed drifts
+    # (tests run in parallel); without the floor an unknown user fails many times faster.
+    assert unknown >= 0.5 * known_old
     assert (await hasher.verify(member.password, old)).valid  # success is never held
     await store_hash(db, member, await hasher.hash(member.password))  # later apps calibrate
 
