@@ -26,6 +26,7 @@ from tests import services
 from tests.factories import Member, make_member, make_platform_admin, make_tenant
 from tests.fake_n8n import API_KEY, EXECUTIONS, NOW, FakeN8n, metrics_client, serve_fake_n8n
 from tests.fake_n8n import connect as _connect
+from tests.rebinding import PUBLIC_ADDRESS, RebindingResolver
 
 
 async def _every_practice(
@@ -434,6 +435,28 @@ async def test_private_addresses_are_refused_in_production_when_saved_and_when_r
     assert answer.status_code == 502, answer.text
     assert "private or internal" in answer.json()["detail"]
     assert fake.requests == asked
+
+
+async def test_an_n8n_host_that_rebinds_to_a_private_address_is_not_called(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers a public address to the check of the URL being saved,
+    then the server's own (where the fake n8n listens) when the save tries the connection.
+    The call connects only to the address it has just checked: n8n is not called, and
+    nothing is saved."""
+    fake, base_url = n8n
+    port = base_url.rsplit(":", 1)[1]
+    rebinding = RebindingResolver("n8n.rebinding.test", "127.0.0.1")
+    rebinding.install(monkeypatch)
+    owner = await make_member(db, role="owner")
+    async with metrics_client(settings, environment="production") as client:
+        refused = await _connect(client, owner, f"http://n8n.rebinding.test:{port}")
+        stored = await client.get("/api/v1/integrations/n8n", headers=owner.headers)
+    assert rebinding.answers == [PUBLIC_ADDRESS, "127.0.0.1"]  # checked, then connected
+    assert refused.status_code == 502, refused.text
+    assert "private or internal" in refused.json()["detail"]
+    assert fake.requests == 0
+    assert stored.json()["configured"] is False
 
 
 @pytest.mark.parametrize("userinfo", ["admin:s3cretpw@", "admin@", ":s3cretpw@"])

@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from clinicflow.webhooks.models import WebhookSubscription
 from clinicflow.webhooks.service import MAX_WEBHOOKS
 from tests.factories import Member, deliver_outbox, make_api_key, make_member
 from tests.mailtools import Receiver, running_receiver
+from tests.rebinding import PUBLIC_ADDRESS, RebindingResolver
 
 WEBHOOKS = "/api/v1/webhooks"
 ALL_EVENTS = [
@@ -366,6 +368,36 @@ async def test_private_addresses_are_refused_in_production_at_save_and_at_delive
         [item] = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
     assert receiver.requests == []
     assert "UnsafeWebhookURL" in item["last_error"]
+
+
+async def test_a_host_that_rebinds_to_a_private_address_after_the_check_is_not_called(
+    fast_app: FastAPI, settings: Settings, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DNS rebinding: the name answers a public address when the webhook is saved, then the
+    server's own (where the receiver listens). The delivery connects only to the address it
+    has just checked, so nothing reaches the receiver."""
+    port = urlsplit(receiver.url).port
+    rebinding = RebindingResolver("hooks.rebinding.test", "127.0.0.1")
+    rebinding.install(monkeypatch)
+    production = settings.model_copy(update={"environment": "production"})
+    app = create_app(production)
+    owner = await make_member(fast_app, role="owner")
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+            url = f"http://hooks.rebinding.test:{port}/hook"
+            await subscribe(client, owner, url, ["patient.created"])
+            await client.post("/api/v1/patients", json={"full_name": "Ed"}, headers=owner.headers)
+            await Worker(
+                app.state.database.sessionmaker, app.state.key_ring, app.state.mailer, production
+            ).run_once()
+            [item] = (await client.get("/api/v1/notifications", headers=owner.headers)).json()[
+                "items"
+            ]
+    assert rebinding.answers == [PUBLIC_ADDRESS, "127.0.0.1"]  # saved, then connected
+    assert receiver.requests == []
+    assert item["status"] != "sent"
+    assert "private or internal" in item["last_error"]
 
 
 async def test_an_event_is_queued_only_for_the_live_subscriptions_listening_to_it(

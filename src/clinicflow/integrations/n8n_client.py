@@ -30,7 +30,7 @@ import httpx
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from clinicflow.core.errors import ClinicFlowError
-from clinicflow.webhooks.delivery import require_safe_url
+from clinicflow.webhooks.delivery import UnsafeWebhookURL, outbound_client
 
 PAGE_SIZE = 250  # n8n's largest page
 # 10,000 executions (or workflows) a read at most: a huge history cannot hang a request. When
@@ -172,8 +172,9 @@ class N8nClient:
         `stop_before`, all of them since then)."""
         found: list[ItemT] = []
         cursor: str | None = None
-        await self._require_safe_address()
-        async with httpx.AsyncClient(timeout=self.timeout, headers=self.headers) as http:
+        async with outbound_client(
+            allow_private=self.allow_private, timeout=self.timeout, headers=self.headers
+        ) as http:
             for _ in range(MAX_PAGES):
                 query = {"limit": str(PAGE_SIZE), **({"cursor": cursor} if cursor else {})}
                 page = _parse(path, page_type, await self._get(http, path, query))
@@ -184,17 +185,12 @@ class N8nClient:
                     return found, True
         return found, False
 
-    async def _require_safe_address(self) -> None:
-        """Checked before every use, not only when saved: DNS can change in between."""
-        try:
-            await require_safe_url(self.root, allow_private=self.allow_private)
-        except ValueError as error:  # UnsafeWebhookURL; UnicodeError from an IDNA host
-            raise N8nUnavailable(f"n8n at {self.root} is not called: {error}") from error
-
     async def _get(self, http: httpx.AsyncClient, path: str, query: dict[str, str]) -> object:
         try:
             async with http.stream("GET", self.root + path, params=query) as response:
                 body = await _read_at_most(response, MAX_PAGE_BYTES)
+        except UnsafeWebhookURL as error:  # checked at each connection: DNS can change
+            raise N8nUnavailable(f"n8n at {self.root} is not called: {error}") from error
         except httpx.TimeoutException as error:
             raise N8nTimeout(
                 f"n8n at {self.root} did not answer within {self.timeout:g} s."

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import hmac
 import ipaddress
 import socket
 import time
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
+from httpcore import SOCKET_OPTION as SocketOption
 
 SIGNATURE_HEADER = "X-ClinicFlow-Signature"
 EVENT_ID_HEADER = "X-ClinicFlow-Event-ID"
@@ -33,33 +39,102 @@ def signature(secret: str, body: bytes, timestamp: int) -> str:
 
 async def require_safe_url(url: str, *, allow_private: bool) -> None:
     """Refuse a URL resolving to a private, loopback, link-local or otherwise internal address
-    (production), so a webhook cannot be aimed at the server's own network. Checked at save and
-    again before each delivery, since DNS can change in between."""
+    (production), so a webhook cannot be aimed at the server's own network: checked when it is
+    saved. Each call goes through `outbound_client`, which checks the address it connects to."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeWebhookURL("The URL must be an absolute http(s) URL.")
     if allow_private:
         return
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(
-            parts.hostname, parts.port or (443 if parts.scheme == "https" else 80),
-            type=socket.SOCK_STREAM,
-        )  # fmt: skip
-    except (OSError, UnicodeError, ValueError) as error:  # unresolvable, a label over 63
-        # characters (the IDNA codec's UnicodeError), a port that is not a number
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as error:  # a port that is not a number
         raise UnsafeWebhookURL(f"The host {parts.hostname!r} does not resolve.") from error
+    await public_addresses(parts.hostname, port)
+
+
+async def public_addresses(host: str, port: int) -> list[str]:
+    """Every address `host` resolves to, in the resolver's order; refused unless all of them
+    are public."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError, ValueError) as error:  # unresolvable, or a label over 63
+        # characters (the IDNA codec's UnicodeError)
+        raise UnsafeWebhookURL(f"The host {host!r} does not resolve.") from error
+    addresses = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0])
         if not address.is_global or address.is_multicast:
-            raise UnsafeWebhookURL(
-                f"The host {parts.hostname!r} resolves to a private or internal address."
-            )
+            raise UnsafeWebhookURL(f"The host {host!r} resolves to a private or internal address.")
+        addresses.append(str(address))
+    if not addresses:
+        raise UnsafeWebhookURL(f"The host {host!r} does not resolve.")
+    return addresses
+
+
+class _PublicAddressesOnly(httpcore.AsyncNetworkBackend):
+    """Connects to an address only once it is vetted, and to no other: the resolution checked is
+    the one the socket uses. Checking a host and then letting the client resolve it again to
+    connect leaves a gap: a resolver answering a public address to the check and the server's
+    own network to the connect (DNS rebinding) would get the call through. TLS still verifies
+    the certificate against the host name (httpcore starts TLS with the request's host)."""
+
+    def __init__(self) -> None:
+        self._network = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await public_addresses(host, port)
+        connect = functools.partial(
+            self._network.connect_tcp, port=port, timeout=timeout,
+            local_address=local_address, socket_options=socket_options,
+        )  # fmt: skip
+        for address in addresses[:-1]:  # the next one when an address does not answer
+            with contextlib.suppress(httpcore.ConnectError, httpcore.ConnectTimeout):
+                return await connect(address)
+        return await connect(addresses[-1])
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,  # noqa: ASYNC109  (httpcore's interface)
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise UnsafeWebhookURL("Outgoing calls go to network addresses only.")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._network.sleep(seconds)
+
+
+class _PublicOnlyTransport(httpx.AsyncHTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        # httpx takes no network backend; its pool is replaced by one on ours, with the same
+        # TLS settings (httpx's defaults). Proxies from the environment are not used: a proxy
+        # would resolve the host itself, past the check.
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), network_backend=_PublicAddressesOnly()
+        )
+
+
+def outbound_client(*, allow_private: bool, timeout: float, **options: Any) -> httpx.AsyncClient:
+    """The HTTP client for the addresses a practice gives (webhooks, n8n). Unless
+    `allow_private` (development and tests), it connects only to public addresses, each
+    checked as it is connected to; a refusal raises `UnsafeWebhookURL`."""
+    if allow_private:
+        return httpx.AsyncClient(timeout=timeout, **options)
+    return httpx.AsyncClient(transport=_PublicOnlyTransport(), timeout=timeout, **options)
 
 
 async def post_event(
     url: str, secret: str, body: str, event_id: str, *, allow_private: bool
 ) -> None:
-    await require_safe_url(url, allow_private=allow_private)
     raw = body.encode()
     headers = {
         "Content-Type": "application/json",
@@ -68,7 +143,9 @@ async def post_event(
         "User-Agent": "ClinicFlow-Webhooks/1",
     }
     try:
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+        async with outbound_client(
+            allow_private=allow_private, timeout=TIMEOUT_SECONDS, follow_redirects=False
+        ) as client:
             response = await client.post(url, content=raw, headers=headers)
     except httpx.HTTPError as error:
         raise WebhookDeliveryError(f"{type(error).__name__}: {error}") from error
