@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from clinicflow.core.crypto import KeyRing, generate_key_entry
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
 from clinicflow.notifications import mailer as mailer_module
 from clinicflow.notifications import outbox as outbox_module
+from clinicflow.notifications.models import OutboxMessage
 from clinicflow.notifications.outbox import Worker
 from tests.factories import Member, deliver_outbox, make_member
 from tests.mailtools import Inbox, running_inbox
@@ -87,6 +91,59 @@ async def test_an_assistant_emails_a_patient_and_sees_it_sent(
     [item] = listed.json()["items"]
     assert (item["id"], item["status"], item["attempts"]) == (queued["id"], "sent", 1)
     assert item["sent_at"] is not None
+
+
+async def _email_patient(client: httpx.AsyncClient, member: Member) -> str:
+    patient_id = await patient(client, member, "ana@example.com")
+    sent = await client.post(
+        NOTIFICATIONS,
+        json={"channel": "email", "patient_id": patient_id, "subject": "s", "text": "t"},
+        headers=member.headers,
+    )
+    assert sent.status_code == 202, sent.text
+    return str(sent.json()["items"][0]["id"])
+
+
+async def _notification(client: httpx.AsyncClient, member: Member, id_: str) -> dict[str, Any]:
+    listed = (await client.get(NOTIFICATIONS, headers=member.headers)).json()["items"]
+    [item] = [item for item in listed if item["id"] == id_]
+    return dict(item)
+
+
+async def test_a_message_that_cannot_be_opened_shows_it_on_the_notification(
+    client: httpx.AsyncClient, smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    """Corrupt (or tampered with) in the queue: no retry can open it, so it is dead at once,
+    and the practice sees that and why, not a notification pending for ever."""
+    owner = await make_member(smtp_app, role="owner")
+    queued = await _email_patient(client, owner)
+    async with smtp_app.state.database.sessionmaker() as session, session.begin():
+        row = await session.get_one(OutboxMessage, uuid.UUID(queued))
+        row.payload = row.payload[:-1] + bytes([row.payload[-1] ^ 1])
+
+    assert await deliver_outbox(smtp_app) == 1
+    item = await _notification(client, owner, queued)
+    assert (item["status"], item["attempts"]) == ("dead", 1)
+    assert "DecryptionError" in item["last_error"]
+    assert inbox.messages == []
+
+
+async def test_a_message_sealed_with_a_key_the_worker_lacks_shows_the_failed_attempt(
+    client: httpx.AsyncClient, smtp_app: FastAPI, inbox: Inbox
+) -> None:
+    """A worker without the key that sealed the message (a rotation rolled out to the servers
+    first): the attempt fails and is retried later, and the notification says so."""
+    owner = await make_member(smtp_app, role="owner")
+    queued = await _email_patient(client, owner)
+    state = smtp_app.state
+    keyless = KeyRing.from_setting(generate_key_entry("k-other"))
+    worker = Worker(state.database.sessionmaker, keyless, state.mailer, state.settings)
+    assert await worker.run_once() == 1
+
+    item = await _notification(client, owner, queued)
+    assert (item["status"], item["attempts"]) == ("pending", 1)
+    assert "MissingKeyError" in item["last_error"]
+    assert inbox.messages == []
 
 
 async def test_bad_requests_queue_nothing(

@@ -42,6 +42,11 @@ class OutboxMessage(IdMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     payload_key_id: Mapped[str] = mapped_column(String(32))
     payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # The practice whose notification mirrors this message (none for account e-mails and
+    # jobs), outside the payload so that a message whose payload cannot be opened still shows
+    # on it why. Not `tenant_id`: that name means a practice's own, RLS-bound table, and the
+    # worker claims every practice's messages.
+    practice_id: Mapped[uuid.UUID | None]
 
 
 class Channel(enum.StrEnum):

@@ -88,8 +88,8 @@ class Outbox:
     def queue_for_tenant(
         self, session: AsyncSession, notification: Notification, kind: str, payload: dict[str, Any]
     ) -> Notification:
-        """A practice's message: its visible record (RLS) and the outbox row share one id;
-        the tenant rides inside the encrypted payload so the worker can report back."""
+        """A practice's message: its visible record (RLS) and the outbox row share one id,
+        and the row names the practice, so the worker can report back on that record."""
         tenant_id = current_tenant(session)
         if tenant_id is None:
             raise RuntimeError("a practice's notification needs a tenant-scoped session")
@@ -97,8 +97,10 @@ class Outbox:
         notification.status = OutboxStatus.PENDING
         notification.attempts = 0
         NotificationRepository(session).add(notification)
+        # Also in the payload, for workers still on the release before `practice_id`.
         envelope = {**payload, "tenant_id": str(tenant_id)}
-        self._queue(session, notification.id, kind, envelope, notification.scheduled_for)
+        row = self._queue(session, notification.id, kind, envelope, notification.scheduled_for)
+        row.practice_id = tenant_id
         return notification
 
     async def cancel(self, session: AsyncSession, notification: Notification) -> bool:
@@ -199,8 +201,7 @@ class Worker:
             # Sealed with a key this process lacks: during a rolling rotation a server with
             # the new list seals what a worker still on the old list claims. Another worker,
             # or this one restarted with the key, can open it, so it is a failed attempt like
-            # any other (backoff; dead after its last attempt), not a lost message. Its
-            # practice's notification is not updated: the practice id is inside the payload.
+            # any other (backoff; dead after its last attempt), not a lost message.
             logger.error(
                 "outbox.key_missing", message_id=str(message.id), missing_key_id=error.key_id
             )
@@ -209,9 +210,7 @@ class Worker:
         except (DecryptionError, ValueError) as error:
             # Tampered with or corrupt: no retry can open it, and a message that fails here
             # must not fail the claimed batch (its siblings would stay claimed and this one
-            # would never die): it is dead now, with the reason. Its practice's notification
-            # is not updated: the practice id travels inside the payload that could not be
-            # opened.
+            # would never die): it is dead now, with the reason.
             reason = _unreadable(error)
             logger.error("outbox.unreadable", message_id=str(message.id), error=reason)
             await self._settle(message, token, {}, OutboxStatus.DEAD, reason)
@@ -300,11 +299,17 @@ class Worker:
             kept = await OutboxRepository(session).settle(
                 message.id, token, status=status, now=now, retry_at=retry_at, error=error
             )
-            if kept and "tenant_id" in payload:
-                async with tenant_context(session, uuid.UUID(payload["tenant_id"])):
+            practice = message.practice_id or _payload_practice(payload)
+            if kept and practice is not None:
+                async with tenant_context(session, practice):
                     await _mirror(session, message, status, error, now)
         if not kept:
             logger.warning("outbox.claim_lost", message_id=str(message.id))
+
+
+def _payload_practice(payload: dict[str, Any]) -> uuid.UUID | None:
+    """Where messages queued before `practice_id` (migration 0030) name their practice."""
+    return uuid.UUID(payload["tenant_id"]) if "tenant_id" in payload else None
 
 
 def _missing_key(error: MissingKeyError) -> str:
