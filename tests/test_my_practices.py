@@ -12,7 +12,7 @@ from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
-from tests.factories import make_member, make_platform_admin
+from tests.factories import make_member, make_platform_admin, make_tenant
 
 
 async def test_a_user_in_two_practices_sees_both_and_only_theirs(
@@ -42,6 +42,33 @@ async def test_a_user_in_two_practices_sees_both_and_only_theirs(
         "/api/v1/auth/me", headers={**owner.headers, "X-Tenant-ID": str(elsewhere.tenant_id)}
     )
     assert picked.json()["role"] == "viewer"  # the listed id is what X-Tenant-ID takes
+
+
+async def test_practices_come_by_name_a_page_at_a_time(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    others = [await make_tenant(db, name) for name in ("Zeta Clinic", "Alpha", "Mid Clinic")]
+    async with db.state.database.sessionmaker() as session, session.begin():
+        user = await UserRepository(session).get(owner.user_id)
+        assert user is not None
+        for tenant_id in others:
+            tenant = await TenantRepository(session).get(tenant_id)
+            assert tenant is not None
+            await add_member(session, tenant, user, Role.VIEWER)
+    path = "/api/v1/users/me/practices"
+    first = (await client.get(path, params={"limit": "2"}, headers=owner.headers)).json()
+    second = await client.get(
+        path, params={"limit": "2", "cursor": first["next_cursor"]}, headers=owner.headers
+    )
+    whole = (await client.get(path, headers=owner.headers)).json()
+    names = [practice["name"] for practice in whole["items"]]
+    assert names == sorted(names)
+    assert len(names) == 4
+    assert whole["next_cursor"] is None
+    assert [practice["name"] for practice in first["items"]] == names[:2]
+    assert [practice["name"] for practice in second.json()["items"]] == names[2:]
+    assert second.json()["next_cursor"] is None
 
 
 async def test_after_a_practice_is_deleted_its_members_log_in_where_they_still_belong(

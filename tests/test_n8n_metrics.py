@@ -86,6 +86,31 @@ async def test_figures_equal_hand_computed_ones_and_come_from_the_cache(
         assert all(API_KEY.encode() not in bytes(blob) for blob in raw)
 
 
+async def test_workflow_figures_come_a_page_at_a_time_in_workflow_id_order(
+    db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
+) -> None:
+    _, base_url = n8n
+    owner = await make_member(db, role="owner")
+    path = "/api/v1/metrics/me/workflows"
+    async with metrics_client(settings) as client:
+        assert (await _connect(client, owner, base_url)).status_code == 200
+        whole = (await client.get(path, headers=owner.headers)).json()
+        pages, cursor = [], None
+        while True:
+            query = {"limit": "1", **({"cursor": cursor} if cursor else {})}
+            page = (await client.get(path, params=query, headers=owner.headers)).json()
+            pages.append([item["workflow_id"] for item in page["items"]])
+            if not (cursor := page["next_cursor"]):
+                break
+        forged = await client.get(path, params={"cursor": "bm9wZQ"}, headers=owner.headers)
+    ids = [item["workflow_id"] for item in whole["items"]]
+    assert ids == sorted(ids)
+    assert len(ids) >= 2
+    assert whole["next_cursor"] is None
+    assert pages == [[workflow_id] for workflow_id in ids]
+    assert forged.status_code == 404, forged.text
+
+
 async def test_the_cache_is_shared_through_redis(
     db: FastAPI, settings: Settings, n8n: tuple[FakeN8n, str]
 ) -> None:

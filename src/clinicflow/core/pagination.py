@@ -156,6 +156,21 @@ def cursor_fields(
         raise UnknownCursor(_MALFORMED) from error
 
 
+def page_of_list(
+    items: Sequence[T], page: PageParams, key: Callable[[T], tuple[str, ...]], fields: int
+) -> tuple[list[T], str | None]:
+    """A page of a list held whole in memory (a user's practices, an n8n's workflows), in
+    `key` order (`fields` strings): the items after the cursor's key, and the next page's
+    cursor (None on the last). A key is unique per item, so no item is skipped or repeated."""
+    ordered = sorted(items, key=key)
+    after = cursor_fields(page.cursor, *[str] * fields)
+    if after is not None:
+        ordered = [item for item in ordered if key(item) > after]
+    shown = ordered[: page.limit]
+    more = len(ordered) > page.limit
+    return shown, encode_cursor(list(key(shown[-1]))) if more else None
+
+
 def cursor_instant(value: str) -> datetime:
     """A timestamp from a cursor: with its offset, inside the calendar we store."""
     instant = datetime.fromisoformat(value)

@@ -14,7 +14,13 @@ from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotFound
 from clinicflow.core.openapi import problems
-from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.pagination import (
+    PageParams,
+    cursor_fields,
+    encode_cursor,
+    page_of_list,
+    page_params,
+)
 from clinicflow.core.tenancy import tenant_context
 from clinicflow.core.types import Instant
 from clinicflow.integrations.n8n_client import N8nTimeout, N8nUnavailable
@@ -65,9 +71,14 @@ def _practice_metrics(tenant_id: uuid.UUID, period: Period, figures: Figures) ->
     )  # fmt: skip
 
 
-def _workflow_metrics(tenant_id: uuid.UUID, figures: Figures) -> WorkflowMetricsList:
+def _workflow_metrics(
+    tenant_id: uuid.UUID, figures: Figures, page: PageParams
+) -> WorkflowMetricsList:
+    workflows, next_cursor = page_of_list(
+        figures.workflows, page, lambda workflow: (workflow.workflow_id,), fields=1
+    )
     return WorkflowMetricsList(
-        tenant_id=tenant_id, items=figures.workflows, cached=figures.cached,
+        tenant_id=tenant_id, items=workflows, next_cursor=next_cursor, cached=figures.cached,
         truncated=figures.truncated, executions_read=figures.executions_read,
     )  # fmt: skip
 
@@ -141,15 +152,17 @@ async def my_metrics(
 async def my_workflow_metrics(
     principal: Reader,
     service: Service,
+    page: Annotated[PageParams, Depends(page_params)],
     start: From = None,
     end: To = None,
     refresh: Refresh = False,
 ) -> WorkflowMetricsList:
     """Owner, assistant or viewer, or an API key with `metrics:read`. The same figures as
-    /metrics/me, one item per n8n workflow, over the period (`from`/`to`, default the last 30
-    days). 404 when n8n is not connected; 502/504 when n8n is unreachable or slow."""
+    /metrics/me, one item per n8n workflow in workflow id order, `limit` at a time (follow
+    `next_cursor`), over the period (`from`/`to`, default the last 30 days). 404 when n8n is
+    not connected; 502/504 when n8n is unreachable or slow."""
     figures = await service.workflow_metrics(_period(start, end), refresh=refresh)
-    return _workflow_metrics(principal.require_tenant(), figures)
+    return _workflow_metrics(principal.require_tenant(), figures, page)
 
 
 @router.get("/metrics/tenants", summary="Get every practice's automation metrics")
@@ -211,10 +224,12 @@ async def tenant_metrics(
 )
 async def tenant_workflow_metrics(
     tenant_id: uuid.UUID, admin: Platform, service: Service, session: SessionDep,
-    start: From = None, end: To = None, refresh: Refresh = False,
+    page: Annotated[PageParams, Depends(page_params)], start: From = None, end: To = None,
+    refresh: Refresh = False,
 ) -> WorkflowMetricsList:  # fmt: skip
-    """Platform admin only. A practice's figures per n8n workflow over the period. 404 for an
-    unknown practice or one without n8n; 502/504 when its n8n is unreachable or slow."""
+    """Platform admin only. A practice's figures per n8n workflow over the period, in workflow
+    id order, `limit` at a time (follow `next_cursor`). 404 for an unknown practice or one
+    without n8n; 502/504 when its n8n is unreachable or slow."""
     async with tenant_context(session, await _practice(session, tenant_id)):
         figures = await service.workflow_metrics(_period(start, end), refresh=refresh)
-    return _workflow_metrics(tenant_id, figures)
+    return _workflow_metrics(tenant_id, figures, page)

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, StrictBool, field_validator
 
+from clinicflow.core.pagination import NEXT_CURSOR
+
 
 class N8nConnect(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -90,7 +92,10 @@ class PracticeMetrics(BaseModel):
 
 class WorkflowMetricsList(BaseModel):
     tenant_id: uuid.UUID = Field(description="The practice.")
-    items: list[WorkflowMetrics] = Field(description="One item per workflow.")
+    items: list[WorkflowMetrics] = Field(
+        description="One item per workflow, by workflow id (a page of them)."
+    )
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
     cached: StrictBool = Field(description="Served from the cache (refresh=true fetches anew).")
     truncated: StrictBool = Field(description=_TRUNCATED)
     executions_read: int = Field(ge=0, description=_EXECUTIONS_READ)

@@ -10,10 +10,18 @@ from fastapi import APIRouter, Depends, Request, status
 from clinicflow.auth.deps import CurrentPrincipal, Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
-from clinicflow.core.pagination import Page, PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.pagination import (
+    Page,
+    PageParams,
+    cursor_fields,
+    encode_cursor,
+    page_of_list,
+    page_params,
+)
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.users.schemas import (
     ChangePasswordRequest,
+    PracticeMembership,
     PracticeMembershipList,
     UserCreate,
     UserRead,
@@ -42,13 +50,22 @@ async def read_me(principal: CurrentPrincipal, service: UserServiceDep) -> UserR
 
 @router.get("/me/practices", summary="List the practices you belong to")
 async def my_practices(
-    principal: CurrentPrincipal, service: UserServiceDep, session: SessionDep
-) -> PracticeMembershipList:
-    """Logged-in user (bearer token). Each practice the user is a member of, with the role there
-    and which one is the default. Send a practice's `tenant_id` as the X-Tenant-ID header to
-    act in it; without the header requests act in the default practice."""
+    principal: CurrentPrincipal, service: UserServiceDep, session: SessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> PracticeMembershipList:  # fmt: skip
+    """Logged-in user (bearer token). Each practice the user is a member of, by name, with the
+    role there and which one is the default; `limit` at a time, follow `next_cursor`. Send a
+    practice's `tenant_id` as the X-Tenant-ID header to act in it; without the header requests
+    act in the default practice."""
     user = await service.get(principal.require_user())
-    return PracticeMembershipList(items=await practices_of(session, user))
+    practices, next_cursor = page_of_list(
+        await practices_of(session, user), page, _by_name, fields=2
+    )
+    return PracticeMembershipList(items=practices, next_cursor=next_cursor)
+
+
+def _by_name(practice: PracticeMembership) -> tuple[str, str]:
+    return practice.name, str(practice.tenant_id)
 
 
 # Usernames are unique, so a taken one must be refused, which tells that it exists: a tight

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
+from clinicflow.core.pagination import NEXT_CURSOR
 from clinicflow.core.security import GivenPassword, NewPassword
 from clinicflow.core.types import PatchBody
 
@@ -97,4 +98,7 @@ class PracticeMembership(BaseModel):
 
 
 class PracticeMembershipList(BaseModel):
-    items: list[PracticeMembership] = Field(description="Every practice you belong to.")
+    items: list[PracticeMembership] = Field(
+        description="The practices you belong to, by name (a page of them)."
+    )
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
