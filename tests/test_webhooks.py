@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
 
 import httpx
@@ -65,6 +66,18 @@ async def client(fast_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=fast_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
+
+
+@asynccontextmanager
+async def production_client(
+    settings: Settings,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """An app in production (webhooks only to public addresses) and a client of it."""
+    app = create_app(settings.model_copy(update={"environment": "production"}))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
+            yield app, client
 
 
 async def subscribe(
@@ -333,27 +346,23 @@ async def test_an_api_key_cannot_manage_webhooks(
 async def test_private_addresses_are_refused_in_production_at_save_and_at_delivery(
     fast_app: FastAPI, settings: Settings, receiver: Receiver
 ) -> None:
-    production = settings.model_copy(update={"environment": "production"})
-    app = create_app(production)
     owner = await make_member(fast_app, role="owner")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
-            for url in (receiver.url, "http://localhost/hook", "http://10.0.0.8/hook",
-                        "http://169.254.169.254/latest/meta-data"):  # fmt: skip
-                refused = await client.post(
-                    WEBHOOKS, json={"url": url, "events": ["patient.created"]},
-                    headers=owner.headers,
-                )  # fmt: skip
-                assert refused.status_code == 422, url
-                assert "private or internal" in refused.text
-            unresolvable = f"https://{'a' * 64}.example.com/hook"  # a label past DNS's 63
+    async with production_client(settings) as (app, client):
+        for url in (receiver.url, "http://localhost/hook", "http://10.0.0.8/hook",
+                    "http://169.254.169.254/latest/meta-data"):  # fmt: skip
             refused = await client.post(
-                WEBHOOKS, json={"url": unresolvable, "events": ["patient.created"]},
+                WEBHOOKS, json={"url": url, "events": ["patient.created"]},
                 headers=owner.headers,
             )  # fmt: skip
-            assert refused.status_code == 422, refused.text
-            assert "does not resolve" in refused.text
+            assert refused.status_code == 422, url
+            assert "private or internal" in refused.text
+        unresolvable = f"https://{'a' * 64}.example.com/hook"  # a label past DNS's 63
+        refused = await client.post(
+            WEBHOOKS, json={"url": unresolvable, "events": ["patient.created"]},
+            headers=owner.headers,
+        )  # fmt: skip
+        assert refused.status_code == 422, refused.text
+        assert "does not resolve" in refused.text
 
     # Saved while allowed (development), then delivered by a production worker: refused.
     transport = httpx.ASGITransport(app=fast_app)
@@ -362,7 +371,7 @@ async def test_private_addresses_are_refused_in_production_at_save_and_at_delive
         await client.post("/api/v1/patients", json={"full_name": "Ed"}, headers=owner.headers)
         worker = Worker(
             fast_app.state.database.sessionmaker, fast_app.state.key_ring,
-            fast_app.state.mailer, production,
+            fast_app.state.mailer, app.state.settings,
         )  # fmt: skip
         await worker.run_once()
         [item] = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
@@ -379,21 +388,16 @@ async def test_a_host_that_rebinds_to_a_private_address_after_the_check_is_not_c
     port = urlsplit(receiver.url).port
     rebinding = RebindingResolver("hooks.rebinding.test", "127.0.0.1")
     rebinding.install(monkeypatch)
-    production = settings.model_copy(update={"environment": "production"})
-    app = create_app(production)
     owner = await make_member(fast_app, role="owner")
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
-            url = f"http://hooks.rebinding.test:{port}/hook"
-            await subscribe(client, owner, url, ["patient.created"])
-            await client.post("/api/v1/patients", json={"full_name": "Ed"}, headers=owner.headers)
-            await Worker(
-                app.state.database.sessionmaker, app.state.key_ring, app.state.mailer, production
-            ).run_once()
-            [item] = (await client.get("/api/v1/notifications", headers=owner.headers)).json()[
-                "items"
-            ]
+    async with production_client(settings) as (app, client):
+        url = f"http://hooks.rebinding.test:{port}/hook"
+        await subscribe(client, owner, url, ["patient.created"])
+        await client.post("/api/v1/patients", json={"full_name": "Ed"}, headers=owner.headers)
+        state = app.state
+        await Worker(
+            state.database.sessionmaker, state.key_ring, state.mailer, state.settings
+        ).run_once()
+        [item] = (await client.get("/api/v1/notifications", headers=owner.headers)).json()["items"]
     assert rebinding.answers == [PUBLIC_ADDRESS, "127.0.0.1"]  # saved, then connected
     assert receiver.requests == []
     assert item["status"] != "sent"
