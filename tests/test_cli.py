@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from clinicflow.bootstrap import DEMO_PASSWORD
@@ -102,6 +106,30 @@ async def test_create_admin_with_flags(
         "/api/v1/auth/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"}
     )
     assert me.json()["role"] == "platform_admin"
+
+
+async def test_what_the_command_line_audits_has_its_head_exported(
+    db: FastAPI,
+    pg_database: PgTestDatabase,
+    monkeypatch: pytest.MonkeyPatch,
+    admin_engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    """create-admin appends user.created to the platform chain outside any request: the new
+    head is exported as a request's would be, so `audit verify` notices if it is deleted."""
+    heads = tmp_path / "audit-heads.jsonl"
+    monkeypatch.setenv("AUDIT_HEAD_FILE", str(heads))
+    code, output = await _run(
+        pg_database, monkeypatch, "create-admin", "--email", "heads@example.com",
+        "--full-name", "Ops", "--password", "k9#vQ2pX-ops-admin",
+    )  # fmt: skip
+    assert code == 0, output
+    async with admin_engine.connect() as connection:
+        newest = (
+            await connection.execute(text("SELECT max(seq) FROM platform_audit_events"))
+        ).scalar_one()
+    exported = [json.loads(line) for line in heads.read_text().splitlines()]
+    assert [(head["chain"], head["seq"]) for head in exported] == [("platform", newest)]
 
 
 async def test_first_admin_is_created_at_start_up_when_missing(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit.service import Actor
 from clinicflow.core.crypto import KeyRing
-from clinicflow.core.database import Database, claim_write_lock
+from clinicflow.core.database import Database, committed
 from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher, hasher_for
 from clinicflow.core.settings import Settings
@@ -63,8 +63,7 @@ async def ensure_first_admin(database: Database, settings: Settings) -> None:
     if not (settings.first_admin_email and settings.first_admin_password):
         return
     try:
-        async with database.sessionmaker() as session, session.begin():
-            await claim_write_lock(session)
+        async with committed(database) as session:
             if await UserRepository(session).get_by_email(settings.first_admin_email):
                 return
             await create_account(
@@ -91,7 +90,7 @@ async def seed_demo(
     keys = KeyRing.from_setting(settings.encryption_keys.get_secret_value())
     outbox = Outbox(keys, settings)
     logins = [DemoLogin("platform_admin", DEMO_ADMIN_EMAIL, None)]
-    async with database.sessionmaker() as session, session.begin():
+    async with committed(database) as session:
         if await UserRepository(session).get_by_email(DEMO_ADMIN_EMAIL) is None:
             await create_user(
                 session, hasher, email=DEMO_ADMIN_EMAIL, password=DEMO_PASSWORD,

@@ -279,7 +279,7 @@ def create_admin(
 ) -> None:
     """Create a platform admin (prompts for what is not given)."""
     from clinicflow.audit.service import Actor
-    from clinicflow.core.database import create_database
+    from clinicflow.core.database import committed, create_database
     from clinicflow.core.errors import ClinicFlowError
     from clinicflow.core.security import hasher_for
     from clinicflow.users.service import create_account
@@ -289,7 +289,7 @@ def create_admin(
     async def run() -> None:
         database = create_database(settings)
         try:
-            async with database.sessionmaker() as session, session.begin():
+            async with committed(database) as session:
                 await create_account(
                     session, hasher_for(settings), email=email, password=password,
                     full_name=full_name, is_platform_admin=True, actor=Actor(), via="cli",

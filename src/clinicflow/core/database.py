@@ -244,6 +244,20 @@ async def unit_of_work(
             await _commit(session, schedule)
 
 
+@asynccontextmanager
+async def committed(database: Database) -> AsyncIterator[AsyncSession]:
+    """A writer's unit of work outside a request (the command line, start-up): when the block
+    ends, what its commit scheduled has run, the export of the audit chains' new heads among
+    it. A bare `sessionmaker()` session drops that work: its audit events would have no
+    exported head, and a deleted tail of them would go unnoticed by `audit verify`."""
+    after_commit: list[AfterCommit] = []
+    try:
+        async with unit_of_work(database, after_commit.append, writes=True) as session:
+            yield session
+    finally:
+        await _run_now(after_commit)
+
+
 async def _commit(session: AsyncSession, schedule: Callable[[AfterCommit], None]) -> None:
     await session.commit()
     for work in session.info.pop(AFTER_COMMIT_KEY, []):
