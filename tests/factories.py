@@ -1,4 +1,7 @@
-"""Build tenants, members and their tokens straight through the services (no HTTP round trip)."""
+"""Build tenants, members and their tokens straight through the services (no HTTP round trip),
+each in a writer's unit of work as the app's own writers (`committed`): on SQLite a bare
+transaction that read before writing failed "database is locked" when the in-process worker
+committed in between."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive
 
 from clinicflow.auth.service import AuthService
+from clinicflow.core.database import committed
 from clinicflow.core.models import utcnow
 from clinicflow.notifications.outbox import Worker
 from clinicflow.tenants.models import Role
@@ -35,7 +39,7 @@ class Member:
 
 
 async def make_tenant(app: FastAPI, name: str | None = None, timezone: str = "UTC") -> uuid.UUID:
-    async with app.state.database.sessionmaker() as session, session.begin():
+    async with committed(app.state.database) as session:
         tenant = await create_tenant(
             session, name=name or f"Practice {uuid.uuid4().hex[:6]}", timezone=timezone
         )
@@ -56,7 +60,7 @@ async def make_member(
     tenant_id = tenant_id or await make_tenant(app)
     email = email or f"{role}-{uuid.uuid4().hex[:8]}@example.com"
     settings, hasher = app.state.settings, app.state.password_hasher
-    async with app.state.database.sessionmaker() as session, session.begin():
+    async with committed(app.state.database) as session:
         user = await create_user(
             session, hasher, email=email, password=password, full_name=full_name
         )
@@ -71,7 +75,7 @@ async def make_member(
 async def make_platform_admin(app: FastAPI, email: str | None = None) -> Member:
     email = email or f"admin-{uuid.uuid4().hex[:8]}@example.com"
     settings, hasher = app.state.settings, app.state.password_hasher
-    async with app.state.database.sessionmaker() as session, session.begin():
+    async with committed(app.state.database) as session:
         user = await create_user(
             session, hasher, email=email, password=DEFAULT_PASSWORD,
             full_name="Platform Admin", is_platform_admin=True,
@@ -91,7 +95,7 @@ async def make_api_key(
     from clinicflow.audit.service import Actor
     from clinicflow.core.tenancy import set_session_tenant
 
-    async with app.state.database.sessionmaker() as session, session.begin():
+    async with committed(app.state.database) as session:
         await set_session_tenant(session, tenant_id)
         issued = await ApiKeyService(session).create(tenant_id, name, scopes, None, Actor())
     return issued.secret
