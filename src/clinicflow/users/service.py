@@ -105,7 +105,8 @@ def _check_operator_input(*, email: str, full_name: str) -> None:
 
 
 async def practices_of(session: AsyncSession, user: User) -> list[PracticeMembership]:
-    """Every practice the user belongs to, with role, so a client can pick X-Tenant-ID."""
+    """Every practice the user belongs to, with role, so a client can pick X-Tenant-ID (in no
+    particular order: the endpoint pages them by name)."""
     memberships = await MembershipRepository(session).practices_of(user.id)
     tenants = TenantRepository(session)
     found = []
@@ -118,7 +119,7 @@ async def practices_of(session: AsyncSession, user: User) -> list[PracticeMember
                     is_default=tenant_id == user.default_tenant_id,
                 )
             )  # fmt: skip
-    return sorted(found, key=lambda practice: (practice.name, practice.tenant_id))
+    return found
 
 
 class WrongCurrentPassword(PermissionDenied):
