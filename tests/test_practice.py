@@ -33,7 +33,9 @@ async def test_a_practice_read_key_gets_the_profile_and_nothing_else(
     settings = await client.get("/api/v1/tenant", headers=key)
     assert profile.status_code == 200
     assert set(profile.json()) == PROFILE_FIELDS
-    assert "150" not in profile.text
+    # The fee and currency stay out of the profile (a bare "150" could occur inside an id).
+    assert "150.00" not in profile.text
+    assert "BRL" not in profile.text
     assert profile.json()["custom_patient_fields"][0]["key"] == "insurance"
     assert profile.json()["working_hours"]["mon"] == [{"start": "09:00", "end": "18:00"}]
     assert staff.json()["items"] == [{"id": str(owner.user_id), "full_name": "Dr. Ana"}]
