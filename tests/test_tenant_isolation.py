@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
@@ -27,6 +26,7 @@ from clinicflow.tenants.models import Membership, Role
 from clinicflow.tenants.service import add_member, create_tenant
 from clinicflow.users.service import create_user
 from tests.conftest import PgTestDatabase
+from tests.statements import statements_sent
 
 SET_TENANT = text("SELECT set_config('app.tenant_id', :tid, true)")
 
@@ -311,24 +311,6 @@ async def test_a_hot_read_outside_a_practice_is_refused(db: FastAPI) -> None:
     async with db.state.database.sessionmaker() as session:
         with pytest.raises(TenantScopeViolation):
             await PatientRepository(session).page(PatientFilters(), 10, None)
-
-
-@contextmanager
-def statements_sent(db: FastAPI) -> Iterator[list[str]]:
-    """The SQL the app's engine sends while the block runs."""
-    engine = db.state.database.engine.sync_engine
-    sent: list[str] = []
-
-    def record(*args: object) -> None:
-        statement = args[2]
-        assert isinstance(statement, str)
-        sent.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_savepoints_keep_the_tenant_without_setting_it_again(

@@ -112,18 +112,28 @@ async def _user_principal(
 ) -> Principal:
     if not token:
         raise NotAuthenticated("Authentication required.")
-    principal = await _remembered(session, (token, x_tenant_id))
+    key = (token, x_tenant_id)
+    principal = await _remembered(session, key)
     if principal is None:
-        settings = request.app.state.settings
-        claims = decode_access_token(settings, token)
-        principal, lasts = await _verified_user_principal(session, claims, x_tenant_id)
-        until_expiry = (claims.expires_at - utcnow()).total_seconds()
-        basis = Basis(principal.tenant_id, principal.user_id, principal.session_id)
-        seconds = min(lasts, until_expiry, settings.auth_cache_seconds)
-        principals.put((token, x_tenant_id), principal, basis, seconds=seconds)
+        async with principals.one_verification(key):
+            principal = await _remembered(session, key)  # vetted while this request waited
+            if principal is None:
+                principal = await _vet_user(request, session, key)
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
     if principal.tenant_id is not None:
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
+    return principal
+
+
+async def _vet_user(request: Request, session: AsyncSession, key: CacheKey) -> Principal:
+    token, x_tenant_id = key
+    settings = request.app.state.settings
+    claims = decode_access_token(settings, token)
+    principal, lasts = await _verified_user_principal(session, claims, x_tenant_id)
+    until_expiry = (claims.expires_at - utcnow()).total_seconds()
+    basis = Basis(principal.tenant_id, principal.user_id, principal.session_id)
+    seconds = min(lasts, until_expiry, settings.auth_cache_seconds)
+    principals.put(key, principal, basis, seconds=seconds)
     return principal
 
 
@@ -211,18 +221,26 @@ async def get_caller(
 
 
 async def _key_principal(request: Request, session: AsyncSession, api_key: str) -> Principal:
-    principal = await _remembered(session, (api_key, None))
+    key = (api_key, None)
+    principal = await _remembered(session, key)
     if principal is None:
-        found = await authenticate_key(session, api_key)
-        principal = key_principal(found)
-        # Not remembered until the touch of last_used_at has been made.
-        seconds = 0.0 if found.touched else request.app.state.settings.auth_cache_seconds
-        if found.key.expires_at is not None:
-            seconds = min(seconds, (found.key.expires_at - utcnow()).total_seconds())
-        basis = Basis(principal.tenant_id, api_key_id=principal.api_key_id)
-        principals.put((api_key, None), principal, basis, seconds=seconds)
-    else:
-        _bind_key_context(principal)
+        async with principals.one_verification(key):
+            principal = await _remembered(session, key)  # vetted while this request waited
+            if principal is None:
+                return await _vet_key(request, session, api_key)
+    _bind_key_context(principal)
+    return principal
+
+
+async def _vet_key(request: Request, session: AsyncSession, api_key: str) -> Principal:
+    found = await authenticate_key(session, api_key)
+    principal = key_principal(found)
+    # Not remembered until the touch of last_used_at has been made.
+    seconds = 0.0 if found.touched else request.app.state.settings.auth_cache_seconds
+    if found.key.expires_at is not None:
+        seconds = min(seconds, (found.key.expires_at - utcnow()).total_seconds())
+    basis = Basis(principal.tenant_id, api_key_id=principal.api_key_id)
+    principals.put((api_key, None), principal, basis, seconds=seconds)
     return principal
 
 

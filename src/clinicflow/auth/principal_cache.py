@@ -15,8 +15,11 @@ Inserts invalidate nothing: a new login session or membership is not in anyone's
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -77,9 +80,32 @@ class Changes:
         )
 
 
+@dataclass(slots=True)
+class _Verification:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    waiting: int = 0
+
+
 class PrincipalCache(Generic[V]):
     def __init__(self) -> None:
         self._entries: dict[CacheKey, _Entry[V]] = {}
+        self._verifications: dict[CacheKey, _Verification] = {}
+
+    @asynccontextmanager
+    async def one_verification(self, key: CacheKey) -> AsyncIterator[None]:
+        """One verification of a credential at a time in this process. When an entry expires
+        under load, every request in flight with that credential missed at once and vetted it
+        again (two queries each); now the first vets it and the others, let in one by one,
+        find its entry. A credential that fails is not remembered: each request fails alone."""
+        verification = self._verifications.setdefault(key, _Verification())
+        verification.waiting += 1
+        try:
+            async with verification.lock:
+                yield
+        finally:
+            verification.waiting -= 1
+            if verification.waiting == 0:
+                del self._verifications[key]
 
     def get(self, key: CacheKey) -> V | None:
         entry = self._entries.get(key)
