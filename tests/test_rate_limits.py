@@ -347,7 +347,10 @@ async def _hammer_served(database_url: str, member: Member, redis_url: str, work
     assert "Traceback" not in log
     allowed = statuses.count(200)
     assert allowed + statuses.count(429) == 720
-    assert 600 - 2 * (LEASE_MAX - 1) <= allowed <= 600
+    # On failure, what the workers said about the shared counters (a Redis timeout makes a
+    # worker count alone for a while).
+    said = [line for line in log.splitlines() if "rate_limit" in line][:5]
+    assert 600 - 2 * (LEASE_MAX - 1) <= allowed <= 600, (allowed, said)
 
 
 async def test_two_served_workers_never_let_a_caller_past_its_budget(
