@@ -94,6 +94,13 @@ async def probe(db: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, uuid.UUID
         run_after_commit(session, partial(note, "after commit"))
         return JSONResponse({"ok": True}, background=BackgroundTask(note, "response's own"))
 
+    @db.post(f"/test-only/{tenant_id}/bug")
+    async def bug(session: SessionDep) -> JSONResponse:
+        await set_session_tenant(session, tenant_id)
+        session.add(Patient(full_name="Never kept", custom_fields={}))
+        await session.flush()
+        raise RuntimeError("internals a client must not read")
+
     RAN.clear()
     # An unexpected error reaches the client as the server answers it, a 500 problem.
     transport = httpx.ASGITransport(app=db, raise_app_exceptions=False)
@@ -138,6 +145,24 @@ async def test_a_commit_that_fails_is_an_error_response_and_nothing_runs_after_i
     assert response.headers["content-type"] == "application/problem+json"
     assert await _names(db, tenant_id) == []
     assert RAN == []
+
+
+async def test_a_bug_answers_a_500_problem_with_the_request_id_and_security_headers(
+    db: FastAPI, probe: tuple[httpx.AsyncClient, uuid.UUID]
+) -> None:
+    """SPEC §4: every response has X-Request-ID, a 500 included (it is how an operator finds
+    the logged traceback); the bug's own words stay in the log; its writes are undone."""
+    client, tenant_id = probe
+    response = await client.post(
+        f"/test-only/{tenant_id}/bug", headers={"X-Request-ID": "support-ticket-4711"}
+    )
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "urn:clinicflow:problem:internal-error"
+    assert response.headers["x-request-id"] == "support-ticket-4711"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "internals" not in response.text
+    assert await _names(db, tenant_id) == []
 
 
 async def test_a_client_gone_before_its_body_arrived_is_a_client_error(db: FastAPI) -> None:

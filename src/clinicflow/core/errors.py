@@ -300,7 +300,7 @@ async def _handle_database_unreachable(request: Request, exc: Exception) -> Resp
     connections): the request changed nothing and may be retried; not the client's fault and
     not a bug. A driver error on a working connection is still a 500."""
     if isinstance(exc, DBAPIError) and not _connection_failed(exc):
-        return await _handle_unexpected(request, exc)
+        return await unexpected_error_response(request, exc)
     logger.error("database_unreachable", error_type=type(exc).__name__, error=str(exc)[:200])
     return problem_response(
         503, "Service unavailable",
@@ -343,7 +343,8 @@ async def _handle_undecryptable(request: Request, exc: Exception) -> Response:
     )  # fmt: skip
 
 
-async def _handle_unexpected(request: Request, exc: Exception) -> Response:
+async def unexpected_error_response(request: Request, exc: Exception) -> Response:
+    """A bug's answer: logged with the traceback, a 500 problem that tells nothing of it."""
     logger.exception("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
         500,
@@ -366,7 +367,9 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DBAPIError, _handle_database_unreachable)
     app.add_exception_handler(MissingKeyError, _handle_missing_key)
     app.add_exception_handler(DecryptionError, _handle_undecryptable)
-    app.add_exception_handler(Exception, _handle_unexpected)
+    # RequestContextMiddleware answers these first (with the request's id and security
+    # headers); this covers an error raised outside it.
+    app.add_exception_handler(Exception, unexpected_error_response)
 
 
 class PlanLimitExceeded(ClinicFlowError):

@@ -20,9 +20,10 @@ from typing import Any
 
 import structlog
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clinicflow.core.errors import PROBLEM_MEDIA_TYPE
+from clinicflow.core.errors import PROBLEM_MEDIA_TYPE, unexpected_error_response
 from clinicflow.core.metrics import observe
 
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -190,6 +191,13 @@ class RequestContextMiddleware:
             if "started" in status_holder:
                 raise
             await _too_large(send_with_headers, self.max_body_bytes)
+        except Exception as error:
+            # A bug: answered here rather than by Starlette's outermost handler, so the 500
+            # carries the request's id and the security headers as every response does.
+            if "started" in status_holder:
+                raise
+            response = await unexpected_error_response(Request(scope), error)
+            await response(scope, receive, send_with_headers)
         finally:
             elapsed = time.perf_counter() - started
             observe(scope, status_holder["status"], elapsed)
