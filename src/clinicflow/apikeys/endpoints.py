@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from clinicflow.apikeys.models import ApiKey
 from clinicflow.apikeys.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -20,6 +21,7 @@ from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded
 from clinicflow.core.openapi import WORKS_IN_READ_ONLY, problems
+from clinicflow.core.pagination import Paging, page_of_list, sortable_instant
 
 router = APIRouter(route_class=UnitOfWorkRoute, prefix="/api-keys", tags=["api keys"])
 KeyManager = Annotated[Principal, Depends(require(Permission.API_KEYS_MANAGE))]
@@ -55,12 +57,20 @@ async def create_api_key(
 
 
 @router.get("", summary="List the practice's API keys")
-async def list_api_keys(principal: KeyManager, session: SessionDep) -> ApiKeyList:
-    """Owner only. Active keys, redacted: name, prefix, scopes, expiry, last use and whether a
-    key is suspended. Secrets are never shown again. Not paginated."""
-    return ApiKeyList(
-        items=[ApiKeyRead.model_validate(key) for key in await ApiKeyService(session).list_active()]
+async def list_api_keys(principal: KeyManager, session: SessionDep, page: Paging) -> ApiKeyList:
+    """Owner only. Active keys, newest first, redacted: name, prefix, scopes, expiry, last use
+    and whether a key is suspended. Secrets are never shown again. `limit` at a time, follow
+    `next_cursor`."""
+    keys, next_cursor = page_of_list(
+        await ApiKeyService(session).list_active(), page, _by_creation, fields=2, descending=True
     )
+    return ApiKeyList(
+        items=[ApiKeyRead.model_validate(key) for key in keys], next_cursor=next_cursor
+    )
+
+
+def _by_creation(key: ApiKey) -> tuple[str, str]:
+    return sortable_instant(key.created_at), str(key.id)
 
 
 @router.post(

@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from clinicflow.auth.permissions import API_KEY_SCOPES
+from clinicflow.core.pagination import NEXT_CURSOR
 from clinicflow.core.types import Instant
 
 SCOPE_NAMES = sorted(scope.value for scope in API_KEY_SCOPES)
@@ -82,7 +83,7 @@ class ApiKeyCreated(ApiKeyRead):
 
 
 class ApiKeyList(BaseModel):
-    items: list[ApiKeyRead] = Field(description="The practice's active keys.")
-    next_cursor: str | None = Field(
-        default=None, description="Always null: the whole list is in one answer."
+    items: list[ApiKeyRead] = Field(
+        description="The practice's active keys, newest first (a page of them)."
     )
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Response, status
 
 from clinicflow.appointments.availability import searched_window
-from clinicflow.appointments.models import AppointmentView, Status
+from clinicflow.appointments.models import AppointmentStatusChange, AppointmentView, Status
 from clinicflow.appointments.repository import AppointmentFilters
 from clinicflow.appointments.schemas import (
     AppointmentCreate,
@@ -29,12 +29,15 @@ from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import (
     PageParams,
+    Paging,
     cursor_fields,
     cursor_instant,
     encode_cursor,
+    page_of_list,
     page_params,
     page_response,
     shown_items,
+    sortable_instant,
 )
 from clinicflow.core.types import Instant
 from clinicflow.notifications.outbox import OutboxDep
@@ -200,13 +203,25 @@ async def change_status(
 
 @router.get("/{appointment_id}/history", summary="Get an appointment's status history")
 async def status_history(
-    appointment_id: uuid.UUID, principal: Reader, session: SessionDep
+    appointment_id: uuid.UUID, principal: Reader, session: SessionDep, page: Paging
 ) -> StatusHistory:
     """Owner, assistant or viewer, or an API key with `appointments:read`. Every status change of
     the appointment, oldest first: from, to, when, by which member or API key, and the reason.
-    Not paginated."""
-    changes = await AppointmentService(session, principal).history(appointment_id)
-    return StatusHistory(items=[StatusChangeRead.model_validate(change) for change in changes])
+    `limit` at a time, follow `next_cursor`."""
+    changes, next_cursor = page_of_list(
+        await AppointmentService(session, principal).history(appointment_id),
+        page,
+        _by_time,
+        fields=2,
+    )
+    return StatusHistory(
+        items=[StatusChangeRead.model_validate(change) for change in changes],
+        next_cursor=next_cursor,
+    )
+
+
+def _by_time(change: AppointmentStatusChange) -> tuple[str, str]:
+    return sortable_instant(change.changed_at), str(change.id)
 
 
 @availability_router.get(

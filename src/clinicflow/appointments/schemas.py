@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from clinicflow.appointments.models import Status
+from clinicflow.core.pagination import NEXT_CURSOR
 from clinicflow.core.types import Day, Instant, PatchBody
 
 MIN_MINUTES, MAX_MINUTES = 5, 720
@@ -214,10 +215,12 @@ class StatusChangeRead(BaseModel):
 
 
 class StatusHistory(BaseModel):
-    items: list[StatusChangeRead] = Field(description="Every status change, oldest first.")
+    items: list[StatusChangeRead] = Field(
+        description="The status changes, oldest first (a page of them)."
+    )
     next_cursor: str | None = Field(
         default=None,
-        description="Always null: the whole list is in one answer.",
+        description=NEXT_CURSOR,
     )
 
 

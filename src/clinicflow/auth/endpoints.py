@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from clinicflow.auth.account_service import AccountService
 from clinicflow.auth.deps import CurrentPrincipal
+from clinicflow.auth.models import AuthSession
 from clinicflow.auth.schemas import (
     AcceptedResponse,
     ForgotPasswordRequest,
@@ -28,6 +29,7 @@ from clinicflow.auth.service import AuthService, TokenPair
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import NotAuthenticated, NotFound
 from clinicflow.core.openapi import problems
+from clinicflow.core.pagination import Paging, page_of_list, sortable_instant
 from clinicflow.core.ratelimit import RateLimiter, limit_public
 from clinicflow.tenants.schemas import TenantRead
 from clinicflow.users.repository import UserRepository
@@ -160,16 +162,24 @@ async def logout_all(principal: CurrentPrincipal, service: AuthServiceDep) -> No
 
 
 @router.get("/sessions", summary="List your active sessions")
-async def list_sessions(principal: CurrentPrincipal, service: AuthServiceDep) -> SessionList:
-    """Logged-in user (bearer token). The user's unexpired, unrevoked sessions with device
-    details (user agent, IP, created, last used, expiry); `current` marks the session of the
-    token used. Not paginated."""
-    sessions = await service.list_sessions(principal)
+async def list_sessions(
+    principal: CurrentPrincipal, service: AuthServiceDep, page: Paging
+) -> SessionList:
+    """Logged-in user (bearer token). The user's unexpired, unrevoked sessions, most recently
+    used first, with device details (user agent, IP, created, last used, expiry); `current`
+    marks the session of the token used. `limit` at a time, follow `next_cursor`."""
+    sessions, next_cursor = page_of_list(
+        await service.list_sessions(principal), page, _by_last_use, fields=2, descending=True
+    )
     items = [
         SessionRead.model_validate(s).model_copy(update={"current": s.id == principal.session_id})
         for s in sessions
     ]
-    return SessionList(items=items)
+    return SessionList(items=items, next_cursor=next_cursor)
+
+
+def _by_last_use(session: AuthSession) -> tuple[str, str]:
+    return sortable_instant(session.last_used_at), str(session.id)
 
 
 @router.delete(

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool
 
+from clinicflow.core.pagination import NEXT_CURSOR
 from clinicflow.core.security import GivenPassword, NewPassword
 
 
@@ -58,10 +59,12 @@ class SessionRead(BaseModel):
 
 
 class SessionList(BaseModel):
-    items: list[SessionRead] = Field(description="The user's active sessions.")
+    items: list[SessionRead] = Field(
+        description="The user's active sessions, most recently used first (a page of them)."
+    )
     next_cursor: str | None = Field(
         default=None,
-        description="Always null: all sessions are in one answer.",
+        description=NEXT_CURSOR,
     )
 
 

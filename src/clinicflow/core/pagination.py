@@ -8,11 +8,11 @@ import json
 import operator
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, TypeAdapter
 
@@ -157,18 +157,36 @@ def cursor_fields(
 
 
 def page_of_list(
-    items: Sequence[T], page: PageParams, key: Callable[[T], tuple[str, ...]], fields: int
+    items: Sequence[T],
+    page: PageParams,
+    key: Callable[[T], tuple[str, ...]],
+    fields: int,
+    *,
+    descending: bool = False,
 ) -> tuple[list[T], str | None]:
-    """A page of a list held whole in memory (a user's practices, an n8n's workflows), in
-    `key` order (`fields` strings): the items after the cursor's key, and the next page's
-    cursor (None on the last). A key is unique per item, so no item is skipped or repeated."""
-    ordered = sorted(items, key=key)
+    """A page of a list held whole in memory (a user's practices, an n8n's workflows, a
+    practice's members or API keys: lists a plan or a person keeps short), in `key` order
+    (`fields` strings; `descending` for newest first): the items after the cursor's key, and
+    the next page's cursor (None on the last). A key is unique per item, so no item is
+    skipped or repeated."""
+    ordered = sorted(items, key=key, reverse=descending)
     after = cursor_fields(page.cursor, *[str] * fields)
     if after is not None:
-        ordered = [item for item in ordered if key(item) > after]
+        ordered = [
+            item for item in ordered if (key(item) < after if descending else key(item) > after)
+        ]
     shown = ordered[: page.limit]
     more = len(ordered) > page.limit
     return shown, encode_cursor(list(key(shown[-1]))) if more else None
+
+
+def sortable_instant(moment: datetime) -> str:
+    """A timestamp as a list key that sorts as time does: UTC, fixed width."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")
+
+
+Paging = Annotated[PageParams, Depends(page_params)]
 
 
 def cursor_instant(value: str) -> datetime:

@@ -13,7 +13,9 @@ from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound, PlanLimitExceeded, TenantReadOnly
 from clinicflow.core.openapi import WORKS_IN_READ_ONLY, problems
+from clinicflow.core.pagination import Paging, page_of_list, sortable_instant
 from clinicflow.core.ratelimit import limit_public
+from clinicflow.invitations.models import Invitation
 from clinicflow.invitations.schemas import (
     InvitationAccept,
     InvitationAccepted,
@@ -69,13 +71,21 @@ async def create_invitation(
 
 @router.get("", summary="List pending invitations")
 async def list_invitations(
-    principal: Inviter, service: Service, tenant_id: TenantQuery = None
+    principal: Inviter, service: Service, page: Paging, tenant_id: TenantQuery = None
 ) -> InvitationList:
     """Owner (own practice) or platform admin (`tenant_id` required). Invitations not yet
-    accepted, revoked or expired. Not paginated."""
+    accepted, revoked or expired, oldest first; `limit` at a time, follow `next_cursor`."""
     tenant = await service.target_tenant(principal, tenant_id)
-    pending = await service.list_pending(tenant)
-    return InvitationList(items=[InvitationRead.model_validate(i) for i in pending])
+    pending, next_cursor = page_of_list(
+        await service.list_pending(tenant), page, _by_creation, fields=2
+    )
+    return InvitationList(
+        items=[InvitationRead.model_validate(i) for i in pending], next_cursor=next_cursor
+    )
+
+
+def _by_creation(invitation: Invitation) -> tuple[str, str]:
+    return sortable_instant(invitation.created_at), str(invitation.id)
 
 
 @router.post(

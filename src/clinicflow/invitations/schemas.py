@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from clinicflow.core.pagination import NEXT_CURSOR
 from clinicflow.core.security import NewPassword
 from clinicflow.tenants.models import Role
 
@@ -36,10 +37,10 @@ class InvitationRead(BaseModel):
 
 
 class InvitationList(BaseModel):
-    items: list[InvitationRead] = Field(description="Pending invitations, oldest first.")
-    next_cursor: str | None = Field(
-        default=None, description="Always null: the whole list is in one answer."
+    items: list[InvitationRead] = Field(
+        description="Pending invitations, oldest first (a page of them)."
     )
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
 
 class InvitationPublic(BaseModel):

@@ -10,12 +10,14 @@ from fastapi import APIRouter, Depends, Request, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
+from clinicflow.core.pagination import Paging, page_of_list, sortable_instant
 from clinicflow.records.schemas import (
     PatientRecordsExport,
     RecordAmend,
     RecordCreate,
     RecordList,
     RecordRead,
+    RecordSummary,
     RecordWithVersions,
 )
 from clinicflow.records.service import RecordService
@@ -50,14 +52,22 @@ async def create_record(
 
 @router.get("/patients/{patient_id}/records", summary="List a patient's medical records")
 async def list_records(
-    patient_id: uuid.UUID, principal: Reader, request: Request, session: SessionDep
+    patient_id: uuid.UUID, principal: Reader, request: Request, session: SessionDep, page: Paging
 ) -> RecordList:
-    """Owner only. The patient's records with kind, version and times but without content (so
-    listing is not a clinical read and is not audited). 404 for an unknown patient. Not
-    paginated."""
-    return RecordList(
-        items=await _service(request, session, principal).list_for_patient(patient_id)
+    """Owner only. The patient's records, oldest first, with kind, version and times but
+    without content (so listing is not a clinical read and is not audited). 404 for an
+    unknown patient. `limit` at a time, follow `next_cursor`."""
+    records, next_cursor = page_of_list(
+        await _service(request, session, principal).list_for_patient(patient_id),
+        page,
+        _by_creation,
+        fields=2,
     )
+    return RecordList(items=records, next_cursor=next_cursor)
+
+
+def _by_creation(record: RecordSummary) -> tuple[str, str]:
+    return sortable_instant(record.created_at), str(record.id)
 
 
 @router.get("/patients/{patient_id}/records/export", summary="Export a patient's medical records")

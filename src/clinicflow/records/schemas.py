@@ -8,6 +8,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from clinicflow.core.pagination import NEXT_CURSOR
+
 MAX_CONTENT = 200_000
 
 
@@ -74,11 +76,11 @@ class VersionRead(BaseModel):
 
 class RecordList(BaseModel):
     items: list[RecordSummary] = Field(
-        description="The patient's records, oldest first, without content.",
+        description="The patient's records, oldest first, without content (a page of them).",
     )
     next_cursor: str | None = Field(
         default=None,
-        description="Always null: the whole list is in one answer.",
+        description=NEXT_CURSOR,
     )
 
 

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from clinicflow.auth.deps import Principal, require
 from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
-from clinicflow.core.pagination import PageParams, cursor_fields, encode_cursor, page_params
+from clinicflow.core.pagination import (
+    PageParams,
+    Paging,
+    cursor_fields,
+    encode_cursor,
+    page_of_list,
+    page_params,
+)
 from clinicflow.invitations.service import InvitationService
 from clinicflow.tenants.admin_schemas import (
     PlanAssign,
@@ -26,7 +33,7 @@ from clinicflow.tenants.admin_schemas import (
     TenantSummary,
 )
 from clinicflow.tenants.admin_service import PlatformService
-from clinicflow.tenants.models import Role, Tenant
+from clinicflow.tenants.models import Plan, Role, Tenant
 
 router = APIRouter(route_class=UnitOfWorkRoute, tags=["platform"])
 Admin = Annotated[Principal, Depends(require(Permission.PLATFORM_TENANTS))]
@@ -129,12 +136,17 @@ async def set_plan(
 
 
 @router.get("/plans", summary="List plans")
-async def list_plans(admin: Admin, service: Service) -> PlanList:
-    """Platform admin only. Every plan with its limits (max patients, max members, API access;
-    null means unlimited). Not paginated."""
+async def list_plans(admin: Admin, service: Service, page: Paging) -> PlanList:
+    """Platform admin only. Every plan, by name, with its limits (max patients, max members,
+    API access; null means unlimited). `limit` at a time, follow `next_cursor`."""
+    plans, next_cursor = page_of_list(await service.platform.plans(), page, _by_name, fields=2)
     return PlanList(
-        items=[PlanRead.model_validate(plan) for plan in await service.platform.plans()]
+        items=[PlanRead.model_validate(plan) for plan in plans], next_cursor=next_cursor
     )
+
+
+def _by_name(plan: Plan) -> tuple[str, str]:
+    return plan.name, str(plan.id)
 
 
 @router.post("/plans", status_code=status.HTTP_201_CREATED, summary="Create a plan")

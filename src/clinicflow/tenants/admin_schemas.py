@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from clinicflow.core.pagination import NEXT_CURSOR
 from clinicflow.core.types import PatchBody, TimeZoneName
 
 
@@ -147,7 +148,5 @@ class PlanRead(BaseModel):
 
 
 class PlanList(BaseModel):
-    items: list[PlanRead] = Field(description="Every plan.")
-    next_cursor: str | None = Field(
-        default=None, description="Always null: the whole list is in one answer."
-    )
+    items: list[PlanRead] = Field(description="The plans, by name (a page of them).")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)

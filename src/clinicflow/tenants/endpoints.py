@@ -12,6 +12,7 @@ from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.openapi import problems
+from clinicflow.core.pagination import Paging, page_of_list
 from clinicflow.tenants.models import Membership
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.schemas import (
@@ -20,6 +21,7 @@ from clinicflow.tenants.schemas import (
     MemberUpdate,
     PracticeProfile,
     ProfessionalList,
+    ProfessionalRead,
     TenantRead,
 )
 from clinicflow.tenants.service import (
@@ -79,18 +81,33 @@ async def read_practice(principal: PracticeReader, session: SessionDep) -> Pract
     "/professionals",
     summary="List the professionals appointments are booked with",
 )
-async def list_professionals(principal: PracticeReader, session: SessionDep) -> ProfessionalList:
-    """Any member, or an API key with `practice:read`. The owners, whose id is the
+async def list_professionals(
+    principal: PracticeReader, session: SessionDep, page: Paging
+) -> ProfessionalList:
+    """Any member, or an API key with `practice:read`. The owners, by name, whose id is the
     `professional_id` of a booking; `default_professional_id` is used when a booking leaves it
-    out and the practice has only one. Not paginated."""
-    return await professional_list(session)
+    out and the practice has only one. `limit` at a time, follow `next_cursor`."""
+    staff = await professional_list(session)
+    shown, next_cursor = page_of_list(staff.items, page, _professional_by_name, fields=2)
+    return staff.model_copy(update={"items": shown, "next_cursor": next_cursor})
+
+
+def _professional_by_name(professional: ProfessionalRead) -> tuple[str, str]:
+    return professional.full_name, str(professional.id)
 
 
 @router.get("/members", summary="List your practice's members")
-async def list_members(principal: MembersReader, session: SessionDep) -> MemberList:
-    """Owner or assistant. Every member with e-mail, name, role and join date. Not paginated."""
-    rows = await MemberService(session).list()
-    return MemberList(items=[_member(membership, user) for membership, user in rows])
+async def list_members(principal: MembersReader, session: SessionDep, page: Paging) -> MemberList:
+    """Owner or assistant. The members, by name, with e-mail, role and join date. `limit` at
+    a time, follow `next_cursor`."""
+    rows, next_cursor = page_of_list(await MemberService(session).list(), page, _by_name, fields=2)
+    return MemberList(
+        items=[_member(membership, user) for membership, user in rows], next_cursor=next_cursor
+    )
+
+
+def _by_name(row: tuple[Membership, User]) -> tuple[str, str]:
+    return row[1].full_name, str(row[1].id)
 
 
 @router.patch("/members/{user_id}", summary="Change a member's role", responses=problems(Conflict))

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from clinicflow.core.pagination import NEXT_CURSOR
 from clinicflow.patients.custom_fields import CustomFieldDefinition
 from clinicflow.tenants.models import Role
 
@@ -41,10 +42,8 @@ class MemberRead(BaseModel):
 
 
 class MemberList(BaseModel):
-    items: list[MemberRead] = Field(description="Every member of the practice.")
-    next_cursor: str | None = Field(
-        default=None, description="Always null: the whole list is in one answer."
-    )
+    items: list[MemberRead] = Field(description="The practice's members, by name (a page of them).")
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
 
 class MemberUpdate(BaseModel):
@@ -63,9 +62,7 @@ class ProfessionalList(BaseModel):
     default_professional_id: uuid.UUID | None = Field(
         description="Used when professional_id is left out: the only professional, if one"
     )
-    next_cursor: str | None = Field(
-        default=None, description="Always null: the whole list is in one answer."
-    )
+    next_cursor: str | None = Field(default=None, description=NEXT_CURSOR)
 
 
 class Interval(BaseModel):

@@ -1,0 +1,153 @@
+"""SPEC §4: every list takes `limit` and `cursor` and answers `next_cursor`, the short ones
+too (members, API keys, sessions, invitations, plans, professionals, a patient's records, an
+appointment's status history): their pages, followed to the end, give each item once, in the
+list's order."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from tests.factories import make_api_key, make_member, make_platform_admin
+from tests.test_appointments import book, patient_of
+
+
+async def _pages(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str]
+) -> list[list[dict[str, Any]]]:
+    """The list two at a time, following next_cursor to the end."""
+    pages: list[list[dict[str, Any]]] = []
+    params = {"limit": "2"}
+    while True:
+        response = await client.get(path, params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        pages.append(response.json()["items"])
+        cursor = response.json()["next_cursor"]
+        if cursor is None:
+            return pages
+        params = {"limit": "2", "cursor": cursor}
+
+
+async def _walks_the_whole_list(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], count: int
+) -> list[dict[str, Any]]:
+    whole = await client.get(path, headers=headers)
+    assert whole.status_code == 200
+    assert whole.json()["next_cursor"] is None
+    items: list[dict[str, Any]] = whole.json()["items"]
+    pages = await _pages(client, path, headers)
+    assert [len(page) for page in pages] == [2] * (count // 2) + ([count % 2] if count % 2 else [])
+    assert [item for page in pages for item in page] == items
+    assert len(items) == count
+    forged = await client.get(path, params={"cursor": "bm8tc3VjaC1wYWdl"}, headers=headers)
+    assert forged.status_code == 404
+    return items
+
+
+async def test_members_and_professionals_come_by_name(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner", full_name="Mara Owner")
+    for name, role in (("Carla", "owner"), ("Bruno", "assistant"), ("Ana", "viewer")):
+        await make_member(db, role=role, tenant_id=owner.tenant_id, full_name=name)
+    members = await _walks_the_whole_list(client, "/api/v1/tenant/members", owner.headers, 4)
+    assert [member["full_name"] for member in members] == ["Ana", "Bruno", "Carla", "Mara Owner"]
+    staff = await _walks_the_whole_list(client, "/api/v1/tenant/professionals", owner.headers, 2)
+    assert [person["full_name"] for person in staff] == ["Carla", "Mara Owner"]
+    first = await client.get("/api/v1/tenant/professionals?limit=1", headers=owner.headers)
+    # Two professionals, so no default, whichever page is shown.
+    assert first.json()["default_professional_id"] is None
+
+
+async def test_api_keys_and_sessions_come_newest_first(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    names = [f"agent {n}" for n in range(3)]
+    for name in names:
+        await make_api_key(db, owner.tenant_id, ["patients:read"], name=name)
+    keys = await _walks_the_whole_list(client, "/api/v1/api-keys", owner.headers, 3)
+    assert [key["name"] for key in keys] == names[::-1]
+    for _ in range(2):
+        login = await client.post(
+            "/api/v1/auth/login", json={"username": owner.email, "password": owner.password}
+        )
+        assert login.status_code == 200
+    sessions = await _walks_the_whole_list(client, "/api/v1/auth/sessions", owner.headers, 3)
+    used = [session["last_used_at"] for session in sessions]
+    assert used == sorted(used, reverse=True)
+
+
+async def test_invitations_and_plans_come_in_their_order(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    emails = [f"invitee{n}.{uuid.uuid4().hex[:6]}@example.com" for n in range(3)]
+    for email in emails:
+        sent = await client.post(
+            "/api/v1/invitations", json={"email": email, "role": "assistant"},
+            headers=owner.headers,
+        )  # fmt: skip
+        assert sent.status_code == 201, sent.text
+    invitations = await _walks_the_whole_list(client, "/api/v1/invitations", owner.headers, 3)
+    assert [invitation["email"] for invitation in invitations] == emails
+    admin = await make_platform_admin(db)
+    before = (await client.get("/api/v1/plans?limit=200", headers=admin.headers)).json()["items"]
+    for name in ("zz plan b", "zz plan a", "zz plan c"):
+        created = await client.post("/api/v1/plans", json={"name": name}, headers=admin.headers)
+        assert created.status_code == 201, created.text
+    plans = await _walks_the_whole_list(client, "/api/v1/plans", admin.headers, len(before) + 3)
+    listed = [plan["name"] for plan in plans]
+    assert listed == sorted(listed)
+
+
+async def test_records_and_status_history_come_oldest_first(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    owner = await make_member(db, role="owner")
+    patient = await patient_of(client, owner)
+    for number in range(3):
+        written = await client.post(
+            f"/api/v1/patients/{patient}/records", json={"content": f"Session {number}"},
+            headers=owner.headers,
+        )  # fmt: skip
+        assert written.status_code == 201, written.text
+    path = f"/api/v1/patients/{patient}/records"
+    records = await _walks_the_whole_list(client, path, owner.headers, 3)
+    created = [record["created_at"] for record in records]
+    assert created == sorted(created)
+    appointment = (await book(client, owner, patient)).json()["id"]
+    for status in ("confirmed", "arrived"):
+        moved = await client.post(
+            f"/api/v1/appointments/{appointment}/status", json={"status": status},
+            headers=owner.headers,
+        )  # fmt: skip
+        assert moved.status_code == 200, moved.text
+    history_path = f"/api/v1/appointments/{appointment}/history"
+    history = await _walks_the_whole_list(client, history_path, owner.headers, 3)
+    assert [change["to_status"] for change in history] == ["scheduled", "confirmed", "arrived"]
+
+
+def test_every_list_in_the_document_takes_limit_and_cursor(db: FastAPI) -> None:
+    """A list is an operation answering `next_cursor`; each must let the client page it."""
+    document = db.openapi()
+    schemas = document["components"]["schemas"]
+    lists, unpaged = [], []
+    for path, operations in document["paths"].items():
+        operation = operations.get("get")
+        if operation is None or "/fhir/" in path:
+            continue
+        content = operation["responses"].get("200", {}).get("content", {})
+        reference = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+        schema = schemas.get(reference.rsplit("/", 1)[-1], {})
+        if "next_cursor" not in schema.get("properties", {}):
+            continue
+        lists.append(path)
+        query = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        if not {"limit", "cursor"} <= query:
+            unpaged.append(path)
+    assert len(lists) >= 20  # the check found the lists
+    assert unpaged == []
