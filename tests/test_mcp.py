@@ -96,11 +96,13 @@ def server(pg_database: PgTestDatabase, tmp_path_factory: pytest.TempPathFactory
 
 
 @asynccontextmanager
-async def agent(server: str, key: str, *, bearer: bool = False) -> AsyncIterator[ClientSession]:
+async def agent(
+    server: str, key: str, *, bearer: bool = False, path: str = "/mcp"
+) -> AsyncIterator[ClientSession]:
     headers = {"Authorization": f"Bearer {key}"} if bearer else {"X-API-Key": key}
     async with (
         create_mcp_http_client(headers=headers) as http,
-        streamable_http_client(f"{server}/mcp", http_client=http) as (read, write, _),
+        streamable_http_client(f"{server}{path}", http_client=http) as (read, write, _),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
@@ -152,6 +154,21 @@ async def test_a_read_scoped_key_sees_only_read_tools_and_cannot_book(
     assert refused.isError
     assert "appointments:write" in text_of(refused)
     assert await count(db, owner.tenant_id, Appointment) == 0
+    assert [item["id"] for item in found["items"]] == [patient]
+
+
+async def test_the_server_answers_under_the_api_prefix_too(
+    server: str, client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """SPEC §3 lists `/mcp` among the /api/v1 routes: an agent configured with either URL
+    gets the same server, bound by the same key."""
+    owner = await practice(db)
+    patient = await rest_patient(client, owner, "Ana Lima")
+    key = await make_api_key(db, owner.tenant_id, ["patients:read", "availability:read"])
+    async with agent(server, key, path="/api/v1/mcp") as session:
+        listed = {tool.name for tool in (await session.list_tools()).tools}
+        found = await call(session, "find_patient", query="ana")
+    assert listed == READ_TOOLS
     assert [item["id"] for item in found["items"]] == [patient]
 
 

@@ -159,10 +159,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Outermost, so the access log, rate limits, sessions and audit all see the real client.
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(system_router)
-    # The AI receptionist (SPEC §3 "AI agents"): not an OpenAPI route; it speaks MCP.
-    app.router.routes.append(
-        Route(MCP_PATH, mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)
-    )
+    # The AI receptionist (SPEC §3 "AI agents"): not an OpenAPI route; it speaks MCP. SPEC
+    # names it `/mcp` among the /api/v1 routes, so it answers under that prefix as well.
+    for path in (MCP_PATH, f"{API_PREFIX}{MCP_PATH}"):
+        app.router.routes.append(
+            Route(path, mcp_endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+        )
     for router in API_ROUTERS:
         app.include_router(
             match_ids_as_uuids(router),
