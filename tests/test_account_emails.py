@@ -22,6 +22,7 @@ from clinicflow.main import create_app
 from clinicflow.notifications.models import OutboxMessage
 from clinicflow.tenants.models import Membership
 from clinicflow.users.models import User
+from tests import documented_statuses
 from tests.factories import deliver_outbox, make_member, make_platform_admin, make_tenant
 from tests.mailtools import Inbox, running_inbox
 
@@ -161,7 +162,8 @@ async def test_sign_up_creates_a_practice_and_verifies_the_email(
 async def test_sign_up_can_be_switched_off(db: FastAPI, settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"registration_enabled": False}))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        # Recorded: the 403 must be in the document's answers for the route.
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             response = await client.post(
                 "/api/v1/auth/register",

@@ -27,7 +27,7 @@ from clinicflow.auth.schemas import (
 )
 from clinicflow.auth.service import AuthService, TokenPair
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
-from clinicflow.core.errors import NotAuthenticated, NotFound
+from clinicflow.core.errors import NotAuthenticated, NotFound, PermissionDenied
 from clinicflow.core.openapi import problems
 from clinicflow.core.pagination import Paging, page_of_list, sortable_instant
 from clinicflow.core.ratelimit import RateLimiter, limit_public
@@ -227,6 +227,7 @@ FORGOT_ANSWER = "If an account exists for this e-mail, a reset link is on its wa
     dependencies=[Depends(limit_public("register"))],
     status_code=status.HTTP_201_CREATED,
     summary="Sign up and create a practice",
+    responses=problems(PermissionDenied),
 )
 async def register(body: RegisterRequest, service: AccountServiceDep) -> RegisterResponse:
     """Public self sign-up (can be switched off by the operator: 403). Creates the user and a new
