@@ -54,7 +54,9 @@ async def smtp_client(
             """The worker's job, run after each response so the test can look at the inbox."""
             await deliver_outbox(app)
 
-        transport = httpx.ASGITransport(app=app, client=("203.0.113.20", 5000))
+        transport = httpx.ASGITransport(
+            app=documented_statuses.recording(app), client=("203.0.113.20", 5000)
+        )
         async with httpx.AsyncClient(
             transport=transport,
             base_url="http://testserver",

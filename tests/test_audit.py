@@ -22,6 +22,7 @@ from clinicflow.cli import app as cli
 from clinicflow.core import migrate
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.main import create_app
+from tests import documented_statuses
 from tests.conftest import (
     PgTestDatabase,
     create_pg_database,
@@ -220,7 +221,7 @@ async def test_deleting_the_newest_events_is_caught_by_the_exported_heads(
     owner = await make_member(db, role="owner")
     assistant = await make_member(db, role="assistant", tenant_id=owner.tenant_id)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             for role in ("viewer", "assistant", "viewer", "assistant"):
                 changed = await http.patch(
@@ -256,7 +257,7 @@ async def test_a_refused_login_that_keeps_its_audit_event_exports_the_chain_head
     app = create_app(settings.model_copy(update={"audit_head_file": heads}))
     owner = await make_member(db, role="owner")
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             refused = await http.post(
                 "/api/v1/auth/login", json={"username": owner.email, "password": "not-it-at-all"}

@@ -26,6 +26,7 @@ from clinicflow.tenants.models import Role
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member
 from clinicflow.users.repository import UserRepository
+from tests import documented_statuses
 from tests.factories import DEFAULT_PASSWORD, Member, make_member, make_platform_admin
 
 LOGIN = "/api/v1/auth/login"
@@ -46,7 +47,7 @@ async def login(client: httpx.AsyncClient, member: Member, password: str | None 
 
 
 def client_from(app: FastAPI, ip: str) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=app, client=(ip, 4000))
+    transport = httpx.ASGITransport(app=documented_statuses.recording(app), client=(ip, 4000))
     return httpx.AsyncClient(transport=transport, base_url="http://testserver")
 
 

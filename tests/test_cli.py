@@ -18,6 +18,7 @@ from clinicflow.bootstrap import DEMO_PASSWORD
 from clinicflow.cli import app as cli
 from clinicflow.core.settings import Settings, get_settings
 from clinicflow.main import create_app
+from tests import documented_statuses
 from tests.conftest import PgTestDatabase
 
 
@@ -144,7 +145,7 @@ async def test_first_admin_is_created_at_start_up_when_missing(
     for _ in range(2):  # the second start-up finds it and leaves it alone
         app = create_app(configured)
         async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=documented_statuses.recording(app))
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 login = await client.post(
                     "/api/v1/auth/login",

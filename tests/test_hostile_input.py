@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests import documented_statuses
 from tests.factories import Member, make_api_key, make_member
 
 HOSTILE: dict[str, Any] = {
@@ -138,7 +139,9 @@ async def test_hostile_values_get_4xx_everywhere(client: httpx.AsyncClient, db: 
     world = await _world(client, db)
     failures = []
     # A 500 is an answer here, not an exception to stop at: collect them all.
-    transport = httpx.ASGITransport(app=db, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(
+        app=documented_statuses.recording(db), raise_app_exceptions=False
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as hostile:
         for case, operation in _cases(document):
             response = await hostile.request(**_request(document, case, operation, world))

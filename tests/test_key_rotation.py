@@ -31,6 +31,7 @@ from clinicflow.notifications.mailer import EmailMessageSpec
 from clinicflow.notifications.models import OutboxMessage, OutboxStatus
 from clinicflow.records.models import RecordVersion
 from clinicflow.webhooks.models import WebhookSubscription
+from tests import documented_statuses
 from tests.conftest import PgTestDatabase
 from tests.factories import Member, deliver_outbox, make_member
 from tests.mailtools import Inbox, Receiver, running_inbox, running_receiver
@@ -73,7 +74,7 @@ async def app_with(settings: Settings, keys: str, inbox: Inbox) -> AsyncIterator
 async def call(
     app: FastAPI, method: str, path: str, member: Member, **kw: object
 ) -> httpx.Response:
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=documented_statuses.recording(app))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         return await http.request(method, f"/api/v1{path}", headers=member.headers, **kw)  # type: ignore[arg-type]
 

@@ -33,6 +33,7 @@ from clinicflow.core.settings import Settings
 from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.main import create_app
 from clinicflow.patients.models import Patient
+from tests import documented_statuses
 from tests.conftest import PgTestDatabase
 from tests.factories import Member, make_api_key, make_member, make_platform_admin, make_tenant
 
@@ -461,7 +462,9 @@ async def test_mcp_requests_spend_the_keys_rate_limit_shared_with_rest(
     ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
     accept = {"Accept": "application/json, text/event-stream", "X-Request-ID": "bot-call-1"}
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("192.0.2.7", 1234))
+        transport = httpx.ASGITransport(
+            app=documented_statuses.recording(app), client=("192.0.2.7", 1234)
+        )
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             rest = await http.get("/api/v1/patients", headers={"X-API-Key": key})
             answers = [

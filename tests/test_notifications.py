@@ -19,6 +19,7 @@ from clinicflow.notifications import mailer as mailer_module
 from clinicflow.notifications import outbox as outbox_module
 from clinicflow.notifications.models import OutboxMessage
 from clinicflow.notifications.outbox import Worker
+from tests import documented_statuses
 from tests.factories import Member, deliver_outbox, make_member
 from tests.mailtools import Inbox, running_inbox
 
@@ -43,7 +44,7 @@ async def smtp_app(inbox: Inbox, db: FastAPI, settings: Settings) -> AsyncIterat
 
 @pytest.fixture
 async def client(smtp_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=smtp_app)
+    transport = httpx.ASGITransport(app=documented_statuses.recording(smtp_app))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 

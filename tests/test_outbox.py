@@ -27,6 +27,7 @@ from clinicflow.notifications.models import OutboxMessage, OutboxStatus
 from clinicflow.notifications.outbox import Outbox, Worker
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
+from tests import documented_statuses
 from tests.conftest import PgTestDatabase
 from tests.factories import deliver_outbox, make_member
 from tests.mailtools import Inbox, running_inbox, start_worker, stop
@@ -90,7 +91,7 @@ async def test_a_request_that_fails_after_queueing_sends_nothing(
         await session.flush()
         raise Conflict("the change was refused after the message was queued")
 
-    transport = httpx.ASGITransport(app=smtp_app)
+    transport = httpx.ASGITransport(app=documented_statuses.recording(smtp_app))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         response = await client.post("/test-only/queue-then-fail")
     assert response.status_code == 409

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
+from tests import documented_statuses
 from tests.conftest import make_production_settings, make_test_settings
 
 PROXY = "10.0.0.5"
@@ -25,7 +26,7 @@ async def client_from(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update=overrides))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(peer, 4000))
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app), client=(peer, 4000))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield client
 
@@ -86,7 +87,7 @@ def test_trusted_proxies_reads_a_comma_list_and_refuses_garbage() -> None:
 @asynccontextmanager
 async def bare_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """/metrics touches no database, so no lifespan is needed."""
-    transport = httpx.ASGITransport(app=create_app(settings))
+    transport = httpx.ASGITransport(app=documented_statuses.recording(create_app(settings)))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client
 

@@ -18,7 +18,7 @@ from clinicflow.core import migrate, ratelimit
 from clinicflow.core.ratelimit import LEASE_MAX, RateLimited, RateLimiter
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
-from tests import services
+from tests import documented_statuses, services
 from tests.conftest import make_test_settings
 from tests.factories import Member, make_member
 from tests.served import serve
@@ -32,7 +32,7 @@ async def limited_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings.model_copy(update={"rate_limit_enabled": True, **limits}))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(ip, 1234))
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app), client=(ip, 1234))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             yield client
 
@@ -50,7 +50,9 @@ async def test_login_is_limited_per_account_whatever_the_ip(
     answers = []
     async with app.router.lifespan_context(app):
         for attempt in range(4):
-            transport = httpx.ASGITransport(app=app, client=(f"192.0.2.{attempt}", 1234))
+            transport = httpx.ASGITransport(
+                app=documented_statuses.recording(app), client=(f"192.0.2.{attempt}", 1234)
+            )
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 answers.append(await client.post("/api/v1/auth/login", json=body))
     assert [r.status_code for r in answers] == [401, 401, 401, 429]

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
+from tests import documented_statuses
 from tests.conftest import make_production_settings
 from tests.factories import make_member
 from tests.test_rate_limits import limited_client
@@ -87,7 +88,7 @@ async def test_production_serves_no_docs_and_no_readiness_details(
     production = make_production_settings(database_url=settings.database_url)
     app = create_app(production)
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             docs = await client.get("/docs")
             redoc = await client.get("/redoc")

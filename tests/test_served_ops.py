@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from clinicflow.core.crypto import generate_key_entry
 from clinicflow.core.settings import DEFAULT_ENCRYPTION_KEYS, Settings
 from clinicflow.main import create_app
+from tests import documented_statuses
 from tests.factories import DEFAULT_PASSWORD, Member, make_member
 from tests.served import CLINICFLOW, Served, serve, server_environment
 
@@ -33,7 +34,7 @@ async def _new_key_record(settings: Settings, owner: Member) -> str:
     rotated = f"{generate_key_entry('k2026')},{DEFAULT_ENCRYPTION_KEYS}"
     app = create_app(settings.model_copy(update={"encryption_keys": SecretStr(rotated)}))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             patient = await client.post(
                 "/api/v1/patients", json={"full_name": "Key Test"}, headers=owner.headers

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from clinicflow.core import migrate
 from clinicflow.core.settings import Settings
 from clinicflow.main import create_app
+from tests import documented_statuses
 from tests.conftest import make_test_settings
 
 PROBLEM = "application/problem+json"
@@ -59,7 +60,7 @@ async def test_ready_is_503_when_the_database_is_down() -> None:
     app.state.database = __import__("clinicflow.core.database", fromlist=["x"]).create_database(
         app.state.settings
     )
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=documented_statuses.recording(app))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
         response = await http.get("/health/ready")
     await app.state.database.dispose()
@@ -75,7 +76,7 @@ async def test_ready_stays_200_degraded_while_redis_is_down(
     instead of taking every instance out of the load balancer at once."""
     app = create_app(settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app))
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
             response = await http.get("/health/ready")
     assert response.status_code == 200

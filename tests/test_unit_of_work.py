@@ -34,6 +34,7 @@ from clinicflow.core.tenancy import set_session_tenant
 from clinicflow.main import API_ROUTERS, create_app
 from clinicflow.patients.models import Patient
 from clinicflow.system.endpoints import router as system_router
+from tests import documented_statuses
 from tests.factories import make_member, make_tenant, post_raw
 
 RAN: list[str] = []
@@ -103,7 +104,9 @@ async def probe(db: FastAPI) -> AsyncIterator[tuple[httpx.AsyncClient, uuid.UUID
 
     RAN.clear()
     # An unexpected error reaches the client as the server answers it, a 500 problem.
-    transport = httpx.ASGITransport(app=db, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(
+        app=documented_statuses.recording(db), raise_app_exceptions=False
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         yield client, tenant_id
     db.router.routes[:] = [
@@ -210,7 +213,7 @@ async def test_a_request_that_finds_every_connection_busy_answers_503_and_change
         settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout_seconds": 0.2})
     )
     async with busy.router.lifespan_context(busy):
-        transport = httpx.ASGITransport(app=busy)
+        transport = httpx.ASGITransport(app=documented_statuses.recording(busy))
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://t") as http,
             busy.state.database.sessionmaker() as holder,
@@ -246,7 +249,7 @@ async def test_a_database_that_cannot_be_reached_answers_503_not_500(
         working = app.state.database
         app.state.database = create_database(settings, url=unreachable)
         try:
-            transport = httpx.ASGITransport(app=app)
+            transport = httpx.ASGITransport(app=documented_statuses.recording(app))
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 refused = await http.post(
                     "/api/v1/patients", json={"full_name": "Lost"}, headers=owner.headers

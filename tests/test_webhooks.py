@@ -25,6 +25,7 @@ from clinicflow.notifications.models import Notification
 from clinicflow.notifications.outbox import Outbox, Worker
 from clinicflow.webhooks.models import WebhookSubscription
 from clinicflow.webhooks.service import MAX_WEBHOOKS
+from tests import documented_statuses
 from tests.factories import Member, deliver_outbox, make_api_key, make_member
 from tests.mailtools import Receiver, running_receiver
 from tests.rebinding import PUBLIC_ADDRESS, RebindingResolver
@@ -63,7 +64,7 @@ async def fast_app(db: FastAPI, settings: Settings) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def client(fast_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=fast_app)
+    transport = httpx.ASGITransport(app=documented_statuses.recording(fast_app))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         yield http
 
@@ -75,7 +76,7 @@ async def production_client(
     """An app in production (webhooks only to public addresses) and a client of it."""
     app = create_app(settings.model_copy(update={"environment": "production"}))
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+        transport = httpx.ASGITransport(app=documented_statuses.recording(app))
         async with httpx.AsyncClient(transport=transport, base_url="https://t") as client:
             yield app, client
 
@@ -365,7 +366,7 @@ async def test_private_addresses_are_refused_in_production_at_save_and_at_delive
         assert "does not resolve" in refused.text
 
     # Saved while allowed (development), then delivered by a production worker: refused.
-    transport = httpx.ASGITransport(app=fast_app)
+    transport = httpx.ASGITransport(app=documented_statuses.recording(fast_app))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         await subscribe(client, owner, receiver.url, ["patient.created"])
         await client.post("/api/v1/patients", json={"full_name": "Ed"}, headers=owner.headers)

@@ -16,6 +16,7 @@ from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant
 from clinicflow.tenants.models import Membership, Role
 from clinicflow.tenants.service import add_member, create_tenant
 from clinicflow.users.service import create_user
+from tests import documented_statuses
 from tests.factories import make_api_key, make_member
 
 
@@ -77,7 +78,7 @@ async def test_the_mcp_receptionist_works_on_the_embedded_database(db: FastAPI) 
     """The SDK's client over the app in-process (its http_client is an ASGI-transport client)."""
     owner = await make_member(db, role="owner")
     key = await make_api_key(db, owner.tenant_id, ["patients:read", "patients:write"])
-    transport = httpx.ASGITransport(app=db)
+    transport = httpx.ASGITransport(app=documented_statuses.recording(db))
     async with (
         httpx.AsyncClient(transport=transport, headers={"X-API-Key": key}) as http,
         streamable_http_client("http://testserver/mcp", http_client=http) as (read, write, _),

@@ -17,6 +17,7 @@ from starlette.types import Message
 
 from clinicflow.core.database import claim_write_lock, released
 from clinicflow.tenants.service import create_tenant
+from tests import documented_statuses
 from tests.factories import make_api_key, make_member, post_raw
 
 
@@ -82,7 +83,9 @@ async def test_an_agents_reads_answer_while_another_connection_holds_the_write_l
     key = await make_api_key(db, owner.tenant_id, scopes)
     headers = {"X-API-Key": key, "Accept": "application/json, text/event-stream"}
     window = {"from": "2030-01-07T00:00:00-03:00", "to": "2030-01-07T23:59:00-03:00"}
-    transport = httpx.ASGITransport(app=db, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(
+        app=documented_statuses.recording(db), raise_app_exceptions=False
+    )
 
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
 

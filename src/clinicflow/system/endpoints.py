@@ -21,6 +21,7 @@ from sqlalchemy import text
 from clinicflow import __version__
 from clinicflow.core.errors import NotAuthenticated
 from clinicflow.core.migrate import schema_check
+from clinicflow.core.openapi import problems
 from clinicflow.core.settings import Settings
 
 router = APIRouter(tags=["system"])
@@ -112,7 +113,12 @@ async def _check_redis(url: str) -> str:
     return "ok"
 
 
-@router.get("/metrics", summary="Get Prometheus metrics", response_class=PlainTextResponse)
+@router.get(
+    "/metrics",
+    summary="Get Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses=problems(NotAuthenticated),
+)
 async def metrics(request: Request) -> Response:
     """Prometheus text format, aggregated over the workers. When METRICS_TOKEN is set it must be
     sent as a bearer token (401 otherwise); production without a token keeps it closed."""
