@@ -56,3 +56,16 @@ async def test_a_refused_credential_is_refused_to_every_request_that_waited_for_
     assert statuses == [401] * TOGETHER
     # Nothing is remembered of a refusal: each request vetted the token and was refused.
     assert sum("FROM auth_sessions" in statement for statement in sent) == TOGETHER
+
+
+async def test_an_api_key_sent_as_a_bearer_token_is_refused_even_when_remembered(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """REST takes keys in X-API-Key only: a remembered key must not make the bearer form work
+    (it was refused cold and accepted warm)."""
+    owner = await make_member(db, role="owner")
+    key = await make_api_key(db, owner.tenant_id, ["patients:read"])
+    for _ in range(2):  # the first use records last_used_at; the second is remembered
+        assert (await client.get("/api/v1/patients", headers={"X-API-Key": key})).status_code == 200
+    as_bearer = await client.get("/api/v1/patients", headers={"Authorization": f"Bearer {key}"})
+    assert as_bearer.status_code == 401

@@ -114,11 +114,11 @@ async def _user_principal(
         raise NotAuthenticated("Authentication required.")
     key = (token, x_tenant_id)
     principal = await _remembered(session, key)
+    if principal is None and await principals.wait_for_vetting(key):
+        principal = await _remembered(session, key)  # vetted while this request waited
     if principal is None:
-        async with principals.one_verification(key):
-            principal = await _remembered(session, key)  # vetted while this request waited
-            if principal is None:
-                principal = await _vet_user(request, session, key)
+        with principals.vetting(key):
+            principal = await _vet_user(request, session, key)
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
     if principal.tenant_id is not None:
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
@@ -220,14 +220,20 @@ async def get_caller(
     return await _charged(request, _key_principal(request, session, api_key))
 
 
+def _key_cache_key(api_key: str) -> CacheKey:
+    # Tagged, so a key presented as a bearer token never finds the key's entry: it is refused
+    # as a token would be, whether or not the key was used a moment ago.
+    return (f"X-API-Key {api_key}", None)
+
+
 async def _key_principal(request: Request, session: AsyncSession, api_key: str) -> Principal:
-    key = (api_key, None)
+    key = _key_cache_key(api_key)
     principal = await _remembered(session, key)
+    if principal is None and await principals.wait_for_vetting(key):
+        principal = await _remembered(session, key)  # vetted while this request waited
     if principal is None:
-        async with principals.one_verification(key):
-            principal = await _remembered(session, key)  # vetted while this request waited
-            if principal is None:
-                return await _vet_key(request, session, api_key)
+        with principals.vetting(key):
+            return await _vet_key(request, session, api_key)
     _bind_key_context(principal)
     return principal
 
@@ -240,7 +246,7 @@ async def _vet_key(request: Request, session: AsyncSession, api_key: str) -> Pri
     if found.key.expires_at is not None:
         seconds = min(seconds, (found.key.expires_at - utcnow()).total_seconds())
     basis = Basis(principal.tenant_id, api_key_id=principal.api_key_id)
-    principals.put((api_key, None), principal, basis, seconds=seconds)
+    principals.put(_key_cache_key(api_key), principal, basis, seconds=seconds)
     return principal
 
 

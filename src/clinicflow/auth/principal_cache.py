@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -80,32 +80,34 @@ class Changes:
         )
 
 
-@dataclass(slots=True)
-class _Verification:
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    waiting: int = 0
-
-
 class PrincipalCache(Generic[V]):
     def __init__(self) -> None:
         self._entries: dict[CacheKey, _Entry[V]] = {}
-        self._verifications: dict[CacheKey, _Verification] = {}
+        self._vetting: dict[CacheKey, asyncio.Event] = {}
 
-    @asynccontextmanager
-    async def one_verification(self, key: CacheKey) -> AsyncIterator[None]:
-        """One verification of a credential at a time in this process. When an entry expires
-        under load, every request in flight with that credential missed at once and vetted it
-        again (two queries each); now the first vets it and the others, let in one by one,
-        find its entry. A credential that fails is not remembered: each request fails alone."""
-        verification = self._verifications.setdefault(key, _Verification())
-        verification.waiting += 1
+    async def wait_for_vetting(self, key: CacheKey) -> bool:
+        """Wait until the request of this process vetting `key` is done, if one is: when an
+        entry expired under load, every request in flight with that credential missed at once
+        and vetted it again (two queries each). True if this waited; the caller then looks in
+        the cache again. Whatever the outcome (refused, failed, not remembered), each waits
+        once and then vets on its own, in parallel: never in a queue behind a slow vetting."""
+        vetting = self._vetting.get(key)
+        if vetting is None:
+            return False
+        await vetting.wait()
+        return True
+
+    @contextmanager
+    def vetting(self, key: CacheKey) -> Iterator[None]:
+        """Marks `key` as being vetted by this request, for `wait_for_vetting`."""
+        first = key not in self._vetting
+        if first:
+            self._vetting[key] = asyncio.Event()
         try:
-            async with verification.lock:
-                yield
+            yield
         finally:
-            verification.waiting -= 1
-            if verification.waiting == 0:
-                del self._verifications[key]
+            if first:
+                self._vetting.pop(key).set()
 
     def get(self, key: CacheKey) -> V | None:
         entry = self._entries.get(key)
