@@ -35,8 +35,9 @@ from uuid_utils.compat import uuid7
 from clinicflow.core.database import create_engine
 from clinicflow.core.security import hasher_for
 from clinicflow.core.settings import Settings
+from clinicflow.core.text import normalize
 from clinicflow.models import Base
-from clinicflow.patients.search import head, normalize, search_terms, search_text
+from clinicflow.patients.search import head, search_terms, search_text
 
 SEED_PASSWORD = "seed-clinic-2026!"  # noqa: S105  (benchmark data only; printed by the CLI)
 CHUNK_ROWS = 20_000  # rows per COPY / INSERT batch: big enough to amortise, small in memory

@@ -165,11 +165,11 @@ async def logout_all(principal: CurrentPrincipal, service: AuthServiceDep) -> No
 async def list_sessions(
     principal: CurrentPrincipal, service: AuthServiceDep, page: Paging
 ) -> SessionList:
-    """Logged-in user (bearer token). The user's unexpired, unrevoked sessions, most recently
-    used first, with device details (user agent, IP, created, last used, expiry); `current`
-    marks the session of the token used. `limit` at a time, follow `next_cursor`."""
+    """Logged-in user (bearer token). The user's unexpired, unrevoked sessions, newest first,
+    with device details (user agent, IP, created, last used, expiry); `current` marks the
+    session of the token used. `limit` at a time, follow `next_cursor`."""
     sessions, next_cursor = page_of_list(
-        await service.list_sessions(principal), page, _by_last_use, fields=2, descending=True
+        await service.list_sessions(principal), page, _by_creation, fields=2, descending=True
     )
     items = [
         SessionRead.model_validate(s).model_copy(update={"current": s.id == principal.session_id})
@@ -178,8 +178,10 @@ async def list_sessions(
     return SessionList(items=items, next_cursor=next_cursor)
 
 
-def _by_last_use(session: AuthSession) -> tuple[str, str]:
-    return sortable_instant(session.last_used_at), str(session.id)
+def _by_creation(session: AuthSession) -> tuple[str, str]:
+    # Not by last use: that moves while a client pages (the paging request itself touches
+    # its own session), and a session moved past the cursor would never be shown.
+    return sortable_instant(session.created_at), str(session.id)
 
 
 @router.delete(

@@ -60,7 +60,7 @@ class SessionRead(BaseModel):
 
 class SessionList(BaseModel):
     items: list[SessionRead] = Field(
-        description="The user's active sessions, most recently used first (a page of them)."
+        description="The user's active sessions, newest first (a page of them)."
     )
     next_cursor: str | None = Field(
         default=None,

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, TypeAdapter
 
 from clinicflow.core.errors import UnknownCursor
+from clinicflow.core.text import normalize
 from clinicflow.core.types import utc_in_range
 
 T = TypeVar("T")
@@ -178,6 +179,12 @@ def page_of_list(
     shown = ordered[: page.limit]
     more = len(ordered) > page.limit
     return shown, encode_cursor(list(key(shown[-1]))) if more else None
+
+
+def sortable_name(name: str) -> str:
+    """A name as a list key that sorts as people read names: "Álvaro" with "alvaro", before
+    "Bia" (code points would put "Zé" before "ana" and "Álvaro" after both)."""
+    return normalize(name)
 
 
 def sortable_instant(moment: datetime) -> str:

@@ -12,7 +12,8 @@ LIKE is not). A query without any letter or digit ("%") falls back to a substrin
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from clinicflow.core.text import normalize
 
 # Longer words are cut to this many characters, terms and query words alike (so a cut query
 # word is still a prefix of the cut term): every index entry stays small whatever a name
@@ -25,11 +26,6 @@ PREFIX_END = "\U0010ffff"
 # in page order: a query word at least this long reads its matches from one head, in order.
 HEAD_LENGTH = 5
 _SEPARATORS = re.compile(r"[\W_]+")
-
-
-def normalize(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold().strip()
 
 
 def digits(text: str) -> str:

@@ -17,6 +17,7 @@ from clinicflow.core.pagination import (
     encode_cursor,
     page_of_list,
     page_params,
+    sortable_name,
 )
 from clinicflow.invitations.service import InvitationService
 from clinicflow.tenants.admin_schemas import (
@@ -146,7 +147,7 @@ async def list_plans(admin: Admin, service: Service, page: Paging) -> PlanList:
 
 
 def _by_name(plan: Plan) -> tuple[str, str]:
-    return plan.name, str(plan.id)
+    return sortable_name(plan.name), str(plan.id)
 
 
 @router.post("/plans", status_code=status.HTTP_201_CREATED, summary="Create a plan")

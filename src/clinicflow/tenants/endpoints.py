@@ -12,7 +12,7 @@ from clinicflow.auth.permissions import Permission
 from clinicflow.core.database import SessionDep, UnitOfWorkRoute
 from clinicflow.core.errors import Conflict, NotFound
 from clinicflow.core.openapi import problems
-from clinicflow.core.pagination import Paging, page_of_list
+from clinicflow.core.pagination import Paging, page_of_list, sortable_name
 from clinicflow.tenants.models import Membership
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.schemas import (
@@ -93,7 +93,7 @@ async def list_professionals(
 
 
 def _professional_by_name(professional: ProfessionalRead) -> tuple[str, str]:
-    return professional.full_name, str(professional.id)
+    return sortable_name(professional.full_name), str(professional.id)
 
 
 @router.get("/members", summary="List your practice's members")
@@ -107,7 +107,7 @@ async def list_members(principal: MembersReader, session: SessionDep, page: Pagi
 
 
 def _by_name(row: tuple[Membership, User]) -> tuple[str, str]:
-    return row[1].full_name, str(row[1].id)
+    return sortable_name(row[1].full_name), str(row[1].id)
 
 
 @router.patch("/members/{user_id}", summary="Change a member's role", responses=problems(Conflict))

@@ -17,6 +17,7 @@ from clinicflow.core.pagination import (
     encode_cursor,
     page_of_list,
     page_params,
+    sortable_name,
 )
 from clinicflow.core.ratelimit import limit_public
 from clinicflow.users.schemas import (
@@ -65,7 +66,7 @@ async def my_practices(
 
 
 def _by_name(practice: PracticeMembership) -> tuple[str, str]:
-    return practice.name, str(practice.tenant_id)
+    return sortable_name(practice.name), str(practice.tenant_id)
 
 
 # Usernames are unique, so a taken one must be refused, which tells that it exists: a tight
