@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from sqlalchemy import select, update
 
 from clinicflow.core.models import utcnow
+from clinicflow.core.text import normalize
 from clinicflow.tenants.models import Role, Tenant
 from clinicflow.tenants.repository import TenantRepository
 from clinicflow.tenants.service import add_member
@@ -48,7 +49,7 @@ async def test_practices_come_by_name_a_page_at_a_time(
     client: httpx.AsyncClient, db: FastAPI
 ) -> None:
     owner = await make_member(db, role="owner")
-    others = [await make_tenant(db, name) for name in ("Zeta Clinic", "Alpha", "Mid Clinic")]
+    others = [await make_tenant(db, name) for name in ("zeta Clinic", "Álamo", "Mid Clinic")]
     async with db.state.database.sessionmaker() as session, session.begin():
         user = await UserRepository(session).get(owner.user_id)
         assert user is not None
@@ -63,7 +64,8 @@ async def test_practices_come_by_name_a_page_at_a_time(
     )
     whole = (await client.get(path, headers=owner.headers)).json()
     names = [practice["name"] for practice in whole["items"]]
-    assert names == sorted(names)
+    assert names == sorted(names, key=normalize)  # as people read names, accents aside
+    assert names.index("Álamo") < names.index("Mid Clinic") < names.index("zeta Clinic")
     assert len(names) == 4
     assert whole["next_cursor"] is None
     assert [practice["name"] for practice in first["items"]] == names[:2]

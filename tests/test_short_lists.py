@@ -15,6 +15,7 @@ from sqlalchemy import update
 
 from clinicflow.auth.models import AuthSession
 from clinicflow.core.models import utcnow
+from clinicflow.core.text import normalize
 from tests.factories import make_api_key, make_member, make_platform_admin
 from tests.test_appointments import book, patient_of
 
@@ -118,12 +119,15 @@ async def test_invitations_and_plans_come_in_their_order(
     assert [invitation["email"] for invitation in invitations] == emails
     admin = await make_platform_admin(db)
     before = (await client.get("/api/v1/plans?limit=200", headers=admin.headers)).json()["items"]
-    for name in ("zz plan b", "zz plan a", "zz plan c"):
+    for name in ("zz Plan b", "zz plan á", "zz plan C"):
         created = await client.post("/api/v1/plans", json={"name": name}, headers=admin.headers)
         assert created.status_code == 201, created.text
     plans = await _walks_the_whole_list(client, "/api/v1/plans", admin.headers, len(before) + 3)
     listed = [plan["name"] for plan in plans]
-    assert listed == sorted(listed)
+    assert listed == sorted(listed, key=normalize)
+    assert [name for name in listed if name.startswith("zz")] == [
+        "zz plan á", "zz Plan b", "zz plan C",
+    ]  # fmt: skip
 
 
 async def test_records_and_status_history_come_oldest_first(

@@ -67,5 +67,8 @@ async def test_an_api_key_sent_as_a_bearer_token_is_refused_even_when_remembered
     key = await make_api_key(db, owner.tenant_id, ["patients:read"])
     for _ in range(2):  # the first use records last_used_at; the second is remembered
         assert (await client.get("/api/v1/patients", headers={"X-API-Key": key})).status_code == 200
-    as_bearer = await client.get("/api/v1/patients", headers={"Authorization": f"Bearer {key}"})
-    assert as_bearer.status_code == 401
+    for forged in (key, f"X-API-Key {key}", f"key {key}"):
+        as_bearer = await client.get(
+            "/api/v1/patients", headers={"Authorization": f"Bearer {forged}"}
+        )
+        assert as_bearer.status_code == 401, forged

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from clinicflow.auth.principal_cache import Basis, PrincipalCache
+from clinicflow.auth.principal_cache import Basis, CacheKey, Changes, PrincipalCache
 
-KEY = ("a-token", None)
+KEY: CacheKey = ("token", "a-token", None)
 
 
 async def test_a_caller_waits_for_the_vetting_in_flight_and_finds_its_entry() -> None:
@@ -18,7 +18,7 @@ async def test_a_caller_waits_for_the_vetting_in_flight_and_finds_its_entry() ->
     async def first() -> None:
         with cache.vetting(KEY):
             await release.wait()
-            cache.put(KEY, "vetted", Basis(uuid.uuid4()), seconds=5)
+            cache.put(KEY, "vetted", Basis(uuid.uuid4()), seconds=5, generation=cache.generation)
 
     vetting = asyncio.create_task(first())
     await asyncio.sleep(0)
@@ -78,3 +78,16 @@ async def test_a_cancelled_vetting_lets_its_waiters_go() -> None:
     vetting.cancel()
     assert await waiting is True
     assert await cache.wait_for_vetting(KEY) is False
+
+
+def test_what_was_vetted_before_a_change_in_this_process_is_not_remembered() -> None:
+    """A vetting reads the session row, a logout in the same process commits (forget), then
+    the vetting stores what it read: the revoked caller would be served from the cache."""
+    cache: PrincipalCache[str] = PrincipalCache()
+    user = uuid.uuid4()
+    read_at = cache.generation
+    cache.forget(Changes(users={user}))
+    cache.put(KEY, "stale", Basis(None, user), seconds=5, generation=read_at)
+    assert cache.get(KEY) is None
+    cache.put(KEY, "fresh", Basis(None, user), seconds=5, generation=cache.generation)
+    assert cache.get(KEY) == "fresh"

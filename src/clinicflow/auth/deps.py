@@ -112,7 +112,7 @@ async def _user_principal(
 ) -> Principal:
     if not token:
         raise NotAuthenticated("Authentication required.")
-    key = (token, x_tenant_id)
+    key: CacheKey = ("token", token, x_tenant_id)
     principal = await _remembered(session, key)
     if principal is None and await principals.wait_for_vetting(key):
         principal = await _remembered(session, key)  # vetted while this request waited
@@ -126,14 +126,15 @@ async def _user_principal(
 
 
 async def _vet_user(request: Request, session: AsyncSession, key: CacheKey) -> Principal:
-    token, x_tenant_id = key
+    _, token, x_tenant_id = key
+    generation = principals.generation
     settings = request.app.state.settings
     claims = decode_access_token(settings, token)
     principal, lasts = await _verified_user_principal(session, claims, x_tenant_id)
     until_expiry = (claims.expires_at - utcnow()).total_seconds()
     basis = Basis(principal.tenant_id, principal.user_id, principal.session_id)
     seconds = min(lasts, until_expiry, settings.auth_cache_seconds)
-    principals.put(key, principal, basis, seconds=seconds)
+    principals.put(key, principal, basis, seconds=seconds, generation=generation)
     return principal
 
 
@@ -221,9 +222,9 @@ async def get_caller(
 
 
 def _key_cache_key(api_key: str) -> CacheKey:
-    # Tagged, so a key presented as a bearer token never finds the key's entry: it is refused
+    # Its own kind, so nothing presented as a bearer token finds a key's entry: it is refused
     # as a token would be, whether or not the key was used a moment ago.
-    return (f"X-API-Key {api_key}", None)
+    return ("key", api_key, None)
 
 
 async def _key_principal(request: Request, session: AsyncSession, api_key: str) -> Principal:
@@ -239,6 +240,7 @@ async def _key_principal(request: Request, session: AsyncSession, api_key: str) 
 
 
 async def _vet_key(request: Request, session: AsyncSession, api_key: str) -> Principal:
+    generation = principals.generation
     found = await authenticate_key(session, api_key)
     principal = key_principal(found)
     # Not remembered until the touch of last_used_at has been made.
@@ -246,7 +248,9 @@ async def _vet_key(request: Request, session: AsyncSession, api_key: str) -> Pri
     if found.key.expires_at is not None:
         seconds = min(seconds, (found.key.expires_at - utcnow()).total_seconds())
     basis = Basis(principal.tenant_id, api_key_id=principal.api_key_id)
-    principals.put(_key_cache_key(api_key), principal, basis, seconds=seconds)
+    principals.put(
+        _key_cache_key(api_key), principal, basis, seconds=seconds, generation=generation
+    )
     return principal
 
 

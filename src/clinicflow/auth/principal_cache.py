@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.orm import ORMExecuteState, Session
@@ -41,7 +41,9 @@ _CHANGES_KEY = "principal_changes"
 _MAX_ENTRIES = 10_000
 
 V = TypeVar("V")
-CacheKey = tuple[str, uuid.UUID | None]  # the credential as presented, the practice asked for
+# What was presented, as structure (never text a caller could forge into another kind): a
+# bearer token with the practice asked for, or an API key.
+CacheKey = tuple[Literal["token", "key"], str, uuid.UUID | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,9 @@ class PrincipalCache(Generic[V]):
     def __init__(self) -> None:
         self._entries: dict[CacheKey, _Entry[V]] = {}
         self._vetting: dict[CacheKey, asyncio.Event] = {}
+        # Counts the forgets: a vetting that read the database before one must not store
+        # what it read (a logout committed meanwhile in this process would be undone).
+        self.generation = 0
 
     async def wait_for_vetting(self, key: CacheKey) -> bool:
         """Wait until the request of this process vetting `key` is done, if one is: when an
@@ -118,14 +123,18 @@ class PrincipalCache(Generic[V]):
             return None
         return entry.value
 
-    def put(self, key: CacheKey, value: V, basis: Basis, *, seconds: float) -> None:
-        if seconds <= 0:
+    def put(
+        self, key: CacheKey, value: V, basis: Basis, *, seconds: float, generation: int
+    ) -> None:
+        """Remember `value`, vetted from what the database said at `generation`."""
+        if seconds <= 0 or generation != self.generation:
             return
         if len(self._entries) >= _MAX_ENTRIES:
             self._entries.clear()  # simpler than LRU, and a full cache is refilled in seconds
         self._entries[key] = _Entry(value, basis, time.monotonic() + seconds)
 
     def forget(self, changes: Changes) -> None:
+        self.generation += 1
         if changes.everything:
             self._entries.clear()
             return
