@@ -113,12 +113,7 @@ async def _user_principal(
     if not token:
         raise NotAuthenticated("Authentication required.")
     key: CacheKey = ("token", token, x_tenant_id)
-    principal = await _remembered(session, key)
-    if principal is None and await principals.wait_for_vetting(key):
-        principal = await _remembered(session, key)  # vetted while this request waited
-    if principal is None:
-        with principals.vetting(key):
-            principal = await _vet_user(request, session, key)
+    principal = await _remembered_or_vetted(session, key, lambda: _vet_user(request, session, key))
     structlog.contextvars.bind_contextvars(user_id=str(principal.user_id))
     if principal.tenant_id is not None:
         structlog.contextvars.bind_contextvars(tenant_id=str(principal.tenant_id))
@@ -135,6 +130,20 @@ async def _vet_user(request: Request, session: AsyncSession, key: CacheKey) -> P
     basis = Basis(principal.tenant_id, principal.user_id, principal.session_id)
     seconds = min(lasts, until_expiry, settings.auth_cache_seconds)
     principals.put(key, principal, basis, seconds=seconds, generation=generation)
+    return principal
+
+
+async def _remembered_or_vetted(
+    session: AsyncSession, key: CacheKey, vet: Callable[[], Awaitable[Principal]]
+) -> Principal:
+    """The caller this process remembers for `key`, else the one another request is vetting
+    right now (waited for once), else `vet()`."""
+    principal = await _remembered(session, key)
+    if principal is None and await principals.wait_for_vetting(key):
+        principal = await _remembered(session, key)  # vetted while this request waited
+    if principal is None:
+        with principals.vetting(key):
+            principal = await vet()
     return principal
 
 
@@ -229,12 +238,9 @@ def _key_cache_key(api_key: str) -> CacheKey:
 
 async def _key_principal(request: Request, session: AsyncSession, api_key: str) -> Principal:
     key = _key_cache_key(api_key)
-    principal = await _remembered(session, key)
-    if principal is None and await principals.wait_for_vetting(key):
-        principal = await _remembered(session, key)  # vetted while this request waited
-    if principal is None:
-        with principals.vetting(key):
-            return await _vet_key(request, session, api_key)
+    principal = await _remembered_or_vetted(
+        session, key, lambda: _vet_key(request, session, api_key)
+    )
     _bind_key_context(principal)
     return principal
 
