@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from sqlalchemy import event
@@ -11,17 +12,33 @@ from sqlalchemy import event
 
 @contextmanager
 def statements_sent(db: FastAPI) -> Iterator[list[str]]:
-    """The SQL the app's engine sends while the block runs."""
+    """The SQL the app's engine sends through its cursors while the block runs and, on
+    asyncpg, the driver's simple queries too: BEGIN (with the tenant's setting it carries),
+    COMMIT, ROLLBACK. (A hot read, run on the driver's connection, is in neither.)"""
     engine = db.state.database.engine.sync_engine
     sent: list[str] = []
+    watched: list[Any] = []
 
     def record(*args: object) -> None:
         statement = args[2]
         assert isinstance(statement, str)
         sent.append(statement)
 
+    def log(query: Any) -> None:
+        sent.append(query.query)
+
+    def watch(dbapi_connection: object, connection_record: object, pooled: Any) -> None:
+        driver = pooled.driver_connection
+        if hasattr(driver, "add_query_logger") and driver not in watched:
+            driver.add_query_logger(log)
+            watched.append(driver)
+
     event.listen(engine, "before_cursor_execute", record)
+    event.listen(engine, "checkout", watch)
     try:
         yield sent
     finally:
         event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "checkout", watch)
+        for driver in watched:
+            driver.remove_query_logger(log)

@@ -11,13 +11,13 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from clinicflow.appointments.repository import AppointmentFilters, AppointmentRepository
 from clinicflow.audit import service as audit
 from clinicflow.bulkseed import BulkPlan, seed_bulk
 from clinicflow.core import tenancy
-from clinicflow.core.database import create_database
+from clinicflow.core.database import create_database, create_engine
 from clinicflow.core.rls import POLICY_NAME
 from clinicflow.core.security import hasher_for
 from clinicflow.core.tenancy import TenantScopeViolation, set_session_tenant, tenant_context
@@ -59,8 +59,9 @@ async def two_tenants(db: FastAPI) -> TwoTenants:
 
 @pytest.fixture
 async def app_role_engine(pg_database: PgTestDatabase) -> AsyncIterator[AsyncEngine]:
-    """The application role, one pooled connection, so reuse of that connection is observable."""
-    engine = create_async_engine(pg_database.app_url, pool_size=1, max_overflow=0)
+    """The application role, one pooled connection, so reuse of that connection is observable;
+    configured as the app's (its connections begin a session's transaction in its tenant)."""
+    engine = create_engine(pg_database.app_url, pool_size=1)
     yield engine
     await engine.dispose()
 
@@ -210,6 +211,66 @@ async def test_pooled_connection_does_not_carry_the_tenant_over(
     assert first_pid == second_pid
     assert setting == ""
     assert count == 0
+
+
+async def test_a_transaction_begins_in_its_tenant_in_one_round_trip(
+    two_tenants: TwoTenants, db: FastAPI
+) -> None:
+    """The tenant's setting goes with the BEGIN (one round trip where two were), and RLS sees
+    it from the transaction's first statement."""
+    with statements_sent(db) as sent:
+        async with db.state.database.sessionmaker() as session:
+            await set_session_tenant(session, two_tenants.a)
+            seen = set((await session.execute(text("SELECT tenant_id FROM memberships"))).scalars())
+            await session.commit()
+    assert seen == {two_tenants.a}
+    # (The driver reports its own statements a moment later than the cursor's: not in order.)
+    assert sorted(statement.rstrip(";") for statement in sent) == [
+        f"BEGIN; SELECT set_config('app.tenant_id', '{two_tenants.a}', true)",
+        "COMMIT",
+        "SELECT tenant_id FROM memberships",
+    ]
+
+
+async def test_a_session_in_no_practice_after_one_in_a_practice_sees_nothing(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine
+) -> None:
+    """The setting a BEGIN carried is the session's own: the next transaction on the same
+    pooled connection, for a session in no practice, has none."""
+    async with AsyncSession(app_role_engine) as session:
+        await set_session_tenant(session, two_tenants.a)
+        first_pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        assert await session.scalar(text("SELECT count(*) FROM memberships")) == 1
+        await session.commit()
+    async with AsyncSession(app_role_engine) as session:
+        second_pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        setting = await session.scalar(text("SELECT current_setting('app.tenant_id', true)"))
+        count = await session.scalar(text("SELECT count(*) FROM memberships"))
+    assert first_pid == second_pid
+    assert setting == ""
+    assert count == 0
+
+
+async def test_a_connection_dropped_while_pooled_fails_one_begin_and_is_replaced(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine, admin_engine: AsyncEngine
+) -> None:
+    """A BEGIN that cannot reach the server fails as SQLAlchemy reports a lost connection
+    (invalidated, so the pool opens a new one), not as an error of the driver's own."""
+    async with AsyncSession(app_role_engine) as session:
+        pid = await session.scalar(text("SELECT pg_backend_pid()"))
+        await session.commit()
+    async with admin_engine.begin() as admin:
+        await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    async with AsyncSession(app_role_engine) as session:
+        await set_session_tenant(session, two_tenants.a)
+        with pytest.raises(DBAPIError) as failure:
+            await session.connection()
+        assert failure.value.connection_invalidated
+    async with AsyncSession(app_role_engine) as session:
+        await set_session_tenant(session, two_tenants.a)
+        seen = set((await session.execute(text("SELECT tenant_id FROM memberships"))).scalars())
+        assert await session.scalar(text("SELECT pg_backend_pid()")) != pid
+    assert seen == {two_tenants.a}
 
 
 async def test_truncate_and_audit_rewrites_are_denied(

@@ -32,7 +32,10 @@ from starlette.background import BackgroundTask
 from clinicflow.core.errors import ClinicFlowError
 from clinicflow.core.input_guard import StrictJSONRequest
 from clinicflow.core.settings import Settings
-from clinicflow.core.tenancy import set_session_tenant  # also registers the scope's events
+from clinicflow.core.tenancy import (  # also registers the scope's events
+    TenantConnection,
+    set_session_tenant,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,11 +82,9 @@ def create_engine(
         return engine
     # Behind PgBouncer's transaction pooling SQLAlchemy's statement cache is turned off in the
     # URL (docs/SCALING.md); asyncpg's own, which the hot reads use (`core.hotread`), goes too.
-    connect_args = (
-        {"statement_cache_size": 0}
-        if parsed.query.get("prepared_statement_cache_size") == "0"
-        else {}
-    )
+    connect_args: dict[str, Any] = {"connection_class": TenantConnection}
+    if parsed.query.get("prepared_statement_cache_size") == "0":
+        connect_args["statement_cache_size"] = 0
     # hide_parameters: SQL parameters (clinical notes, password hashes) never reach an error log.
     # Without pre-ping a connection the server dropped fails one request (and is discarded);
     # pool_recycle retires connections before a typical idle timeout closes them.
