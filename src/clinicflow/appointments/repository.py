@@ -34,6 +34,7 @@ from clinicflow.core.hotread import HotRead
 from clinicflow.core.models import row_columns
 
 LONGEST = timedelta(minutes=MAX_MINUTES)
+_LOCK_PROFESSIONAL = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +101,7 @@ class AppointmentRepository:
         """Until the transaction ends (PostgreSQL; SQLite writers hold the file's write lock)."""
         if self.session.get_bind().dialect.name == "postgresql":
             await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"appointments:{professional_id}"},
+                _LOCK_PROFESSIONAL, {"key": f"appointments:{professional_id}"}
             )
 
     async def series_members(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clinicflow.audit.models import AuditEvent, AuditLegacyExtent, PlatformAuditEvent
 
 AuditModel = type[AuditEvent] | type[PlatformAuditEvent]
+_CHAIN_HEAD = text("SELECT last_seq, last_hash FROM audit_chain_head(:chain)")
 
 
 class AuditRepository:
@@ -23,12 +24,7 @@ class AuditRepository:
         PostgreSQL does both in one round trip (audit_chain_head, migration 0027); SQLite
         writers already hold the file's write lock."""
         if self.session.get_bind().dialect.name == "postgresql":
-            row = (
-                await self.session.execute(
-                    text("SELECT last_seq, last_hash FROM audit_chain_head(:chain)"),
-                    {"chain": chain},
-                )
-            ).one()
+            row = (await self.session.execute(_CHAIN_HEAD, {"chain": chain})).one()
             return (row.last_seq, row.last_hash) if row.last_seq is not None else None
         found = (
             await self.session.execute(

@@ -18,7 +18,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clinicflow.audit import heads
@@ -130,17 +130,25 @@ async def record(
     heads.remember(session, tenant_id, event.seq, event.hash)
 
 
+def _append_statement(function: str) -> TextClause:
+    # Built once: a text() parses its parameters on construction (~3% of a booking's time).
+    return text(
+        f"SELECT {function}(:id, :tenant_id, :seq, :prev_hash, :occurred_at, :action, "
+        ":actor_user_id, :actor_api_key_id, :subject_type, :subject_id, :ip, :user_agent, "
+        ":request_id, CAST(:details AS jsonb), :hash)"
+    )
+
+
+_APPEND_TENANT = _append_statement("audit_append_tenant")
+_APPEND_PLATFORM = _append_statement("audit_append_platform")
+
+
 async def _append_through_function(
     session: AsyncSession, event: AuditRow, tenant_id: uuid.UUID | None
 ) -> None:
     """The app role has no INSERT on the audit tables; the function re-checks the link."""
-    function = "audit_append_tenant" if tenant_id else "audit_append_platform"
     await session.execute(
-        text(
-            f"SELECT {function}(:id, :tenant_id, :seq, :prev_hash, :occurred_at, :action, "
-            ":actor_user_id, :actor_api_key_id, :subject_type, :subject_id, :ip, :user_agent, "
-            ":request_id, CAST(:details AS jsonb), :hash)"
-        ),
+        _APPEND_TENANT if tenant_id else _APPEND_PLATFORM,
         {
             "id": event.id, "tenant_id": tenant_id, "seq": event.seq,
             "prev_hash": event.prev_hash, "occurred_at": event.occurred_at,

@@ -12,6 +12,7 @@ from clinicflow.core.tenancy import ALL_TENANTS_OPTION
 from clinicflow.tenants.models import Membership, Plan, PracticeCalendar, Role, Tenant
 from clinicflow.users.models import User
 
+_PRACTICES_OF = text("SELECT tenant_id, role FROM user_practices(:user_id)")
 _CALENDAR = HotRead(
     select(Tenant.name, Tenant.timezone, Tenant.settings).where(
         Tenant.id == bindparam("tenant_id", type_=Uuid()), Tenant.deleted_at.is_(None)
@@ -115,9 +116,7 @@ class MembershipRepository:
         user_practices() on PostgreSQL (RLS allows no such query), the application scope's
         all-tenants option on the embedded database."""
         if self.session.get_bind().dialect.name == "postgresql":
-            rows = await self.session.execute(
-                text("SELECT tenant_id, role FROM user_practices(:user_id)"), {"user_id": user_id}
-            )
+            rows = await self.session.execute(_PRACTICES_OF, {"user_id": user_id})
             return [(row.tenant_id, row.role) for row in rows]
         statement = select(Membership.tenant_id, Membership.role).where(
             Membership.user_id == user_id
