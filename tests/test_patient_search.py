@@ -27,6 +27,7 @@ from clinicflow.patients.repository import PatientFilters, PatientRepository
 from clinicflow.patients.service import PatientService
 from tests.conftest import PgTestDatabase, make_test_settings
 from tests.factories import make_member
+from tests.statements import statements_sent
 
 PATIENTS = "/api/v1/patients"
 # An index of the terms table read as a range of one practice's terms: tenant_id leads.
@@ -116,6 +117,41 @@ async def test_a_search_pages_in_name_order_with_the_cursor(
             break
         params["cursor"] = page["next_cursor"]
     assert seen == ["Ana Silva", "Caio Silva", "Dora Silva", "Eva Silva"]
+
+
+async def test_a_search_is_planned_for_its_words_from_its_transactions_begin(
+    client: httpx.AsyncClient, db: FastAPI
+) -> None:
+    """The setting that has PostgreSQL plan a search for its words (not a generic plan) goes
+    with the transaction's BEGIN and the tenant's: no round trip of its own."""
+    owner = await make_member(db, role="owner")
+    await create(client, owner.headers, full_name="Ana Silva")
+    assert await found(client, owner.headers, "silva") == ["Ana Silva"]  # caller remembered
+    with statements_sent(db) as sent:
+        assert await found(client, owner.headers, "silva") == ["Ana Silva"]
+        await asyncio.sleep(0.05)  # the driver reports its own statements a moment later
+    assert [statement for statement in sent if "plan_cache_mode" in statement] == [
+        f"BEGIN; SELECT set_config('app.tenant_id', '{owner.tenant_id}', true); "
+        "SET LOCAL plan_cache_mode = force_custom_plan;"
+    ]
+
+
+async def test_a_search_in_a_begun_transaction_sets_its_planning_once(db: FastAPI) -> None:
+    """Where the transaction began before the search, the setting is sent on its own, once
+    for the transaction however many searches it runs."""
+    owner = await make_member(db, role="owner")
+    with statements_sent(db) as sent:
+        async with db.state.database.sessionmaker() as session:
+            await set_session_tenant(session, owner.tenant_id)
+            await session.execute(text("SELECT 1"))
+            patients = PatientRepository(session)
+            for word in ("silva", "lima"):
+                assert await patients.page(PatientFilters(q=word), 10, None) == []
+            await session.commit()
+        await asyncio.sleep(0.05)
+    assert [statement for statement in sent if "plan_cache_mode" in statement] == [
+        "SET LOCAL plan_cache_mode = force_custom_plan"
+    ]
 
 
 async def test_an_update_changes_what_the_patient_is_found_by(

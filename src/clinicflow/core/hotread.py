@@ -24,7 +24,13 @@ from sqlalchemy import Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clinicflow.core.tenancy import tenant_filtered, tenant_values
+from clinicflow.core.tenancy import (
+    CUSTOM_PLANS_KEY,
+    CUSTOM_PLANS_OPTION,
+    CUSTOM_PLANS_SQL,
+    tenant_filtered,
+    tenant_values,
+)
 
 Processor = Callable[[Any], Any] | None
 _REQUIRED = object()
@@ -81,17 +87,14 @@ def _compile(statement: AnySelect, dialect: Dialect) -> _DriverStatement:
     return _DriverStatement(compiled.string, tuple(parameters), row_type._make, tuple(conversions))
 
 
-# The driver prepares each statement once per connection, and from a prepared statement's
-# sixth execution PostgreSQL may settle on a generic plan, made for no value in particular.
-_PLAN_EACH_TIME = "SET LOCAL plan_cache_mode = force_custom_plan"
-
-
 class HotRead:
     """One read's statement (columns only, values as `bindparam`s), compiled on first use.
 
     `plan_each_time`: PostgreSQL plans it for the values of each execution, for a statement
-    whose best plan depends on them (a common search word against a rare one). The setting
-    lasts until the transaction ends."""
+    whose best plan depends on them (a common search word against a rare one): the driver
+    prepares each statement once per connection, and from a prepared statement's sixth
+    execution PostgreSQL may settle on a generic plan, made for no value in particular. The
+    setting lasts until the transaction ends; sent with its BEGIN when the read begins it."""
 
     def __init__(self, statement: AnySelect, *, plan_each_time: bool = False) -> None:
         self.statement = statement
@@ -111,9 +114,13 @@ class HotRead:
         arguments = driver.arguments({**values, **tenant_values(session)})
         # Begins the session's transaction if it has not (and with it set_config). The
         # connection is checked out by then: its driver's is read without another greenlet hop.
-        checked_out: Any = (await session.connection()).sync_connection
+        options = {CUSTOM_PLANS_OPTION: True} if self.plan_each_time else None
+        if options and session.in_transaction():
+            options = None  # given to a begun transaction, options are ignored with a warning
+        checked_out: Any = (await session.connection(execution_options=options)).sync_connection
         connection = checked_out.connection.driver_connection
-        if self.plan_each_time:
-            await connection.execute(_PLAN_EACH_TIME)
+        if self.plan_each_time and not session.info.get(CUSTOM_PLANS_KEY):
+            await connection.execute(CUSTOM_PLANS_SQL)
+            session.info[CUSTOM_PLANS_KEY] = True
         records = await connection.fetch(driver.sql, *arguments)
         return [driver.row(record) for record in records]

@@ -37,6 +37,12 @@ _APPLIED_KEY = "tenant_id_applied"
 ALL_TENANTS_OPTION = "all_tenants"
 _UNKNOWN = object()
 _SET_TENANT_SQL = text("SELECT set_config('app.tenant_id', :tenant_id, true)")
+# Execution option of `session.connection()` for a transaction whose statements PostgreSQL
+# plans for each execution's values (`core.hotread`); CUSTOM_PLANS_KEY in `session.info`
+# then says whether its BEGIN carried the setting.
+CUSTOM_PLANS_OPTION = "custom_plans"
+CUSTOM_PLANS_KEY = "custom_plans_applied"
+CUSTOM_PLANS_SQL = "SET LOCAL plan_cache_mode = force_custom_plan"
 TENANT_PARAMETER = "scope_tenant_id"
 
 
@@ -101,26 +107,29 @@ def tenant_values(session: Session | AsyncSession) -> dict[str, uuid.UUID]:
 
 class TenantConnection(asyncpg.Connection):  # type: ignore[misc]
     """asyncpg's connection (the engine's `connection_class`), whose next BEGIN can carry the
-    tenant's setting: `BEGIN; SELECT set_config(...)` goes as one simple query, one round trip
-    where two were (a tenth of a short read's time in the app, and as much of the server's).
+    transaction's own settings: `BEGIN; SELECT set_config(...)` goes as one simple query, one
+    round trip where two were (a tenth of a short read's time in the app, and as much of the
+    server's).
 
-    The setting is armed only for the duration of `_begin_in_tenant`'s own BEGIN and disarmed
-    whatever happens, so no other transaction on this pooled connection can inherit it."""
+    The settings are armed only for the duration of `_begin_in_tenant`'s own BEGIN and
+    disarmed whatever happens, so no other transaction on this pooled connection can inherit
+    them; each is transaction-local (`set_config(..., true)`, `SET LOCAL`)."""
 
-    _tenant_at_begin: str | None = None
+    _settings_at_begin: str | None = None
 
     # asyncpg's own signature, timeout included.
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
-        tenant, self._tenant_at_begin = self._tenant_at_begin, None
-        if tenant is not None and not args and query.startswith("BEGIN"):
-            query = f"{query.rstrip(';')}; SELECT set_config('app.tenant_id', '{tenant}', true);"
+        settings, self._settings_at_begin = self._settings_at_begin, None
+        if settings is not None and not args and query.startswith("BEGIN"):
+            query = f"{query.rstrip(';')}; {settings}"
         status: str = await super().execute(query, *args, timeout=timeout)
         return status
 
 
-def _begin_in_tenant(connection: Connection, tenant_id: uuid.UUID) -> bool:
-    """Begin the transaction now, its tenant set in the same round trip. False where that
-    cannot be done (another driver, a transaction already begun): the caller sets it apart.
+def _begin_in_tenant(connection: Connection, tenant_id: uuid.UUID, custom_plans: bool) -> bool:
+    """Begin the transaction now, its tenant set (and its plans made for each execution, if
+    asked) in the same round trip. False where that cannot be done (another driver, a
+    transaction already begun): the caller sets the tenant apart.
 
     SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement; its
     `_start_transaction` (private, hence the checks) sends it now, through asyncpg's own
@@ -131,14 +140,15 @@ def _begin_in_tenant(connection: Connection, tenant_id: uuid.UUID) -> bool:
     if not isinstance(driver, TenantConnection) or start is None or driver.is_in_transaction():
         return False
     # A UUID's text is hex digits and dashes: nothing in it can leave the SQL literal.
-    driver._tenant_at_begin = str(uuid.UUID(str(tenant_id)))
+    settings = f"SELECT set_config('app.tenant_id', '{uuid.UUID(str(tenant_id))}', true);"
+    driver._settings_at_begin = f"{settings} {CUSTOM_PLANS_SQL};" if custom_plans else settings
     try:
         await_(start())
     except Exception:
         # SQLAlchemy's own way reports it: wrapped, and a dropped connection invalidated.
         return False
     finally:
-        driver._tenant_at_begin = None
+        driver._settings_at_begin = None
     return True
 
 
@@ -153,7 +163,10 @@ def _set_tenant_on_begin(
     tenant_id = session.info.get(TENANT_KEY)
     if connection.dialect.name != "postgresql":
         return
-    if tenant_id is not None and not _begin_in_tenant(connection, tenant_id):
+    custom_plans = bool(connection.get_execution_options().get(CUSTOM_PLANS_OPTION, False))
+    if tenant_id is not None and _begin_in_tenant(connection, tenant_id, custom_plans):
+        session.info[CUSTOM_PLANS_KEY] = custom_plans
+    elif tenant_id is not None:
         connection.execute(_SET_TENANT_SQL, {"tenant_id": str(tenant_id)})
     # Unset otherwise: the setting is transaction-local and never set for the session.
     session.info[_APPLIED_KEY] = tenant_id
@@ -166,6 +179,7 @@ def _forget_applied_tenant(session: Session, transaction: SessionTransaction) ->
     # internal subtransaction, neither nested nor the root, changes nothing.)
     if transaction.nested or transaction.parent is None:
         session.info.pop(_APPLIED_KEY, None)
+        session.info.pop(CUSTOM_PLANS_KEY, None)
 
 
 @event.listens_for(Session, "do_orm_execute")
