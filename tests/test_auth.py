@@ -28,6 +28,7 @@ from clinicflow.tenants.service import add_member
 from clinicflow.users.repository import UserRepository
 from tests import documented_statuses
 from tests.factories import DEFAULT_PASSWORD, Member, make_member, make_platform_admin
+from tests.statements import statements_sent
 
 LOGIN = "/api/v1/auth/login"
 REFRESH = "/api/v1/auth/refresh"
@@ -525,3 +526,19 @@ async def test_password_hashing_runs_below_request_handling_priority() -> None:
     assert name.startswith("argon2")
     hasher = PasswordHasher(memory_kib=1024, time_cost=1)
     assert (await hasher.verify("violet-harbor-71", await hasher.hash("violet-harbor-71"))).valid
+
+
+async def test_a_login_enters_its_practice_once(client: httpx.AsyncClient, db: FastAPI) -> None:
+    """The landing check and the login's own writes run in the practice the user lands in
+    without switching the setting away and back between them: it is set once, and set back
+    once (a login sent four settings before, a round trip each)."""
+    owner = await make_member(db, role="owner")
+    with statements_sent(db) as sent:
+        response = await client.post(
+            "/api/v1/auth/login", json={"username": owner.email, "password": owner.password}
+        )
+        await asyncio.sleep(0.05)  # the driver reports its own statements a moment later
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert claims["tid"] == str(owner.tenant_id)
+    assert sum("set_config" in statement for statement in sent) == 2

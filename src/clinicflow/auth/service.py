@@ -98,21 +98,25 @@ class AuthService:
             await audit.record(self.session, "auth.login_failed", details={"reason": "unknown"})
             raise InvalidCredentials()
         user = await self.users.get_for_update(user.id) or user  # serialise the counter
-        landing = await self._landing(user)
-        async with tenant_context(self.session, landing.tenant_id):
-            if user.locked_until is not None and user.locked_until > now:
-                await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
-                raise InvalidCredentials()
-            if not result.valid or not user.is_active:
-                await self._register_failure(user)
-                raise InvalidCredentials()
-            if result.new_hash:
-                user.password_hash = result.new_hash  # parameters were upgraded
-            user.failed_login_count = 0
-            user.locked_until = None
-            user.last_login_at = now
-            pair = await self.start_session(user, landing)
-            await self._audit_user(user, "auth.login", {})
+        # In the practice the user most likely lands in from the start: the landing check and
+        # the login then run in it without switching the setting away and back (a round trip
+        # each way).
+        async with tenant_context(self.session, user.default_tenant_id):
+            landing = await self._landing(user)
+            async with tenant_context(self.session, landing.tenant_id):
+                if user.locked_until is not None and user.locked_until > now:
+                    await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
+                    raise InvalidCredentials()
+                if not result.valid or not user.is_active:
+                    await self._register_failure(user)
+                    raise InvalidCredentials()
+                if result.new_hash:
+                    user.password_hash = result.new_hash  # parameters were upgraded
+                user.failed_login_count = 0
+                user.locked_until = None
+                user.last_login_at = now
+                pair = await self.start_session(user, landing)
+                await self._audit_user(user, "auth.login", {})
         return pair
 
     async def _register_failure(self, user: User) -> None:
