@@ -13,8 +13,8 @@ from sqlalchemy import event
 @contextmanager
 def statements_sent(db: FastAPI) -> Iterator[list[str]]:
     """The SQL the app's engine sends through its cursors while the block runs and, on
-    asyncpg, the driver's simple queries too: BEGIN (with the tenant's setting it carries),
-    COMMIT, ROLLBACK. (A hot read, run on the driver's connection, is in neither.)"""
+    asyncpg, what the driver runs outside them: BEGIN (with the settings it carries), COMMIT,
+    ROLLBACK, hot reads. The driver reports its own a moment later, so not in order."""
     engine = db.state.database.engine.sync_engine
     sent: list[str] = []
     watched: list[Any] = []

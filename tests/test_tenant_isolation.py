@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
@@ -271,6 +273,90 @@ async def test_a_connection_dropped_while_pooled_fails_one_begin_and_is_replaced
         seen = set((await session.execute(text("SELECT tenant_id FROM memberships"))).scalars())
         assert await session.scalar(text("SELECT pg_backend_pid()")) != pid
     assert seen == {two_tenants.a}
+
+
+async def _nothing_carried_over(
+    engine: AsyncEngine, admin_engine: AsyncEngine, tenants: TwoTenants
+) -> None:
+    """The pool's next session (one connection) is in no transaction and no practice, and what
+    it commits is committed."""
+    async with AsyncSession(engine) as session:
+        setting = await session.scalar(text("SELECT current_setting('app.tenant_id', true)"))
+        count = await session.scalar(text("SELECT count(*) FROM memberships"))
+        await session.commit()
+    assert setting in (None, "")
+    assert count == 0
+    async with AsyncSession(engine) as session:
+        await set_session_tenant(session, tenants.b)
+        rename = text("UPDATE tenants SET name = 'Renamed B' WHERE id = :b")
+        await session.execute(rename, {"b": tenants.b})
+        await session.commit()
+    async with admin_engine.connect() as admin:
+        name = await admin.scalar(text("SELECT name FROM tenants WHERE id = :b"), {"b": tenants.b})
+    assert name == "Renamed B"
+
+
+async def test_a_begin_whose_answer_is_lost_discards_its_connection(
+    two_tenants: TwoTenants,
+    app_role_engine: AsyncEngine,
+    admin_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server ran `BEGIN; SELECT set_config(A)` but its answer never came (a timeout):
+    that connection may be inside a transaction in practice A, and the driver thinks so too,
+    so a later BEGIN there would be a savepoint and a commit a mere release. It is discarded;
+    the session fails."""
+    real = asyncpg.Connection.execute
+    lost: list[str] = []
+
+    async def answer_lost(self: asyncpg.Connection, query: str, *args: object, **kw: object) -> str:
+        status: str = await real(self, query, *args, **kw)
+        if query.startswith("BEGIN") and "set_config" in query and not lost:
+            lost.append(query)
+            raise TimeoutError("the answer was lost")
+        return status
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", answer_lost)
+    async with AsyncSession(app_role_engine) as session:
+        await set_session_tenant(session, two_tenants.a)
+        with pytest.raises((TimeoutError, DBAPIError)):
+            await session.connection()
+    assert str(two_tenants.a) in lost[0]
+    await _nothing_carried_over(app_role_engine, admin_engine, two_tenants)
+
+
+async def test_a_request_cancelled_during_its_begin_leaves_no_transaction_behind(
+    two_tenants: TwoTenants,
+    app_role_engine: AsyncEngine,
+    admin_engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request cancelled (its client gone) after the server began its transaction in
+    practice A, before the answer arrived: the connection is discarded, not pooled with that
+    transaction open for the next session, in no practice or another, to run inside."""
+    real = asyncpg.Connection.execute
+    began = asyncio.Event()
+
+    async def slow_answer(self: asyncpg.Connection, query: str, *args: object, **kw: object) -> str:
+        status: str = await real(self, query, *args, **kw)
+        if query.startswith("BEGIN") and "set_config" in query and not began.is_set():
+            began.set()
+            await asyncio.sleep(3600)  # cancelled while waiting for the answer
+        return status
+
+    monkeypatch.setattr(asyncpg.Connection, "execute", slow_answer)
+
+    async def request() -> None:
+        async with AsyncSession(app_role_engine) as session:
+            await set_session_tenant(session, two_tenants.a)
+            await session.connection()
+
+    task = asyncio.create_task(request())
+    await began.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _nothing_carried_over(app_role_engine, admin_engine, two_tenants)
 
 
 async def test_truncate_and_audit_rewrites_are_denied(

@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import Select, Uuid, bindparam, event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 from sqlalchemy.util import await_
@@ -129,7 +130,8 @@ class TenantConnection(asyncpg.Connection):  # type: ignore[misc]
 def _begin_in_tenant(connection: Connection, tenant_id: uuid.UUID, custom_plans: bool) -> bool:
     """Begin the transaction now, its tenant set (and its plans made for each execution, if
     asked) in the same round trip. False where that cannot be done (another driver, a
-    transaction already begun): the caller sets the tenant apart.
+    transaction already begun, autocommit): the caller sets the tenant apart. A BEGIN that
+    fails or is cancelled discards the connection and raises.
 
     SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement; its
     `_start_transaction` (private, hence the checks) sends it now, through asyncpg's own
@@ -144,12 +146,22 @@ def _begin_in_tenant(connection: Connection, tenant_id: uuid.UUID, custom_plans:
     driver._settings_at_begin = f"{settings} {CUSTOM_PLANS_SQL};" if custom_plans else settings
     try:
         await_(start())
-    except Exception:
-        # SQLAlchemy's own way reports it: wrapped, and a dropped connection invalidated.
-        return False
+    except BaseException as error:
+        # asyncpg counts its transaction as open from before the BEGIN is answered, and still
+        # does when the BEGIN fails or is cancelled; SQLAlchemy's adapter does not. Pooled
+        # again, such a connection could sit in a transaction with this tenant set, where
+        # each later BEGIN would be a savepoint and each commit a mere release: discarded.
+        connection.invalidate()
+        base = connection.dialect.loaded_dbapi.Error
+        if isinstance(error, base):  # as SQLAlchemy reports a lost connection (a 503)
+            raise DBAPIError.instance(
+                None, None, error, base, connection_invalidated=True, dialect=connection.dialect
+            ) from error
+        raise
     finally:
         driver._settings_at_begin = None
-    return True
+    # An autocommit connection begins nothing and sent nothing: the caller sets it apart.
+    return bool(driver.is_in_transaction())
 
 
 @event.listens_for(Session, "after_begin")
