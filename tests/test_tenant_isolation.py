@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
@@ -273,6 +273,29 @@ async def test_a_connection_dropped_while_pooled_fails_one_begin_and_is_replaced
         seen = set((await session.execute(text("SELECT tenant_id FROM memberships"))).scalars())
         assert await session.scalar(text("SELECT pg_backend_pid()")) != pid
     assert seen == {two_tenants.a}
+
+
+async def test_an_autocommit_session_still_sets_its_tenant(
+    two_tenants: TwoTenants, app_role_engine: AsyncEngine
+) -> None:
+    """Under autocommit the driver begins nothing, so a BEGIN cannot carry the setting: it is
+    sent as a statement of its own, as before, never taken as done."""
+    engine = app_role_engine.execution_options(isolation_level="AUTOCOMMIT")
+    sent: list[str] = []
+
+    def record(*args: object) -> None:
+        statement = args[2]
+        assert isinstance(statement, str)
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with AsyncSession(engine) as session:
+            await set_session_tenant(session, two_tenants.a)
+            await session.connection()
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert sum("set_config" in statement for statement in sent) == 1
 
 
 async def _nothing_carried_over(
