@@ -117,6 +117,12 @@ def recording(database: Database) -> Iterator[list[Statement]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+# What a transaction sends of its own, which a baseline's transaction sends itself. A ROLLBACK
+# among the captured statements (the dialect's first connect ends its probe with one) would end
+# the baseline's transaction, and its tenant setting, before the query: no row would match.
+_TRANSACTION_OWN = ("BEGIN", "COMMIT", "ROLLBACK", "SELECT set_config('app.tenant_id'")
+
+
 async def capture(
     database: Database,
     tenant_id: uuid.UUID,
@@ -135,9 +141,7 @@ async def capture(
     reading = [index for index, (sql, _) in enumerate(seen) if f"FROM {table}" in sql]
     index = reading[0] if first else reading[-1]
     before = tuple(
-        (sql, args)
-        for sql, args in seen[:index]
-        if not sql.startswith(("BEGIN", "SELECT set_config('app.tenant_id'"))
+        (sql, args) for sql, args in seen[:index] if not sql.startswith(_TRANSACTION_OWN)
     )
     return Query(name, *seen[index], before=before)
 
@@ -191,6 +195,8 @@ async def hot_queries(
 ) -> HotQueries:
     """The SQL of list (first and a deep keyset page), search, agenda, availability, overlap."""
     end = week + timedelta(days=7)
+    async with database.engine.connect():
+        pass  # the dialect's first-connect probe, before anything is recorded
 
     async def grab(
         name: str, table: str, work: Callable[[AsyncSession], Awaitable[Any]], first: bool = False
