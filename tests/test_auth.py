@@ -542,3 +542,56 @@ async def test_a_login_enters_its_practice_once(client: httpx.AsyncClient, db: F
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert claims["tid"] == str(owner.tenant_id)
     assert sum("set_config" in statement for statement in sent) == 2
+
+
+async def test_a_login_holds_no_database_connection_while_it_checks_the_password(
+    client: httpx.AsyncClient, db: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 takes tens of milliseconds, longer under load: a login that kept its pooled
+    connection meanwhile let a burst of logins, or a password-guessing run, hold every
+    connection the other requests wait for."""
+    member = await make_member(db)
+    pool = db.state.database.engine.pool
+    hasher = db.state.password_hasher
+    verify = hasher.verify
+    held: list[int] = []
+
+    async def watched(password: str, stored_hash: str | None) -> security.VerifyResult:
+        held.append(pool.checkedout())
+        return await verify(password, stored_hash)
+
+    monkeypatch.setattr(hasher, "verify", watched)
+    right = await client.post(LOGIN, json={"username": member.email, "password": member.password})
+    wrong = await client.post(LOGIN, json={"username": member.email, "password": "wrong-pw"})
+    unknown = await client.post(LOGIN, json={"username": "nobody@example.com", "password": "x" * 9})
+    assert (right.status_code, wrong.status_code, unknown.status_code) == (200, 401, 401)
+    assert held == [0, 0, 0]
+
+
+async def test_a_password_changed_while_a_login_checks_the_old_one_refuses_the_old_one(
+    client: httpx.AsyncClient, db: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check runs outside the login's transaction, so the account may change meanwhile: a
+    check against the replaced hash says nothing, neither a success nor a failure to count."""
+    member = await make_member(db)
+    hasher = db.state.password_hasher
+    verify = hasher.verify
+    new_password = "amber-lantern-58"
+
+    async def changed_meanwhile(password: str, stored_hash: str | None) -> security.VerifyResult:
+        result = await verify(password, stored_hash)
+        await store_hash(db, member, await hasher.hash(new_password))
+        return result
+
+    monkeypatch.setattr(hasher, "verify", changed_meanwhile)
+    refused = await client.post(LOGIN, json={"username": member.email, "password": member.password})
+    assert refused.status_code == 401
+    monkeypatch.setattr(hasher, "verify", verify)
+    async with db.state.database.sessionmaker() as session:
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        assert user.failed_login_count == 0
+    assert (await _audit_actions(db, member))[-1] == "auth.login_failed"
+    old = await client.post(LOGIN, json={"username": member.email, "password": member.password})
+    assert old.status_code == 401
+    await login(client, member, new_password)

@@ -14,6 +14,7 @@ from clinicflow.auth.models import AuthSession, RefreshToken
 from clinicflow.auth.permissions import PLATFORM_ADMIN
 from clinicflow.auth.repository import AuthRepository
 from clinicflow.auth.tokens import hash_refresh_token, issue_access_token, new_refresh_token
+from clinicflow.core.database import released
 from clinicflow.core.errors import NotAuthenticated, NotFound
 from clinicflow.core.logging import request_meta
 from clinicflow.core.models import utcnow
@@ -90,14 +91,19 @@ class AuthService:
         self.users = UserRepository(session)
 
     async def login(self, login: str, password: str) -> TokenPair:
-        user = await self.users.get_by_login(login)
+        found = await self.users.get_by_login(login)
+        user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
         # Verify even for unknown or locked accounts, so every failure costs the same time.
-        result = await self.hasher.verify(password, user.password_hash if user else None)
+        # argon2 takes tens of milliseconds (longer under load, below request priority):
+        # holding the pooled connection (SQLite: the write lock) meanwhile let a burst of
+        # logins, or a password-guessing run, take every connection the other requests wait for.
+        async with released(self.session):
+            result = await self.hasher.verify(password, stored_hash)
         now = utcnow()
-        if user is None:
+        user = await self.users.get_for_update(user_id) if user_id else None  # serialise the count
+        if user is None:  # unknown, or deleted while its password was checked
             await audit.record(self.session, "auth.login_failed", details={"reason": "unknown"})
             raise InvalidCredentials()
-        user = await self.users.get_for_update(user.id) or user  # serialise the counter
         # In the practice the user most likely lands in from the start: the landing check and
         # the login then run in it without switching the setting away and back (a round trip
         # each way).
@@ -106,6 +112,13 @@ class AuthService:
             async with tenant_context(self.session, landing.tenant_id):
                 if user.locked_until is not None and user.locked_until > now:
                     await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
+                    raise InvalidCredentials()
+                if user.password_hash != stored_hash:
+                    # Changed while the old one was being checked: that check says nothing
+                    # now, neither success nor a failure to count.
+                    await self._audit_user(
+                        user, "auth.login_failed", {"reason": "password_changed"}
+                    )
                     raise InvalidCredentials()
                 if not result.valid or not user.is_active:
                     await self._register_failure(user)
