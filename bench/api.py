@@ -416,7 +416,9 @@ def measure_http(
         seconds=seconds,
         cycle=cycle,
     )
-    split = connection_split(port, clients, until=time.monotonic() + min(3.0, seconds))
+    # The load generator's processes take a moment to start: a deadline of the run's own
+    # seconds (1.5 in an interleaved round) passed before they connected, and printed "?".
+    split = connection_split(port, clients, until=time.monotonic() + seconds + 5.0)
     sample = _run(running)
     sample.splits.append(split)
     return sample
