@@ -571,8 +571,8 @@ async def test_a_login_holds_no_database_connection_while_it_checks_the_password
 async def test_a_password_changed_while_a_login_checks_the_old_one_refuses_the_old_one(
     client: httpx.AsyncClient, db: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The check runs outside the login's transaction, so the account may change meanwhile: a
-    check against the replaced hash says nothing, neither a success nor a failure to count."""
+    """The check runs outside the login's transaction, so the account may change meanwhile:
+    the password is checked again against what is stored once the row is locked."""
     member = await make_member(db)
     hasher = db.state.password_hasher
     verify = hasher.verify
@@ -580,18 +580,49 @@ async def test_a_password_changed_while_a_login_checks_the_old_one_refuses_the_o
 
     async def changed_meanwhile(password: str, stored_hash: str | None) -> security.VerifyResult:
         result = await verify(password, stored_hash)
+        monkeypatch.setattr(hasher, "verify", verify)  # the change happens once
         await store_hash(db, member, await hasher.hash(new_password))
         return result
 
     monkeypatch.setattr(hasher, "verify", changed_meanwhile)
     refused = await client.post(LOGIN, json={"username": member.email, "password": member.password})
     assert refused.status_code == 401
-    monkeypatch.setattr(hasher, "verify", verify)
     async with db.state.database.sessionmaker() as session:
         user = await UserRepository(session).get(member.user_id)
         assert user is not None
-        assert user.failed_login_count == 0
+        assert user.failed_login_count == 1  # a wrong password for the account as it is
     assert (await _audit_actions(db, member))[-1] == "auth.login_failed"
-    old = await client.post(LOGIN, json={"username": member.email, "password": member.password})
-    assert old.status_code == 401
     await login(client, member, new_password)
+
+
+async def test_two_logins_that_upgrade_the_same_old_hash_both_succeed(
+    db: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both check the password against the old-cost hash before either locks the row; the
+    first stores the upgraded hash, which the second then finds changed: it checks again
+    rather than refusing a right password."""
+    member = await make_member(db)
+    old = await PasswordHasher(memory_kib=2048, time_cost=2, parallelism=4).hash(member.password)
+    await store_hash(db, member, old)
+    hasher = db.state.password_hasher
+    verify = hasher.verify
+    both_checked = asyncio.Barrier(2)
+    checks = 0
+
+    async def in_step(password: str, stored_hash: str | None) -> security.VerifyResult:
+        nonlocal checks
+        checks += 1
+        result = await verify(password, stored_hash)
+        if checks <= 2:
+            await both_checked.wait()
+        return result
+
+    monkeypatch.setattr(hasher, "verify", in_step)
+    async with client_from(db, "198.51.100.7") as first, client_from(db, "198.51.100.8") as second:
+        body = {"username": member.email, "password": member.password}
+        answers = await asyncio.gather(first.post(LOGIN, json=body), second.post(LOGIN, json=body))
+    assert [answer.status_code for answer in answers] == [200, 200]
+    async with db.state.database.sessionmaker() as session:
+        user = await UserRepository(session).get(member.user_id)
+        assert user is not None
+        assert "m=1024,t=1,p=1" in user.password_hash

@@ -114,12 +114,10 @@ class AuthService:
                     await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
                     raise InvalidCredentials()
                 if user.password_hash != stored_hash:
-                    # Changed while the old one was being checked: that check says nothing
-                    # now, neither success nor a failure to count.
-                    await self._audit_user(
-                        user, "auth.login_failed", {"reason": "password_changed"}
-                    )
-                    raise InvalidCredentials()
+                    # Rewritten while the old one was being checked (a change, a reset, another
+                    # login's upgrade of its parameters): check against what is stored now.
+                    # Rare enough to hold the row meanwhile.
+                    result = await self.hasher.verify(password, user.password_hash)
                 if not result.valid or not user.is_active:
                     await self._register_failure(user)
                     raise InvalidCredentials()
