@@ -20,7 +20,7 @@ from clinicflow.core.logging import request_meta
 from clinicflow.core.models import utcnow
 from clinicflow.core.security import PasswordHasher
 from clinicflow.core.settings import Settings
-from clinicflow.core.tenancy import tenant_context
+from clinicflow.core.tenancy import set_session_tenant, tenant_context
 from clinicflow.tenants.repository import MembershipRepository
 from clinicflow.users.models import User
 from clinicflow.users.repository import UserRepository
@@ -92,7 +92,11 @@ class AuthService:
 
     async def login(self, login: str, password: str) -> TokenPair:
         found = await self.users.get_by_login(login)
-        user_id, stored_hash = (found.id, found.password_hash) if found else (None, None)
+        user_id, stored_hash, practice = (
+            (found.id, found.password_hash, found.default_tenant_id)
+            if found
+            else (None, None, None)
+        )
         # Verify even for unknown or locked accounts, so every failure costs the same time.
         # argon2 takes tens of milliseconds (longer under load, below request priority):
         # holding the pooled connection (SQLite: the write lock) meanwhile let a burst of
@@ -100,34 +104,35 @@ class AuthService:
         async with released(self.session):
             result = await self.hasher.verify(password, stored_hash)
         now = utcnow()
+        # The rest runs in the practice the user most likely lands in, entered before the
+        # transaction begins (its BEGIN carries the setting) and not left: the landing check
+        # and the login's writes need no switch away and back (a round trip each).
+        await set_session_tenant(self.session, practice)
         user = await self.users.get_for_update(user_id) if user_id else None  # serialise the count
         if user is None:  # unknown, or deleted while its password was checked
+            await set_session_tenant(self.session, None)  # the platform's chain records it
             await audit.record(self.session, "auth.login_failed", details={"reason": "unknown"})
             raise InvalidCredentials()
-        # In the practice the user most likely lands in from the start: the landing check and
-        # the login then run in it without switching the setting away and back (a round trip
-        # each way).
-        async with tenant_context(self.session, user.default_tenant_id):
-            landing = await self._landing(user)
-            async with tenant_context(self.session, landing.tenant_id):
-                if user.locked_until is not None and user.locked_until > now:
-                    await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
-                    raise InvalidCredentials()
-                if user.password_hash != stored_hash:
-                    # Rewritten while the old one was being checked (a change, a reset, another
-                    # login's upgrade of its parameters): check against what is stored now.
-                    # Rare enough to hold the row meanwhile.
-                    result = await self.hasher.verify(password, user.password_hash)
-                if not result.valid or not user.is_active:
-                    await self._register_failure(user)
-                    raise InvalidCredentials()
-                if result.new_hash:
-                    user.password_hash = result.new_hash  # parameters were upgraded
-                user.failed_login_count = 0
-                user.locked_until = None
-                user.last_login_at = now
-                pair = await self.start_session(user, landing)
-                await self._audit_user(user, "auth.login", {})
+        landing = await self._landing(user)
+        async with tenant_context(self.session, landing.tenant_id):
+            if user.locked_until is not None and user.locked_until > now:
+                await self._audit_user(user, "auth.login_failed", {"reason": "locked"})
+                raise InvalidCredentials()
+            if user.password_hash != stored_hash:
+                # Rewritten while the old one was being checked (a change, a reset, another
+                # login's upgrade of its parameters): check against what is stored now.
+                # Rare enough to hold the row meanwhile.
+                result = await self.hasher.verify(password, user.password_hash)
+            if not result.valid or not user.is_active:
+                await self._register_failure(user)
+                raise InvalidCredentials()
+            if result.new_hash:
+                user.password_hash = result.new_hash  # parameters were upgraded
+            user.failed_login_count = 0
+            user.locked_until = None
+            user.last_login_at = now
+            pair = await self.start_session(user, landing)
+            await self._audit_user(user, "auth.login", {})
         return pair
 
     async def _register_failure(self, user: User) -> None:
