@@ -106,7 +106,9 @@ async def test_postgres_workers_append_concurrent_audit_events_in_one_unbroken_c
     db: FastAPI, settings: Settings, tmp_path: Path
 ) -> None:
     """Each append locks its chain and reads its last link in one statement
-    (audit_chain_head): appends racing from two processes still queue, none is lost."""
+    (audit_chain_head): appends racing from two processes still queue, none is lost. Wrong
+    passwords for one account, checked outside their transactions, are each counted on the
+    row read again under its lock."""
     owner = await make_member(db, role="owner")
     with serve(settings.database_url, tmp_path) as served:
         bodies: list[dict[str, object]] = [{"full_name": f"P{n}"} for n in range(CLIENTS)]
@@ -116,8 +118,17 @@ async def test_postgres_workers_append_concurrent_audit_events_in_one_unbroken_c
             for n in range(CLIENTS)
         ]
         refused = await _fire(served, owner, "POST", "/api/v1/auth/login", strangers)
+        guesses: list[dict[str, object]] = [
+            {"username": owner.email, "password": f"wrong-guess-{n}"} for n in range(4)
+        ]  # one fewer than the lockout threshold
+        wrong = await _fire(served, owner, "POST", "/api/v1/auth/login", guesses)
     assert [answer.status_code for answer in created] == [201] * CLIENTS
     assert [answer.status_code for answer in refused] == [401] * CLIENTS
+    assert [answer.status_code for answer in wrong] == [401] * 4
+    async with db.state.database.sessionmaker() as session:
+        user = await session.get(User, owner.user_id)
+        assert user is not None
+        assert user.failed_login_count == 4
     practice = await _links(db, AuditEvent, owner.tenant_id)
     assert len(practice) >= CLIENTS  # a patient.created each, after the member's own events
     assert_unbroken(practice)
