@@ -547,12 +547,12 @@ async def test_a_login_enters_its_practice_once(client: httpx.AsyncClient, db: F
     assert settings[0].startswith("BEGIN")
 
 
-async def test_a_login_holds_no_database_connection_while_it_checks_the_password(
+async def test_no_database_connection_is_held_while_a_password_is_checked(
     client: httpx.AsyncClient, db: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """argon2 takes tens of milliseconds, longer under load: a login that kept its pooled
-    connection meanwhile let a burst of logins, or a password-guessing run, hold every
-    connection the other requests wait for."""
+    """argon2 takes tens of milliseconds, longer under load: a login (or a change of password)
+    that kept its pooled connection meanwhile let a burst of logins, or a password-guessing
+    run, hold every connection the other requests wait for."""
     member = await make_member(db)
     pool = db.state.database.engine.pool
     hasher = db.state.password_hasher
@@ -567,8 +567,14 @@ async def test_a_login_holds_no_database_connection_while_it_checks_the_password
     right = await client.post(LOGIN, json={"username": member.email, "password": member.password})
     wrong = await client.post(LOGIN, json={"username": member.email, "password": "wrong-pw"})
     unknown = await client.post(LOGIN, json={"username": "nobody@example.com", "password": "x" * 9})
+    guessed = await client.post(
+        "/api/v1/users/me/change-password",
+        json={"current_password": "wrong-pw", "new_password": "another-new-passphrase"},
+        headers=member.headers,
+    )
     assert (right.status_code, wrong.status_code, unknown.status_code) == (200, 401, 401)
-    assert held == [0, 0, 0]
+    assert guessed.status_code == 403
+    assert held == [0, 0, 0, 0]
 
 
 async def test_a_password_changed_while_a_login_checks_the_old_one_refuses_the_old_one(
@@ -629,3 +635,29 @@ async def test_two_logins_that_upgrade_the_same_old_hash_both_succeed(
         user = await UserRepository(session).get(member.user_id)
         assert user is not None
         assert "m=1024,t=1,p=1" in user.password_hash
+
+
+async def test_a_change_of_password_rechecks_a_password_replaced_during_its_check(
+    client: httpx.AsyncClient, db: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The current password is checked outside the request's transaction: replaced meanwhile
+    (another device's change), the replaced one no longer authorises a change."""
+    member = await make_member(db)
+    hasher = db.state.password_hasher
+    verify = hasher.verify
+    replaced_by = "copper-meadow-64"
+
+    async def replaced_meanwhile(password: str, stored_hash: str | None) -> security.VerifyResult:
+        result = await verify(password, stored_hash)
+        monkeypatch.setattr(hasher, "verify", verify)
+        await store_hash(db, member, await hasher.hash(replaced_by))
+        return result
+
+    monkeypatch.setattr(hasher, "verify", replaced_meanwhile)
+    refused = await client.post(
+        "/api/v1/users/me/change-password",
+        json={"current_password": member.password, "new_password": "another-new-passphrase"},
+        headers=member.headers,
+    )
+    assert refused.status_code == 403
+    await login(client, member, replaced_by)  # the other device's password stands

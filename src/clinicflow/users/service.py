@@ -11,6 +11,7 @@ from clinicflow.audit import service as audit
 from clinicflow.audit.service import Actor
 from clinicflow.auth.repository import AuthRepository
 from clinicflow.auth.service import register_wrong_password
+from clinicflow.core.database import released
 from clinicflow.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from clinicflow.core.input_guard import has_control_characters
 from clinicflow.core.models import utcnow
@@ -164,9 +165,15 @@ class UserService:
         A wrong current password counts as a failed login of the account (same counter, same
         audit event, same lockout): otherwise a stolen access token could try passwords here
         without limit. While the account is locked, none is checked."""
-        user = await self.get(user_id)
-        verified = await self.hasher.verify(current, user.password_hash)
-        user = await self.users.get_for_update(user.id) or user  # serialise the counter
+        stored_hash = (await self.get(user_id)).password_hash
+        # As at login: no pooled connection held while argon2 checks a guess.
+        async with released(self.session):
+            verified = await self.hasher.verify(current, stored_hash)
+        user = await self.users.get_for_update(user_id)  # serialise the counter
+        if user is None:
+            raise NotFound("No user with this id.")
+        if user.password_hash != stored_hash:  # changed meanwhile: check what is stored now
+            verified = await self.hasher.verify(current, user.password_hash)
         async with tenant_context(self.session, user.default_tenant_id):
             if user.locked_until is not None and user.locked_until > utcnow():
                 await audit.record(
