@@ -577,23 +577,31 @@ async def test_no_database_connection_is_held_while_a_password_is_checked(
     assert held == [0, 0, 0, 0]
 
 
+def replace_password_after_next_check(
+    db: FastAPI, member: Member, new_password: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The next password check is followed, before its request goes on, by another device
+    storing `new_password`: the race a check outside the request's transaction opens."""
+    hasher = db.state.password_hasher
+    verify = hasher.verify
+
+    async def replaced_meanwhile(password: str, stored_hash: str | None) -> security.VerifyResult:
+        result = await verify(password, stored_hash)
+        monkeypatch.setattr(hasher, "verify", verify)  # once
+        await store_hash(db, member, await hasher.hash(new_password))
+        return result
+
+    monkeypatch.setattr(hasher, "verify", replaced_meanwhile)
+
+
 async def test_a_password_changed_while_a_login_checks_the_old_one_refuses_the_old_one(
     client: httpx.AsyncClient, db: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The check runs outside the login's transaction, so the account may change meanwhile:
     the password is checked again against what is stored once the row is locked."""
     member = await make_member(db)
-    hasher = db.state.password_hasher
-    verify = hasher.verify
     new_password = "amber-lantern-58"
-
-    async def changed_meanwhile(password: str, stored_hash: str | None) -> security.VerifyResult:
-        result = await verify(password, stored_hash)
-        monkeypatch.setattr(hasher, "verify", verify)  # the change happens once
-        await store_hash(db, member, await hasher.hash(new_password))
-        return result
-
-    monkeypatch.setattr(hasher, "verify", changed_meanwhile)
+    replace_password_after_next_check(db, member, new_password, monkeypatch)
     refused = await client.post(LOGIN, json={"username": member.email, "password": member.password})
     assert refused.status_code == 401
     async with db.state.database.sessionmaker() as session:
@@ -643,17 +651,8 @@ async def test_a_change_of_password_rechecks_a_password_replaced_during_its_chec
     """The current password is checked outside the request's transaction: replaced meanwhile
     (another device's change), the replaced one no longer authorises a change."""
     member = await make_member(db)
-    hasher = db.state.password_hasher
-    verify = hasher.verify
     replaced_by = "copper-meadow-64"
-
-    async def replaced_meanwhile(password: str, stored_hash: str | None) -> security.VerifyResult:
-        result = await verify(password, stored_hash)
-        monkeypatch.setattr(hasher, "verify", verify)
-        await store_hash(db, member, await hasher.hash(replaced_by))
-        return result
-
-    monkeypatch.setattr(hasher, "verify", replaced_meanwhile)
+    replace_password_after_next_check(db, member, replaced_by, monkeypatch)
     refused = await client.post(
         "/api/v1/users/me/change-password",
         json={"current_password": member.password, "new_password": "another-new-passphrase"},
