@@ -102,13 +102,27 @@ def assert_unbroken(links: list[Row[tuple[int, str, str]]]) -> None:
         assert link.prev_hash == previous.hash, f"event {link.seq}"
 
 
+async def _guess_passwords_at_once(served: Served, member: Member, app: FastAPI) -> None:
+    """Wrong passwords for one account, one fewer than the lockout threshold, at once: each is
+    checked outside its request's transaction, and each is counted on the account row read
+    again afterwards under its lock (PostgreSQL) or the write lock (SQLite)."""
+    guesses: list[dict[str, object]] = [
+        {"username": member.email, "password": f"wrong-guess-{n}"} for n in range(4)
+    ]
+    wrong = await _fire(served, member, "POST", "/api/v1/auth/login", guesses)
+    assert [answer.status_code for answer in wrong] == [401] * 4
+    async with app.state.database.sessionmaker() as session:
+        user = await session.get(User, member.user_id)
+        assert user is not None
+        assert user.failed_login_count == 4
+
+
 async def test_postgres_workers_append_concurrent_audit_events_in_one_unbroken_chain(
     db: FastAPI, settings: Settings, tmp_path: Path
 ) -> None:
     """Each append locks its chain and reads its last link in one statement
-    (audit_chain_head): appends racing from two processes still queue, none is lost. Wrong
-    passwords for one account, checked outside their transactions, are each counted on the
-    row read again under its lock."""
+    (audit_chain_head): appends racing from two processes still queue, none is lost; so are
+    wrong passwords racing for one account's count."""
     owner = await make_member(db, role="owner")
     with serve(settings.database_url, tmp_path) as served:
         bodies: list[dict[str, object]] = [{"full_name": f"P{n}"} for n in range(CLIENTS)]
@@ -118,17 +132,9 @@ async def test_postgres_workers_append_concurrent_audit_events_in_one_unbroken_c
             for n in range(CLIENTS)
         ]
         refused = await _fire(served, owner, "POST", "/api/v1/auth/login", strangers)
-        guesses: list[dict[str, object]] = [
-            {"username": owner.email, "password": f"wrong-guess-{n}"} for n in range(4)
-        ]  # one fewer than the lockout threshold
-        wrong = await _fire(served, owner, "POST", "/api/v1/auth/login", guesses)
+        await _guess_passwords_at_once(served, owner, db)
     assert [answer.status_code for answer in created] == [201] * CLIENTS
     assert [answer.status_code for answer in refused] == [401] * CLIENTS
-    assert [answer.status_code for answer in wrong] == [401] * 4
-    async with db.state.database.sessionmaker() as session:
-        user = await session.get(User, owner.user_id)
-        assert user is not None
-        assert user.failed_login_count == 4
     practice = await _links(db, AuditEvent, owner.tenant_id)
     assert len(practice) >= CLIENTS  # a patient.created each, after the member's own events
     assert_unbroken(practice)
@@ -211,4 +217,5 @@ async def test_sqlite_workers_book_each_slot_once_and_keep_the_limits(tmp_path: 
             await _book_one_slot_many_times(served, owner, rounds=3)
             await _rotate_one_key_many_times(served, owner)
             await _create_webhooks_past_the_cap(served, other)
+            await _guess_passwords_at_once(served, other, app)
             assert "Traceback" not in served.log()
