@@ -481,12 +481,7 @@ def _answer_size(port: int, request: HttpRequest) -> int:
 async def _raw_size(dsn: str, tenant: uuid.UUID, query: Query) -> int:
     connection = await asyncpg.connect(dsn)
     try:
-        async with connection.transaction():
-            await connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
-            *before, (sql, args) = query.statements()
-            for statement, arguments in before:
-                await connection.fetch(statement, *arguments)
-            return len(await connection.fetch(sql, *args))
+        return len(await query.rows(connection, tenant))
     finally:
         await connection.close()
 
@@ -649,10 +644,7 @@ async def _timed(
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        async with connection.transaction():
-            await connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
-            for sql, args in query.statements():  # what the app runs: a search's SET LOCAL too
-                await connection.fetch(sql, *args)
+        await query.rows(connection, tenant)  # what the app runs: a search's SET LOCAL too
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 

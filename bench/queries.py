@@ -42,6 +42,16 @@ class Query:
         """What runs before, then the query: one transaction of a baseline."""
         return [*self.before, (self.sql, self.args)]
 
+    async def rows(self, connection: asyncpg.Connection, tenant: uuid.UUID) -> list[Any]:
+        """One baseline transaction on `connection`: the tenant set, what runs before, then
+        the query, whose rows are returned."""
+        async with connection.transaction():
+            await connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant))
+            *before, (sql, args) = self.statements()
+            for statement, arguments in before:
+                await connection.fetch(statement, *arguments)
+            return list(await connection.fetch(sql, *args))
+
     def bind(self, replacements: dict[Any, Any]) -> tuple[Any, ...]:
         """The arguments with captured values swapped (a tenant, a professional, a time)."""
         return tuple(replacements.get(arg, arg) for arg in self.args)

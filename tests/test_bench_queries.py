@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg  # type: ignore[import-untyped]
-from bench.queries import Query, hot_queries
+from bench.queries import hot_queries
 from fastapi import FastAPI
 
 from clinicflow.bulkseed import BulkPlan, seed_bulk
@@ -52,22 +52,12 @@ async def test_captured_queries_return_what_the_repositories_return(
     url = pg_database.app_url.replace("postgresql+asyncpg", "postgresql")
     connection = await asyncpg.connect(url)
     try:
-
-        async def rows(query: Query) -> list[asyncpg.Record]:
-            async with connection.transaction():
-                await connection.execute(
-                    "SELECT set_config('app.tenant_id', $1, true)", str(practice.tenant_id)
-                )
-                *before, (sql, args) = query.statements()
-                for statement, arguments in before:
-                    await connection.execute(statement, *arguments)
-                return list(await connection.fetch(sql, *args))
-
-        listed = await rows(queries.list_first)
-        deep = await rows(queries.list_deep)
-        rare = await rows(queries.search_rare)
-        two = await rows(queries.search_two_common)
-        agenda = await rows(queries.agenda_week)
+        tenant = practice.tenant_id
+        listed = await queries.list_first.rows(connection, tenant)
+        deep = await queries.list_deep.rows(connection, tenant)
+        rare = await queries.search_rare.rows(connection, tenant)
+        two = await queries.search_two_common.rows(connection, tenant)
+        agenda = await queries.agenda_week.rows(connection, tenant)
     finally:
         await connection.close()
     assert [row["id"] for row in listed] == [patient.id for patient in first_page]
